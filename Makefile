@@ -1,0 +1,60 @@
+# inferop developer entry points. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install inferop with its development tools
+
+.PHONY: test
+test: $(STAMP) control-plane ## Run every test tier: unit, api (kmock) and cluster (real control plane)
+	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Run the unit and api tiers only (no cluster)
+	$(BIN)/pytest tests/unit tests/api $(PYTEST_ARGS)
+
+.PHONY: control-plane
+control-plane: ## Build (first time) or reuse the local Kubernetes control plane binaries
+	bash hack/build-control-plane.sh
+
+.PHONY: crds
+crds: $(STAMP) ## Regenerate crds/ from the API models
+	$(BIN)/inferop crds --out crds
+
+.PHONY: lint
+lint: $(STAMP) ## ruff, mypy --strict and the import-layer contracts
+	$(BIN)/ruff check operator tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: render
+render: $(STAMP) ## Render the GPU example offline
+	$(BIN)/inferop render -f examples/llm-vllm.yaml -f examples/gpuclasses.yaml
+
+.PHONY: cluster-up
+cluster-up: control-plane ## Start the local cluster with fake GPU nodes; prints export KUBECONFIG=...
+	bash hack/cluster-up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Delete the local cluster
+	bash hack/cluster-down.sh
+
+.PHONY: demo
+demo: $(STAMP) control-plane ## Local cluster + CRDs + examples + operator, and watch it converge
+	bash hack/demo.sh

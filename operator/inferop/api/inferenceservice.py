@@ -1,0 +1,255 @@
+"""InferenceService: one model served behind one Service, at a fixed size or autoscaled to an SLO.
+
+Pure data and validation. Cross-field rules are written twice on purpose, in one place each: as CEL
+(``x-kubernetes-validations``, enforced by the API server) and as a pydantic validator (enforced by
+``inferop render`` offline), both carrying the same message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from inferop.api.common import (
+    Condition,
+    FreeForm,
+    IntOrString,
+    Model,
+    Quantity,
+    StatusModel,
+    Toleration,
+)
+
+RUNTIMES = ("vllm", "tgi", "triton", "kserve", "torchserve", "custom")
+RuntimeName = Literal["vllm", "tgi", "triton", "kserve", "torchserve", "custom"]
+URI_SCHEMES = ("hf", "s3", "gs", "pvc", "oci", "http", "https")
+URI_PATTERN = r"^(hf|s3|gs|pvc|oci|https?)://[^\s]+$"
+QUANTIZATIONS = ("awq", "gptq", "fp8", "bitsandbytes", "int8", "int4")
+
+# Messages shared by CEL and the offline validators.
+MSG_REPLICAS_XOR = "spec.replicas and spec.autoscaling are mutually exclusive: set one of them"
+MSG_MIN_LE_MAX = "spec.autoscaling.minReplicas must be less than or equal to maxReplicas"
+MSG_GPU_COUNT = "spec.resources.gpu.count must be at least 1 when a GPU class is given"
+MSG_URI = "spec.model.uri must start with hf://, s3://, gs://, pvc://, oci://, http:// or https://"
+MSG_CUSTOM_IMAGE = "spec.runtime.image is required when spec.runtime.name is custom"
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    out = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
+class ModelSource(Model):
+    """Where the model comes from and how it is stored."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [cel(f"self.uri.matches(r'{URI_PATTERN}')", MSG_URI, ".uri")]}
+    )
+
+    uri: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        description="hf://org/name, s3://bucket/path, gs://bucket/path, pvc://claim/path, oci://image, http(s)://url"
+    )
+    format: Annotated[str, Field(max_length=63)] | None = Field(
+        default=None, description="Model format, e.g. safetensors, onnx, tensorrt, torchscript."
+    )
+    quantization: Literal["awq", "gptq", "fp8", "bitsandbytes", "int8", "int4"] | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _uri_scheme(cls, value: str) -> str:
+        if not re.match(URI_PATTERN, value):
+            raise ValueError(MSG_URI)
+        return value
+
+
+class EnvVar(Model):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
+    value: str = ""
+
+
+class Runtime(Model):
+    """Which server runs the model: a built-in profile, optionally overridden."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [cel("self.name != 'custom' || has(self.image)", MSG_CUSTOM_IMAGE)]
+        }
+    )
+
+    name: RuntimeName = "vllm"
+    image: Annotated[str, Field(min_length=1)] | None = None
+    args: list[str] = Field(default_factory=list, description="Extra arguments appended to the profile's.")
+    env: list[EnvVar] = Field(default_factory=list)
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+
+    @model_validator(mode="after")
+    def _custom_needs_image(self) -> Runtime:
+        if self.name == "custom" and not self.image:
+            raise ValueError(MSG_CUSTOM_IMAGE)
+        return self
+
+
+class GPURequest(Model):
+    """GPUs per replica; count > 1 means tensor/model parallelism inside one replica."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [cel("self.count >= 1", MSG_GPU_COUNT, ".count")]}
+    )
+
+    class_: Annotated[str, Field(min_length=1, max_length=253)] = Field(alias="class")
+    count: Annotated[int, Field(le=64)] = 1
+
+    @model_validator(mode="after")
+    def _count_positive(self) -> GPURequest:
+        if self.count < 1:
+            raise ValueError(MSG_GPU_COUNT)
+        return self
+
+
+class Resources(Model):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    gpu: GPURequest | None = None
+
+
+class LatencySLO(Model):
+    metric: Literal["e2e", "ttft", "itl"] = Field(
+        default="e2e", description="e2e: whole request; ttft: time to first token; itl: inter-token latency."
+    )
+    percentile: Literal[50, 90, 95, 99] = 95
+    target_milliseconds: Annotated[int, Field(ge=1, le=3_600_000)]
+
+
+class SLO(Model):
+    latency: LatencySLO
+
+
+class Targets(Model):
+    gpu_utilization_percent: Annotated[int, Field(ge=1, le=100)] | None = None
+    queue_depth_per_replica: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+
+class Autoscaling(Model):
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [cel("self.minReplicas <= self.maxReplicas", MSG_MIN_LE_MAX)]}
+    )
+
+    min_replicas: Annotated[int, Field(ge=1, le=1000)] = 1
+    max_replicas: Annotated[int, Field(ge=1, le=1000)]
+    slo: SLO | None = None
+    targets: Targets | None = None
+    mode: Literal["Enforce", "Recommend"] = "Enforce"
+    policy: Annotated[str, Field(min_length=1, max_length=253)] = "default"
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(MSG_MIN_LE_MAX)
+        return self
+
+
+class Scheduling(Model):
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    affinity: FreeForm | None = None
+    priority_class_name: Annotated[str, Field(max_length=253)] | None = None
+
+
+class Rollout(Model):
+    max_surge: IntOrString | None = None
+    max_unavailable: IntOrString | None = None
+
+
+class InferenceServiceSpec(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [cel("!(has(self.replicas) && has(self.autoscaling))", MSG_REPLICAS_XOR)]
+        }
+    )
+
+    model: ModelSource
+    runtime: Runtime = Field(default_factory=Runtime)
+    resources: Resources = Field(default_factory=Resources)
+    replicas: Annotated[int, Field(ge=0, le=1000)] | None = Field(
+        default=None, description="Fixed number of replicas (1 when neither replicas nor autoscaling is set)."
+    )
+    autoscaling: Autoscaling | None = None
+    scheduling: Scheduling = Field(default_factory=Scheduling)
+    rollout: Rollout = Field(default_factory=Rollout)
+
+    @model_validator(mode="after")
+    def _replicas_xor_autoscaling(self) -> InferenceServiceSpec:
+        if self.replicas is not None and self.autoscaling is not None:
+            raise ValueError(MSG_REPLICAS_XOR)
+        return self
+
+    @property
+    def fixed_replicas(self) -> int | None:
+        """The replicas the operator sets on the Deployment, or None when an HPA owns them."""
+        if self.autoscaling is not None:
+            return None
+        return 1 if self.replicas is None else self.replicas
+
+
+class Decision(StatusModel):
+    time: str | None = None
+    from_: int | None = Field(default=None, alias="from")
+    to: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    inputs: FreeForm | None = None
+
+
+class AutoscalingStatus(StatusModel):
+    desired_replicas: int | None = None
+    limited_by: str | None = None
+    last_decision: Decision | None = None
+    recent_decisions: list[Decision] = Field(default_factory=list)
+
+
+class CostStatus(StatusModel):
+    hourly: str | None = None
+    currency: str | None = None
+
+
+class Signals(StatusModel):
+    """The last observed signals, in integers for the printer columns."""
+
+    latency_milliseconds: int | None = None
+    gpu_utilization_percent: int | None = None
+    queue_depth: int | None = None
+
+
+class InferenceServiceStatus(StatusModel):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    replicas: int | None = None
+    ready_replicas: int | None = None
+    selector: str | None = Field(default=None, description="Label selector of the pods, for the scale subresource.")
+    url: str | None = None
+    autoscaling: AutoscalingStatus | None = None
+    cost: CostStatus | None = None
+    signals: Signals | None = None
+
+
+class InferenceService(Model):
+    """An InferenceService object as read from a file or the API."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["inferop.dev/v1alpha1"] = "inferop.dev/v1alpha1"
+    kind: Literal["InferenceService"] = "InferenceService"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: InferenceServiceSpec
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace") or "default")

@@ -1,0 +1,128 @@
+"""kopf handler registrations. Only decorators and delegation live here (STYLE 3).
+
+- InferenceService create/update/resume, a drift timer, and events of the children we own all call
+  ``inferop.reconcile.isvc.reconcile``.
+- GPUClass events re-reconcile the services that use that class (found through a kopf index).
+- Bookkeeping (finalizer, progress and diff-base annotations) uses the ``inferop.dev/`` prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from inferop.api.common import GROUP, VERSION
+from inferop.reconcile import isvc as isvc_reconcile
+from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
+from inferop.render.labels import ISVC_LABEL, MANAGED_BY
+from inferop.settings import Settings
+
+SETTINGS = Settings.from_env()
+_kube: Kube | None = None
+
+
+def kube() -> Kube:
+    global _kube
+    if _kube is None:
+        load_config()
+        _kube = Kube()
+    return _kube
+
+
+def backoff(retry: int) -> float:
+    """Seconds before retrying after a transient API failure: 1, 2, 4 ... capped at 60."""
+    return float(min(60, 2 ** max(0, retry)))
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Handler successes are logged, not posted as Events: steady state must write nothing.
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = SETTINGS.workers
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+    kube()
+
+
+def _gpuclasses(index: kopf.Index[str, dict[str, Any]]) -> dict[str, Any]:
+    return isvc_reconcile.gpuclasses_from({name: next(iter(store)) for name, store in index.items()})
+
+
+@kopf.index(GROUP, VERSION, "gpuclasses")
+def gpuclass_specs(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+    return {name: isvc_reconcile.plain(spec)}
+
+
+@kopf.index(GROUP, VERSION, "inferenceservices")
+def services_by_gpuclass(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, str]] | None:
+    gpu = (spec.get("resources") or {}).get("gpu") or {}
+    return {gpu["class"]: (namespace, name)} if gpu.get("class") else None
+
+
+def _run(body: Mapping[str, Any], gpuclass_specs: kopf.Index[str, dict[str, Any]], retry: int,
+         logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> isvc_reconcile.Result:
+    try:
+        result = isvc_reconcile.reconcile(kube(), body, _gpuclasses(gpuclass_specs))
+        isvc_reconcile.write_status(kube(), body, result.status_patch)
+    except Transient as err:
+        raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
+    if result.event is not None:
+        kopf.event(body, type=result.event.type, reason=result.event.reason, message=result.event.message)
+    return result
+
+
+@kopf.on.resume(GROUP, VERSION, "inferenceservices")
+@kopf.on.create(GROUP, VERSION, "inferenceservices")
+@kopf.on.update(GROUP, VERSION, "inferenceservices")
+def reconcile(body: kopf.Body, gpuclass_specs: kopf.Index[str, dict[str, Any]], retry: int,
+              logger: kopf.Logger, **_: Any) -> None:
+    result = _run(body, gpuclass_specs, retry, logger)
+    ready = next((c for c in (result.status_patch.get("conditions") or []) if c["type"] == "Ready"), None)
+    if ready is not None and ready["reason"] == "InvalidSpec":
+        raise kopf.PermanentError(ready["message"])
+
+
+@kopf.timer(GROUP, VERSION, "inferenceservices", interval=SETTINGS.drift_interval, initial_delay=SETTINGS.drift_interval)
+def repair_drift(body: kopf.Body, gpuclass_specs: kopf.Index[str, dict[str, Any]], retry: int,
+                 logger: kopf.Logger, **_: Any) -> None:
+    _run(body, gpuclass_specs, retry, logger)
+
+
+def _reconcile_by_name(namespace: str, name: str, gpuclass_specs: kopf.Index[str, dict[str, Any]],
+                       logger: kopf.Logger) -> None:
+    body = kube().get(path(f"{GROUP}/{VERSION}", "InferenceService", namespace, name))
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    try:
+        _run(body, gpuclass_specs, 0, logger)
+    except (kopf.TemporaryError, KubeError) as err:
+        logger.warning("Reconcile of %s/%s failed, the drift timer will retry: %s", namespace, name, err)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
+@kopf.on.event("v1", "services", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
+def child_changed(event: kopf.RawEvent, body: kopf.Body, gpuclass_specs: kopf.Index[str, dict[str, Any]],
+                  logger: kopf.Logger, **_: Any) -> None:
+    """A child changed or vanished: refresh status, repair what drifted (reads only when nothing did)."""
+    owner = body.get("metadata", {}).get("labels", {}).get(ISVC_LABEL)
+    if owner and body.get("metadata", {}).get("namespace"):
+        _reconcile_by_name(body["metadata"]["namespace"], owner, gpuclass_specs, logger)
+
+
+@kopf.on.event(GROUP, VERSION, "gpuclasses")
+def gpuclass_changed(name: str, gpuclass_specs: kopf.Index[str, dict[str, Any]],
+                     services_by_gpuclass: kopf.Index[str, tuple[str, str]], logger: kopf.Logger,
+                     **_: Any) -> None:
+    """Re-reconcile every InferenceService that uses this class (it may heal GPUClassNotFound)."""
+    for namespace, service in list(services_by_gpuclass.get(name, [])):
+        _reconcile_by_name(namespace, service, gpuclass_specs, logger)

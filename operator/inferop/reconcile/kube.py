@@ -1,0 +1,166 @@
+"""The only module that talks to the Kubernetes API for the reconcile loop.
+
+A thin, typed layer over the ``kubernetes`` client's REST transport: paths built from apiVersion and
+kind (no discovery round trips), server-side apply with our field manager, JSON merge patches of
+``/status``. Errors come back as three classes the callers act on: ``NotFound``, ``Conflict``
+(retried at once, a few times), and ``Transient`` (5xx/429/connection: the handler backs off).
+Blocking: call it from sync kopf handlers or ``asyncio.to_thread``, never from ``async def``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+FIELD_MANAGER = "inferop"
+T = TypeVar("T")
+
+_PLURALS = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "ResourceQuota": "resourcequotas",
+    "LimitRange": "limitranges",
+    "Namespace": "namespaces",
+    "Pod": "pods",
+    "Event": "events",
+    "InferenceService": "inferenceservices",
+    "GPUClass": "gpuclasses",
+    "Tenant": "tenants",
+    "CostPolicy": "costpolicies",
+}
+
+
+class KubeError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class NotFound(KubeError):
+    pass
+
+
+class Conflict(KubeError):
+    pass
+
+
+class Transient(KubeError):
+    """A server-side or network failure worth retrying later (5xx, 429, connection errors)."""
+
+
+def path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None,
+         subresource: str | None = None) -> str:
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    if namespace:
+        base += f"/namespaces/{namespace}"
+    base += f"/{_PLURALS[kind]}"
+    if name:
+        base += f"/{name}"
+    if subresource:
+        base += f"/{subresource}"
+    return base
+
+
+def path_of(obj: dict[str, Any], subresource: str | None = None) -> str:
+    meta = obj["metadata"]
+    return path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"], subresource)
+
+
+def _raise_for(status: int, body: bytes | str | None) -> None:
+    text = body.decode() if isinstance(body, bytes) else (body or "")
+    try:
+        message = str(json.loads(text).get("message", text))
+    except (ValueError, AttributeError):
+        message = text
+    if status == 404:
+        raise NotFound(status, message)
+    if status == 409:
+        raise Conflict(status, message)
+    if status == 429 or status >= 500:
+        raise Transient(status, message)
+    raise KubeError(status, message)
+
+
+def retry_conflicts(fn: Callable[[], T], attempts: int = 3) -> T:
+    """Run ``fn``; on 409 Conflict try again at once (the next attempt re-reads), up to ``attempts``."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Conflict:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def load_config() -> None:
+    """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG)."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+
+
+class Kube:
+    def __init__(self, api_client: client.ApiClient | None = None, timeout: float = 30.0) -> None:
+        self.api = api_client or client.ApiClient()
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, body: Any = None, query: dict[str, str] | None = None,
+                content_type: str = "application/json") -> dict[str, Any]:
+        if query:
+            url += "?" + urlencode(query)
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            method_, full_url, headers_, body_, _ = self.api.param_serialize(
+                method=method, resource_path=url, header_params=headers, body=body, auth_settings=["BearerToken"]
+            )
+            resp = self.api.call_api(method_, full_url, header_params=headers_, body=body_,
+                                     _request_timeout=self.timeout)
+            data = resp.read()
+        except ApiException as err:
+            _raise_for(err.status or 0, err.body)
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise Transient(0, f"cannot reach the API server: {err}") from None
+        if not 200 <= resp.status <= 299:
+            _raise_for(resp.status, data)
+        return dict(json.loads(data)) if data else {}
+
+    def get(self, url: str) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", url)
+        except NotFound:
+            return None
+
+    def list(self, url: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        items = self.request("GET", url, query=query).get("items", [])
+        return list(items)
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply as field manager ``inferop``, taking back fields others changed."""
+        return retry_conflicts(lambda: self.request(
+            "PATCH", path_of(obj), body=obj, content_type="application/apply-patch+yaml",
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+        ))
+
+    def patch_merge(self, url: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return retry_conflicts(lambda: self.request(
+            "PATCH", url, body=patch, content_type="application/merge-patch+json",
+            query={"fieldManager": FIELD_MANAGER},
+        ))
+
+    def delete(self, url: str) -> bool:
+        try:
+            self.request("DELETE", url, body={"propagationPolicy": "Background"})
+            return True
+        except NotFound:
+            return False

@@ -1,0 +1,52 @@
+"""Pure builders: InferenceService + GPUClass + runtime profile -> Kubernetes manifests.
+
+Nothing here talks to the API; ``render_all`` is what ``inferop render`` prints and what the
+reconcile loop applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from inferop.api.gpuclass import GPUClass
+from inferop.api.inferenceservice import InferenceService
+from inferop.render.deployment import build_deployment
+from inferop.render.errors import GPUClassNotFound, RenderError
+from inferop.render.hpa import build_hpa
+from inferop.render.service import build_service
+from inferop.runtimes import UnsupportedByRuntime, get_profile
+
+__all__ = ["GPUClassNotFound", "RenderError", "render_all", "resolve_gpuclass"]
+
+
+def resolve_gpuclass(isvc: InferenceService, gpuclasses: Mapping[str, GPUClass]) -> GPUClass | None:
+    gpu = isvc.spec.resources.gpu
+    if gpu is None:
+        return None
+    if gpu.class_ not in gpuclasses:
+        raise GPUClassNotFound(gpu.class_, list(gpuclasses))
+    return gpuclasses[gpu.class_]
+
+
+def check_runtime_support(isvc: InferenceService) -> None:
+    """Reject SLO settings the runtime cannot measure, naming the field."""
+    profile = get_profile(isvc.spec.runtime.name)
+    autoscaling = isvc.spec.autoscaling
+    if autoscaling is not None and autoscaling.slo is not None:
+        try:
+            profile.latency_series(autoscaling.slo.latency.metric)
+        except UnsupportedByRuntime as err:
+            raise RenderError(err.field_path, str(err).split(": ", 1)[1]) from None
+
+
+def render_all(isvc: InferenceService, gpuclasses: Mapping[str, GPUClass]) -> list[dict[str, Any]]:
+    """The Deployment, Service and (when autoscaled) HPA for ``isvc``, in apply order."""
+    gpuclass = resolve_gpuclass(isvc, gpuclasses)
+    check_runtime_support(isvc)
+    profile = get_profile(isvc.spec.runtime.name)
+    objects = [build_deployment(isvc, profile, gpuclass), build_service(isvc, profile)]
+    hpa = build_hpa(isvc, profile)
+    if hpa is not None:
+        objects.append(hpa)
+    return objects
