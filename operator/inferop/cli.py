@@ -94,8 +94,13 @@ def cmd_crds(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from inferop.operator import run  # imports kopf; keep `render` and `crds` light
 
-    return run(namespaces=args.namespace, all_namespaces=args.all_namespaces, verbose=args.verbose,
-               liveness=args.liveness, standalone=args.standalone)
+    return run(
+        namespaces=args.namespace,
+        all_namespaces=args.all_namespaces,
+        verbose=args.verbose,
+        liveness=args.liveness,
+        standalone=args.standalone,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,8 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     render = sub.add_parser("render", help="print the objects an InferenceService becomes, offline")
-    render.add_argument("-f", "--file", action="append", required=True,
-                        help="YAML file with InferenceServices and GPUClasses (repeatable, - for stdin)")
+    render.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        required=True,
+        help="YAML file with InferenceServices and GPUClasses (repeatable, - for stdin)",
+    )
     render.add_argument("-n", "--namespace", default=None, help="namespace for objects that name none")
     render.set_defaults(func=cmd_render)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -53,7 +53,13 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     kube()
 
 
-def _gpuclasses(index: kopf.Index[str, dict[str, Any]]) -> dict[str, Any]:
+GPUClassIndex = kopf.Index[str, dict[str, Any]]
+ServiceIndex = kopf.Index[str, tuple[str, str]]
+
+
+def _gpuclasses(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """GPUClass models from the ``gpuclass_specs`` index kopf passes to every handler."""
+    index: GPUClassIndex = kwargs["gpuclass_specs"]
     return isvc_reconcile.gpuclasses_from({name: next(iter(store)) for name, store in index.items()})
 
 
@@ -63,47 +69,48 @@ def gpuclass_specs(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, 
 
 
 @kopf.index(GROUP, VERSION, "inferenceservices")
-def services_by_gpuclass(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, str]] | None:
+def services_by_gpuclass(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[str, tuple[str | None, str]] | None:
     gpu = (spec.get("resources") or {}).get("gpu") or {}
     return {gpu["class"]: (namespace, name)} if gpu.get("class") else None
 
 
-def _run(body: Mapping[str, Any], gpuclass_specs: kopf.Index[str, dict[str, Any]], retry: int,
-         logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> isvc_reconcile.Result:
+def _run(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> isvc_reconcile.Result:
     try:
-        result = isvc_reconcile.reconcile(kube(), body, _gpuclasses(gpuclass_specs))
+        result = isvc_reconcile.reconcile(kube(), body, _gpuclasses(kwargs))
         isvc_reconcile.write_status(kube(), body, result.status_patch)
     except Transient as err:
         raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
     if result.event is not None:
-        kopf.event(body, type=result.event.type, reason=result.event.reason, message=result.event.message)
+        event_body = body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(body)))
+        kopf.event(event_body, type=result.event.type, reason=result.event.reason, message=result.event.message)
     return result
 
 
 @kopf.on.resume(GROUP, VERSION, "inferenceservices")
 @kopf.on.create(GROUP, VERSION, "inferenceservices")
 @kopf.on.update(GROUP, VERSION, "inferenceservices")
-def reconcile(body: kopf.Body, gpuclass_specs: kopf.Index[str, dict[str, Any]], retry: int,
-              logger: kopf.Logger, **_: Any) -> None:
-    result = _run(body, gpuclass_specs, retry, logger)
+def reconcile(body: kopf.Body, retry: int, **kwargs: Any) -> None:
+    result = _run(body, kwargs, retry)
     ready = next((c for c in (result.status_patch.get("conditions") or []) if c["type"] == "Ready"), None)
     if ready is not None and ready["reason"] == "InvalidSpec":
         raise kopf.PermanentError(ready["message"])
 
 
-@kopf.timer(GROUP, VERSION, "inferenceservices", interval=SETTINGS.drift_interval, initial_delay=SETTINGS.drift_interval)
-def repair_drift(body: kopf.Body, gpuclass_specs: kopf.Index[str, dict[str, Any]], retry: int,
-                 logger: kopf.Logger, **_: Any) -> None:
-    _run(body, gpuclass_specs, retry, logger)
+@kopf.timer(
+    GROUP, VERSION, "inferenceservices", interval=SETTINGS.drift_interval, initial_delay=SETTINGS.drift_interval
+)
+def repair_drift(body: kopf.Body, **kwargs: Any) -> None:
+    _run(body, kwargs, retry=0)
 
 
-def _reconcile_by_name(namespace: str, name: str, gpuclass_specs: kopf.Index[str, dict[str, Any]],
-                       logger: kopf.Logger) -> None:
+def _reconcile_by_name(namespace: str, name: str, kwargs: Mapping[str, Any], logger: kopf.Logger) -> None:
     body = kube().get(path(f"{GROUP}/{VERSION}", "InferenceService", namespace, name))
     if body is None or body["metadata"].get("deletionTimestamp"):
         return
     try:
-        _run(body, gpuclass_specs, 0, logger)
+        _run(body, kwargs, 0)
     except (kopf.TemporaryError, KubeError) as err:
         logger.warning("Reconcile of %s/%s failed, the drift timer will retry: %s", namespace, name, err)
 
@@ -111,18 +118,17 @@ def _reconcile_by_name(namespace: str, name: str, gpuclass_specs: kopf.Index[str
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
 @kopf.on.event("v1", "services", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-def child_changed(event: kopf.RawEvent, body: kopf.Body, gpuclass_specs: kopf.Index[str, dict[str, Any]],
-                  logger: kopf.Logger, **_: Any) -> None:
+def child_changed(body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
     """A child changed or vanished: refresh status, repair what drifted (reads only when nothing did)."""
-    owner = body.get("metadata", {}).get("labels", {}).get(ISVC_LABEL)
-    if owner and body.get("metadata", {}).get("namespace"):
-        _reconcile_by_name(body["metadata"]["namespace"], owner, gpuclass_specs, logger)
+    meta = body.get("metadata", {})
+    owner = (meta.get("labels") or {}).get(ISVC_LABEL)
+    if owner and meta.get("namespace"):
+        _reconcile_by_name(meta["namespace"], owner, kwargs, logger)
 
 
 @kopf.on.event(GROUP, VERSION, "gpuclasses")
-def gpuclass_changed(name: str, gpuclass_specs: kopf.Index[str, dict[str, Any]],
-                     services_by_gpuclass: kopf.Index[str, tuple[str, str]], logger: kopf.Logger,
-                     **_: Any) -> None:
+def gpuclass_changed(name: str, logger: kopf.Logger, **kwargs: Any) -> None:
     """Re-reconcile every InferenceService that uses this class (it may heal GPUClassNotFound)."""
-    for namespace, service in list(services_by_gpuclass.get(name, [])):
-        _reconcile_by_name(namespace, service, gpuclass_specs, logger)
+    index: ServiceIndex = kwargs["services_by_gpuclass"]
+    for namespace, service in list(index.get(name, [])):
+        _reconcile_by_name(namespace, service, kwargs, logger)

@@ -12,16 +12,19 @@ import logging
 import kopf
 
 
-def run(namespaces: list[str], all_namespaces: bool, verbose: bool, liveness: str | None,
-        standalone: bool = True) -> int:
+def run(
+    namespaces: list[str], all_namespaces: bool, verbose: bool, liveness: str | None, standalone: bool = True
+) -> int:
     import inferop.handlers  # noqa: F401  (registers the handlers)
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
-    asyncio.run(kopf.operator(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces or None,
-        liveness_endpoint=liveness,
-    ))
+    asyncio.run(
+        kopf.operator(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=liveness,
+        )
+    )
     return 0

@@ -8,7 +8,8 @@ from pydantic import ConfigDict, Field
 
 from inferop.api.common import Model
 
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+Day = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+DAYS: tuple[Day, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 class ScaleRule(Model):
@@ -25,13 +26,15 @@ class ScheduleWindow(Model):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
-                 "message": "schedule minReplicas must be less than or equal to maxReplicas"}
+                {
+                    "rule": "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+                    "message": "schedule minReplicas must be less than or equal to maxReplicas",
+                }
             ]
         }
     )
 
-    days: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = Field(default_factory=lambda: list(DAYS))
+    days: list[Day] = Field(default_factory=lambda: list(DAYS))
     start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     end: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")]
     min_replicas: Annotated[int, Field(ge=0)] | None = None
@@ -53,9 +56,7 @@ class CostPolicySpec(Model):
     scale_up: ScaleRule = Field(
         default_factory=lambda: ScaleRule(stabilization_seconds=0, max_step_replicas=4, max_step_percent=100)
     )
-    scale_down: ScaleRule = Field(
-        default_factory=lambda: ScaleRule(stabilization_seconds=300, max_step_replicas=1)
-    )
+    scale_down: ScaleRule = Field(default_factory=lambda: ScaleRule(stabilization_seconds=300, max_step_replicas=1))
     cooldown_seconds: Annotated[int, Field(ge=0, le=86_400)] = 60
     slo_headroom_percent: Annotated[int, Field(ge=0, le=90)] = Field(
         default=20, description="Scale down only while latency is at least this far below the SLO target."

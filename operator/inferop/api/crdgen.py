@@ -55,8 +55,12 @@ CRDS: tuple[CRD, ...] = (
         printer_columns=(
             {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
             {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas"},
-            {"name": "P95", "type": "string", "jsonPath": ".status.signals.latencyMilliseconds",
-             "description": "Observed latency percentile of the SLO, in milliseconds"},
+            {
+                "name": "P95",
+                "type": "string",
+                "jsonPath": ".status.signals.latencyMilliseconds",
+                "description": "Observed latency percentile of the SLO, in milliseconds",
+            },
             {"name": "GPU%", "type": "integer", "jsonPath": ".status.signals.gpuUtilizationPercent"},
             {"name": "$/hr", "type": "string", "jsonPath": ".status.cost.hourly"},
             {"name": "LimitedBy", "type": "string", "jsonPath": ".status.autoscaling.limitedBy"},

@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from inferop.api.common import (
     Condition,
@@ -36,8 +37,8 @@ MSG_URI = "spec.model.uri must start with hf://, s3://, gs://, pvc://, oci://, h
 MSG_CUSTOM_IMAGE = "spec.runtime.image is required when spec.runtime.name is custom"
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
-    out = {"rule": rule, "message": message}
+def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
+    out: JsonDict = {"rule": rule, "message": message}
     if field_path:
         out["fieldPath"] = field_path
     return out

@@ -59,7 +59,9 @@ def _child_url(isvc_body: Mapping[str, Any], api_version: str, kind: str) -> str
     return path(api_version, kind, meta.get("namespace"), meta["name"])
 
 
-def apply_children(kube: Kube, owner: Mapping[str, Any], objects: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def apply_children(
+    kube: Kube, owner: Mapping[str, Any], objects: list[dict[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Apply each object that is missing or drifted; return the live objects by kind and what was written."""
     live_by_kind: dict[str, dict[str, Any]] = {}
     applied: list[str] = []
@@ -138,5 +140,7 @@ def reconcile(kube: Kube, body: Mapping[str, Any], gpuclasses: Mapping[str, GPUC
 def write_status(kube: Kube, body: Mapping[str, Any], patch: Mapping[str, Any]) -> None:
     """Patch the /status subresource; a no-op for an empty patch (steady state writes nothing)."""
     if patch:
-        kube.patch_merge(path_of({"apiVersion": ISVC_API, "kind": "InferenceService",
-                                  "metadata": body["metadata"]}, "status"), {"status": dict(patch)})
+        kube.patch_merge(
+            path_of({"apiVersion": ISVC_API, "kind": "InferenceService", "metadata": body["metadata"]}, "status"),
+            {"status": dict(patch)},
+        )

@@ -56,8 +56,9 @@ class Transient(KubeError):
     """A server-side or network failure worth retrying later (5xx, 429, connection errors)."""
 
 
-def path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None,
-         subresource: str | None = None) -> str:
+def path(
+    api_version: str, kind: str, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+) -> str:
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     if namespace:
         base += f"/namespaces/{namespace}"
@@ -103,9 +104,9 @@ def retry_conflicts(fn: Callable[[], T], attempts: int = 3) -> T:
 def load_config() -> None:
     """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG)."""
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
 class Kube:
@@ -113,8 +114,14 @@ class Kube:
         self.api = api_client or client.ApiClient()
         self.timeout = timeout
 
-    def request(self, method: str, url: str, body: Any = None, query: dict[str, str] | None = None,
-                content_type: str = "application/json") -> dict[str, Any]:
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
         if query:
             url += "?" + urlencode(query)
         headers = {"Accept": "application/json", "Content-Type": content_type}
@@ -122,9 +129,10 @@ class Kube:
             method_, full_url, headers_, body_, _ = self.api.param_serialize(
                 method=method, resource_path=url, header_params=headers, body=body, auth_settings=["BearerToken"]
             )
-            resp = self.api.call_api(method_, full_url, header_params=headers_, body=body_,
-                                     _request_timeout=self.timeout)
-            data = resp.read()
+            resp = self.api.call_api(
+                method_, full_url, header_params=headers_, body=body_, _request_timeout=self.timeout
+            )
+            data = resp.read()  # type: ignore[no-untyped-call]
         except ApiException as err:
             _raise_for(err.status or 0, err.body)
             raise
@@ -147,16 +155,26 @@ class Kube:
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply as field manager ``inferop``, taking back fields others changed."""
-        return retry_conflicts(lambda: self.request(
-            "PATCH", path_of(obj), body=obj, content_type="application/apply-patch+yaml",
-            query={"fieldManager": FIELD_MANAGER, "force": "true"},
-        ))
+        return retry_conflicts(
+            lambda: self.request(
+                "PATCH",
+                path_of(obj),
+                body=obj,
+                content_type="application/apply-patch+yaml",
+                query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            )
+        )
 
     def patch_merge(self, url: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return retry_conflicts(lambda: self.request(
-            "PATCH", url, body=patch, content_type="application/merge-patch+json",
-            query={"fieldManager": FIELD_MANAGER},
-        ))
+        return retry_conflicts(
+            lambda: self.request(
+                "PATCH",
+                url,
+                body=patch,
+                content_type="application/merge-patch+json",
+                query={"fieldManager": FIELD_MANAGER},
+            )
+        )
 
     def delete(self, url: str) -> bool:
         try:

@@ -20,11 +20,22 @@ OWNED_CONDITIONS = (READY, DEPLOYMENT_READY, AUTOSCALER_READY)
 OWNED_FIELDS = ("observedGeneration", "conditions", "replicas", "readyReplicas", "selector", "url")
 
 _SUFFIXES = {
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
 }
 
 
@@ -119,10 +130,16 @@ def deployment_condition(dep: Mapping[str, Any] | None) -> Cond:
     if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
         return Cond(DEPLOYMENT_READY, "False", "ProgressDeadlineExceeded", str(progressing.get("message", "")))
     if int(status.get("observedGeneration", 0) or 0) < int(meta.get("generation", 0) or 0):
-        return Cond(DEPLOYMENT_READY, "False", "RolloutInProgress", "the Deployment controller has not seen the latest spec")
+        return Cond(
+            DEPLOYMENT_READY, "False", "RolloutInProgress", "the Deployment controller has not seen the latest spec"
+        )
     if updated < want or total > updated:
-        return Cond(DEPLOYMENT_READY, "False", "RolloutInProgress",
-                    f"{updated} of {want} replicas updated, {total - updated} old replicas still running")
+        return Cond(
+            DEPLOYMENT_READY,
+            "False",
+            "RolloutInProgress",
+            f"{updated} of {want} replicas updated, {total - updated} old replicas still running",
+        )
     if ready < want:
         return Cond(DEPLOYMENT_READY, "False", "ReplicasNotReady", f"{ready} of {want} replicas ready")
     if want == 0:
@@ -135,14 +152,20 @@ def autoscaler_condition(hpa: Mapping[str, Any] | None) -> Cond:
         return Cond(AUTOSCALER_READY, "False", "HPAMissing", "the HorizontalPodAutoscaler does not exist yet")
     able = _cond_of(hpa, "AbleToScale")
     if able is not None and able.get("status") == "False":
-        return Cond(AUTOSCALER_READY, "False", str(able.get("reason") or "NotAbleToScale"), str(able.get("message", "")))
+        return Cond(
+            AUTOSCALER_READY, "False", str(able.get("reason") or "NotAbleToScale"), str(able.get("message", ""))
+        )
     spec = hpa.get("spec", {})
     bounds = f"HPA bounds {spec.get('minReplicas', 1)}-{spec.get('maxReplicas')}"
     active = _cond_of(hpa, "ScalingActive")
     if active is not None and active.get("status") == "False":
         # No custom-metrics adapter: the HPA still enforces its bounds, which the cost controller sets.
-        return Cond(AUTOSCALER_READY, "True", "BoundsOnly",
-                    f"{bounds}; the HPA reads no metrics ({active.get('reason')}), the cost controller sets its bounds")
+        return Cond(
+            AUTOSCALER_READY,
+            "True",
+            "BoundsOnly",
+            f"{bounds}; the HPA reads no metrics ({active.get('reason')}), the cost controller sets its bounds",
+        )
     return Cond(AUTOSCALER_READY, "True", "HPAActive", bounds)
 
 
@@ -155,8 +178,9 @@ def ready_condition(parts: Sequence[Cond], error: Cond | None = None) -> Cond:
     return Cond(READY, "True", "Ready", "; ".join(p.message for p in parts))
 
 
-def merge_conditions(existing: Sequence[Mapping[str, Any]], new: Sequence[Cond], generation: int,
-                     now: str) -> list[dict[str, Any]]:
+def merge_conditions(
+    existing: Sequence[Mapping[str, Any]], new: Sequence[Cond], generation: int, now: str
+) -> list[dict[str, Any]]:
     """Replace our condition types, keep others, keep lastTransitionTime when the status did not change."""
     by_type = {c.get("type"): dict(c) for c in existing}
     for cond in new:

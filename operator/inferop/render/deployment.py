@@ -130,8 +130,11 @@ def build_deployment(isvc: InferenceService, profile: RuntimeProfile, gpuclass: 
     }
     if profile.command:
         container["command"] = list(profile.command)
-    for key, probe in (("startupProbe", profile.startup), ("readinessProbe", profile.readiness),
-                       ("livenessProbe", profile.liveness)):
+    for key, probe in (
+        ("startupProbe", profile.startup),
+        ("readinessProbe", profile.readiness),
+        ("livenessProbe", profile.liveness),
+    ):
         if probe is not None:
             container[key] = _probe(probe)
 

@@ -1,8 +1,9 @@
 """The built-in runtime profiles, with the documentation each value comes from.
 
 Every image tag, port, argument and metric name below is taken from the runtime's own
-documentation; the URL is in each profile's ``sources`` and in ``docs/runtimes.md``. When a
-runtime changes a metric name, change it here and in docs/runtimes.md together.
+documentation or source; the URLs are in each profile's ``sources`` and in ``docs/runtimes.md``
+(which also says which values could not be checked against a primary source). When a runtime
+changes a metric name, change it here and in docs/runtimes.md together.
 """
 
 from __future__ import annotations
@@ -30,22 +31,28 @@ _CACHE_ENV = {"HOME": "/cache", "HF_HOME": "/cache/huggingface", "XDG_CACHE_HOME
 
 
 def _vllm_args(ref: str, is_repo: bool, name: str) -> ModelArgs:
-    # `vllm serve` takes a Hugging Face repo id or a local directory as --model.
+    # The image's entrypoint is `vllm serve`; its Docker guide passes the model (a Hub repo id or a
+    # local directory) as `--model`. Since v0.20 `vllm serve` logs that the positional form is
+    # preferred and `--model` "will be removed in a future version"; it still works in v0.30.0.
     return ModelArgs(args=("--model", ref, "--served-model-name", name))
 
 
 VLLM = RuntimeProfile(
     name="vllm",
-    image="vllm/vllm-openai:v0.11.0",
+    # v0.30.0 (2026-09). Since v0.20 the unsuffixed tags are CUDA 13 builds (NVIDIA driver R580+);
+    # `v0.30.0-cu129` is the CUDA 12.9 build for older drivers.
+    image="vllm/vllm-openai:v0.30.0",
     port=8000,
     model_args=_vllm_args,
     native_hf=True,
-    command=(),  # the image's entrypoint is the OpenAI-compatible server
+    command=(),  # the image's entrypoint is `vllm serve` (the OpenAI-compatible server)
     quantization_args={
-        "awq": ("--quantization", "awq"),
-        "gptq": ("--quantization", "gptq"),
-        "fp8": ("--quantization", "fp8"),
-        "bitsandbytes": ("--quantization", "bitsandbytes"),
+        # AWQ/GPTQ checkpoints carry their quantization config; vLLM detects it and picks the Marlin
+        # kernels. Passing `--quantization awq|gptq` explicitly forces the slower non-Marlin kernels.
+        "awq": (),
+        "gptq": (),
+        "fp8": ("--quantization", "fp8"),  # FP8 checkpoints, or dynamic FP8 of a 16-bit model
+        "bitsandbytes": ("--quantization", "bitsandbytes"),  # in-flight bitsandbytes quantization
     },
     quantization_hint="use awq, gptq, fp8 or bitsandbytes, or pass --quantization in spec.runtime.args",
     env={**_CACHE_ENV, "VLLM_NO_USAGE_STATS": "1"},
@@ -56,55 +63,66 @@ VLLM = RuntimeProfile(
         latency={
             "e2e": Histogram("vllm:e2e_request_latency_seconds"),
             "ttft": Histogram("vllm:time_to_first_token_seconds"),
+            # Renamed from vllm:time_per_output_token_seconds in v0.11 (old name hidden in v0.12,
+            # removed in v0.13); one observation per streamed output.
             "itl": Histogram("vllm:inter_token_latency_seconds"),
         },
         queue_depth="vllm:num_requests_waiting",
         request_rate="vllm:request_success_total",
     ),
     sources=(
-        "https://docs.vllm.ai/en/latest/deployment/docker.html",
-        "https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html",
-        "https://docs.vllm.ai/en/latest/design/metrics.html",
-        "https://docs.vllm.ai/en/latest/features/quantization/index.html",
+        "https://docs.vllm.ai/en/stable/deployment/docker/",
+        "https://docs.vllm.ai/en/stable/usage/metrics/",
+        "https://github.com/vllm-project/vllm/blob/main/docs/design/metrics.md",
+        "https://github.com/vllm-project/vllm/pull/24110",
+        "https://docs.vllm.ai/en/latest/api/vllm/entrypoints/serve/instrumentator/health/",
+        "https://github.com/vllm-project/vllm/blob/main/vllm/model_executor/layers/quantization/awq_marlin.py",
     ),
 )
 
 
 def _tgi_args(ref: str, is_repo: bool, name: str) -> ModelArgs:
-    # text-generation-launcher --model-id takes a Hub repo id or a local path.
+    # text-generation-launcher --model-id takes a Hub repo id or a local directory.
     return ModelArgs(args=("--model-id", ref, "--port", "8080"))
 
 
 TGI = RuntimeProfile(
     name="tgi",
+    # 3.3.6 (2025-09) is the last release: TGI has been in maintenance mode since 2025-12-11.
     image="ghcr.io/huggingface/text-generation-inference:3.3.6",
     port=8080,  # the image listens on 80 by default; --port 8080 avoids a privileged port for non-root
     model_args=_tgi_args,
     native_hf=True,
     quantization_args={
+        # Pre-quantized AWQ/GPTQ checkpoints are detected without the flag; passing it is harmless.
         "awq": ("--quantize", "awq"),
         "gptq": ("--quantize", "gptq"),
         "fp8": ("--quantize", "fp8"),
-        "bitsandbytes": ("--quantize", "bitsandbytes"),
+        "bitsandbytes": ("--quantize", "bitsandbytes"),  # 8-bit in TGI
+        "int8": ("--quantize", "bitsandbytes"),
         "int4": ("--quantize", "bitsandbytes-nf4"),
     },
-    quantization_hint="use awq, gptq, fp8, bitsandbytes or int4 (bitsandbytes-nf4)",
-    env={**_CACHE_ENV, "HUGGINGFACE_HUB_CACHE": "/cache/huggingface"},
+    quantization_hint="use awq, gptq, fp8, bitsandbytes or int8 (bitsandbytes 8-bit), or int4 (bitsandbytes-nf4)",
+    env={**_CACHE_ENV, "HUGGINGFACE_HUB_CACHE": "/cache/huggingface", "USAGE_STATS": "off"},
     startup=_startup("/health"),
     readiness=Probe(path="/health", period_seconds=5),
     liveness=Probe(path="/health"),
     metrics=MetricSeries(
+        # Served on the same port as the API. TGI has no time-to-first-token series.
         latency={
             "e2e": Histogram("tgi_request_duration"),
+            # A histogram of each request's mean time per token, not of individual token gaps.
             "itl": Histogram("tgi_request_mean_time_per_token_duration"),
         },
         queue_depth="tgi_queue_size",
-        request_rate="tgi_request_success",
+        request_rate="tgi_request_success",  # exported without a _total suffix
     ),
     sources=(
         "https://huggingface.co/docs/text-generation-inference/quicktour",
-        "https://huggingface.co/docs/text-generation-inference/reference/launcher",
+        "https://github.com/huggingface/text-generation-inference/blob/main/docs/source/reference/launcher.md",
         "https://huggingface.co/docs/text-generation-inference/reference/metrics",
+        "https://huggingface.co/docs/text-generation-inference/conceptual/quantization",
+        "https://huggingface.co/docs/text-generation-inference/basic_tutorials/monitoring",
     ),
 )
 
@@ -115,17 +133,21 @@ def _triton_args(ref: str, is_repo: bool, name: str) -> ModelArgs:
 
 TRITON = RuntimeProfile(
     name="triton",
-    image="nvcr.io/nvidia/tritonserver:25.01-py3",
+    # 25.11 is the newest release in NVIDIA's release notes as indexed; 25.10 and later are CUDA 13.0
+    # builds (driver R575+, or the data-center forward-compatible branches listed in the notes).
+    image="nvcr.io/nvidia/tritonserver:25.11-py3",
     port=8000,
     extra_ports={"grpc": 8001, "metrics": 8002},
     command=("tritonserver",),
     model_args=_triton_args,
+    env=dict(_CACHE_ENV),
     startup=_startup("/v2/health/ready"),
     readiness=Probe(path="/v2/health/ready", period_seconds=5),
     liveness=Probe(path="/v2/health/live"),
     metrics=MetricSeries(
         port="metrics",
-        # Triton's latency metrics are counters (cumulative microseconds), not histograms.
+        # Triton's default latency metrics are counters (cumulative microseconds), not histograms;
+        # nv_inference_request_duration_us / nv_inference_request_success is a mean, not a percentile.
         mean_latency=MeanLatency(
             sum_counter="nv_inference_request_duration_us",
             count_counter="nv_inference_request_success",
@@ -135,9 +157,10 @@ TRITON = RuntimeProfile(
         request_rate="nv_inference_request_success",
     ),
     sources=(
-        "https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/user_guide/metrics.html",
-        "https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/customization_guide/inference_protocols.html",
-        "https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/getting_started/quickstart.html",
+        "https://github.com/triton-inference-server/server/blob/main/docs/user_guide/metrics.md",
+        "https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/protocol/README.html",
+        "https://docs.nvidia.com/deeplearning/triton-inference-server/release-notes/rel-25-10.html",
+        "https://docs.nvidia.com/deeplearning/sdk/inference-release-notes/running.html",
     ),
 )
 
@@ -150,45 +173,82 @@ def _kserve_args(ref: str, is_repo: bool, name: str) -> ModelArgs:
 
 KSERVE = RuntimeProfile(
     name="kserve",
-    image="kserve/huggingfaceserver:v0.15.2",
+    # The `-gpu` tags carry the CUDA vLLM backend; the unsuffixed tags are the CPU build.
+    image="kserve/huggingfaceserver:v0.20.0-gpu",
     port=8080,
     model_args=_kserve_args,
     native_hf=True,
-    env=dict(_CACHE_ENV),
+    quantization_hint=(
+        "the vLLM backend reads quantization from the model artifact; remove the field, or pass vLLM's "
+        "--quantization in spec.runtime.args"
+    ),
+    env={**_CACHE_ENV, "VLLM_NO_USAGE_STATS": "1"},
     startup=_startup("/v2/health/ready"),
     readiness=Probe(path="/v2/health/ready", period_seconds=5),
     liveness=Probe(path="/v2/health/live"),
     metrics=MetricSeries(
-        latency={"e2e": Histogram("request_predict_seconds")},
-        request_rate="request_predict_seconds_count",
+        # LLMs run on the embedded vLLM engine (the default backend) behind /openai/v1/...; its vllm:*
+        # series are served on /metrics of the HTTP port. KServe's own request_predict_seconds only
+        # times the v1/v2 predict path, so it stays empty for OpenAI-API traffic.
+        latency={
+            "e2e": Histogram("vllm:e2e_request_latency_seconds"),
+            "ttft": Histogram("vllm:time_to_first_token_seconds"),
+            "itl": Histogram("vllm:inter_token_latency_seconds"),
+        },
+        queue_depth="vllm:num_requests_waiting",
+        request_rate="vllm:request_success_total",
     ),
     sources=(
-        "https://kserve.github.io/website/latest/modelserving/v1beta1/llm/huggingface/",
-        "https://kserve.github.io/website/latest/modelserving/observability/prometheus_metrics/",
+        "https://kserve.github.io/website/docs/model-serving/generative-inference/overview",
+        "https://kserve.github.io/website/docs/model-serving/generative-inference/autoscaling",
+        "https://github.com/kserve/kserve/blob/master/python/huggingfaceserver/huggingfaceserver/__main__.py",
+        "https://github.com/kserve/kserve/blob/master/python/kserve/kserve/model_server.py",
         "https://github.com/kserve/kserve/blob/master/python/kserve/kserve/metrics.py",
+        "https://github.com/kserve/kserve/blob/master/python/huggingfaceserver/README.md",
     ),
 )
 
 
 def _torchserve_args(ref: str, is_repo: bool, name: str) -> ModelArgs:
     return ModelArgs(
-        args=("--start", "--foreground", "--model-store", ref, "--models", "all", "--disable-token-auth"),
-        env=(("TS_METRICS_MODE", "prometheus"),),
+        args=("--start", "--foreground", "--ncs", "--model-store", ref, "--models", "all", "--disable-token-auth"),
+        env=(
+            # Honoured only because the generated config sets enable_envvars_config=true.
+            ("TS_METRICS_MODE", "prometheus"),
+            ("LOG_LOCATION", "/cache/torchserve/logs"),
+            ("METRICS_LOCATION", "/cache/torchserve/logs"),
+            ("TEMP", "/cache/torchserve/tmp"),
+        ),
     )
 
 
 TORCHSERVE = RuntimeProfile(
     name="torchserve",
+    # 0.12.0 (2024-09) is the last release: the project is archived (limited maintenance, no fixes).
     image="pytorch/torchserve:0.12.0-gpu",
     port=8080,
     extra_ports={"management": 8081, "metrics": 8082},
-    command=("torchserve",),
+    # Without a config file TorchServe binds 127.0.0.1 and ignores TS_* variables, and metrics_mode
+    # defaults to "log" (no Prometheus series). Write a config that binds 0.0.0.0 and selects
+    # Prometheus, then exec torchserve with the container args ("$@").
+    command=(
+        "/bin/sh",
+        "-c",
+        "mkdir -p /cache/torchserve/logs /cache/torchserve/tmp && printf '%s\\n'"
+        " inference_address=http://0.0.0.0:8080 management_address=http://0.0.0.0:8081"
+        " metrics_address=http://0.0.0.0:8082 metrics_mode=prometheus enable_envvars_config=true"
+        " number_of_netty_threads=32 job_queue_size=1000 > /cache/torchserve/config.properties"
+        ' && exec torchserve --ts-config /cache/torchserve/config.properties "$@"',
+        "torchserve",
+    ),
     model_args=_torchserve_args,
+    env=dict(_CACHE_ENV),
     startup=_startup("/ping"),
     readiness=Probe(path="/ping", period_seconds=5),
     liveness=Probe(path="/ping"),
     metrics=MetricSeries(
         port="metrics",
+        # Counters only: cumulative microseconds / request count is a mean, not a percentile.
         mean_latency=MeanLatency(
             sum_counter="ts_inference_latency_microseconds",
             count_counter="ts_inference_requests_total",
@@ -198,8 +258,11 @@ TORCHSERVE = RuntimeProfile(
     ),
     sources=(
         "https://pytorch.org/serve/metrics.html",
+        "https://pytorch.org/serve/metrics_api.html",
         "https://pytorch.org/serve/configuration.html",
-        "https://pytorch.org/serve/server.html",
+        "https://pytorch.org/serve/rest_api.html",
+        "https://github.com/pytorch/serve/blob/master/ts/configs/metrics.yaml",
+        "https://github.com/pytorch/serve/blob/master/frontend/server/src/main/java/org/pytorch/serve/util/ConfigManager.java",
     ),
 )
 
