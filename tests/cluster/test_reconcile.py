@@ -12,7 +12,10 @@ from typing import Any
 
 import yaml
 
+from inferop.runtimes import PROFILES
 from tests.cluster.conftest import Cluster, Operator, wait_for
+
+NEW_IMAGE = "vllm/vllm-openai:v0.29.0"
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +106,7 @@ def test_spec_change_rolls_out(cluster: Cluster, operator: Operator, namespace: 
     wait_ready(cluster, operator, "chat", namespace)
 
     changed = copy.deepcopy(obj)
-    changed["spec"]["runtime"]["image"] = "vllm/vllm-openai:v0.11.1"
+    changed["spec"]["runtime"]["image"] = NEW_IMAGE
     changed["spec"]["resources"]["gpu"]["count"] = 2
     cluster.apply(changed, namespace=namespace)
 
@@ -111,7 +114,7 @@ def test_spec_change_rolls_out(cluster: Cluster, operator: Operator, namespace: 
         deploy = cluster.get("deployment", "chat", namespace) or {}
         container = deploy["spec"]["template"]["spec"]["containers"][0]
         return (
-            container["image"] == "vllm/vllm-openai:v0.11.1"
+            container["image"] == NEW_IMAGE
             and container["resources"]["limits"]["nvidia.com/gpu"] == "2"
         )
 
@@ -123,7 +126,7 @@ def test_spec_change_rolls_out(cluster: Cluster, operator: Operator, namespace: 
         for p in cluster.list("pods", namespace, selector="inferop.dev/inferenceservice=chat")
         if not p["metadata"].get("deletionTimestamp")
     ]
-    assert pods and all(p["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.11.1" for p in pods)
+    assert pods and all(p["spec"]["containers"][0]["image"] == NEW_IMAGE for p in pods)
 
 
 def test_drift_is_repaired(cluster: Cluster, operator: Operator, namespace: str) -> None:
@@ -141,7 +144,7 @@ def test_drift_is_repaired(cluster: Cluster, operator: Operator, namespace: str)
     wait_for(
         lambda: (
             cluster.get("deployment", "chat", namespace)["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
-            == "vllm/vllm-openai:v0.11.0"
+            == PROFILES["vllm"].image
         ),
         what="edited Deployment image reverted",
     )

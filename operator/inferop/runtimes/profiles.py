@@ -115,7 +115,7 @@ TGI = RuntimeProfile(
             "itl": Histogram("tgi_request_mean_time_per_token_duration"),
         },
         queue_depth="tgi_queue_size",
-        request_rate="tgi_request_success",  # exported without a _total suffix
+        request_rate="tgi_request_success",  # name as listed in TGI's metrics reference (no _total)
     ),
     sources=(
         "https://huggingface.co/docs/text-generation-inference/quicktour",
@@ -133,8 +133,8 @@ def _triton_args(ref: str, is_repo: bool, name: str) -> ModelArgs:
 
 TRITON = RuntimeProfile(
     name="triton",
-    # 25.11 is the newest release in NVIDIA's release notes as indexed; 25.10 and later are CUDA 13.0
-    # builds (driver R575+, or the data-center forward-compatible branches listed in the notes).
+    # 25.11 is the newest release in NVIDIA's release-notes index; 25.10 is a CUDA 13.0 build (driver
+    # R575+, or the data-center forward-compatible branches listed in its notes).
     image="nvcr.io/nvidia/tritonserver:25.11-py3",
     port=8000,
     extra_ports={"grpc": 8001, "metrics": 8002},
