@@ -6,10 +6,11 @@ Pure: no Kubernetes client, no I/O. The CRD schemas in ``crds/`` are generated f
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 GROUP = "inferop.dev"
@@ -30,9 +31,26 @@ Money = Annotated[
 QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
+_QUANTITY_RE = re.compile(QUANTITY_PATTERN)
+
+
+def _quantity(value: Any) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError('must be an integer or a quantity string such as "500m" or "16Gi"')
+    if isinstance(value, str) and not _QUANTITY_RE.fullmatch(value):
+        raise ValueError(f'"{value}" is not a Kubernetes quantity (e.g. "500m", "2", "16Gi")')
+    return value
+
+
+def _int_or_string(value: Any) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError('must be an integer or a string such as "25%"')
+    return value
+
+
 Quantity = Annotated[
     int | str,
-    Field(union_mode="left_to_right"),
+    PlainValidator(_quantity),
     WithJsonSchema(
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
@@ -43,6 +61,7 @@ Quantity = Annotated[
 ]
 IntOrString = Annotated[
     int | str,
+    PlainValidator(_int_or_string),
     WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}),
 ]
 #: An arbitrary Kubernetes object kept as the user wrote it (e.g. an Affinity).
@@ -65,6 +84,7 @@ class Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        strict=True,
     )
 
     def dump(self) -> dict[str, Any]:

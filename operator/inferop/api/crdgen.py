@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from inferop.api.common import GROUP, VERSION
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.gpuclass import GPUClassSpec
-from inferop.api.inferenceservice import InferenceServiceSpec, InferenceServiceStatus
+from inferop.api.inferenceservice import MSG_NAME, NAME_PATTERN, InferenceServiceSpec, InferenceServiceStatus
 from inferop.api.tenant import TenantSpec, TenantStatus
 
 
@@ -32,6 +32,8 @@ class CRD:
     status: type[BaseModel] | None
     printer_columns: tuple[dict[str, str], ...] = ()
     scale: bool = False
+    #: CEL rules on the whole object (e.g. on metadata.name).
+    root_rules: tuple[dict[str, str], ...] = ()
     description: str = ""
     extra_status: dict[str, Any] = field(default_factory=dict)
 
@@ -51,6 +53,12 @@ CRDS: tuple[CRD, ...] = (
         spec=InferenceServiceSpec,
         status=InferenceServiceStatus,
         scale=True,
+        root_rules=(
+            {
+                "rule": f"self.metadata.name.matches('{NAME_PATTERN}') && size(self.metadata.name) <= 63",
+                "message": MSG_NAME,
+            },
+        ),
         description="An AI inference service: one model, served at the lowest cost that meets its latency SLO.",
         printer_columns=(
             {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
@@ -190,6 +198,7 @@ def build_crd(crd: CRD) -> dict[str, Any]:
                 "description": crd.description,
                 "required": ["spec"],
                 "properties": properties,
+                **({"x-kubernetes-validations": list(crd.root_rules)} if crd.root_rules else {}),
             }
         },
         "additionalPrinterColumns": list(crd.printer_columns),

@@ -237,10 +237,24 @@ class InferenceServiceStatus(StatusModel):
     signals: Signals | None = None
 
 
+NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+MSG_NAME = (
+    "metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, "
+    "at most 63 characters): it names the Service"
+)
+
+
 class InferenceService(Model):
     """An InferenceService object as read from a file or the API."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="after")
+    def _name_is_dns_label(self) -> InferenceService:
+        name = self.metadata.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > 63 or not re.match(NAME_PATTERN, name)):
+            raise ValueError(MSG_NAME)
+        return self
 
     api_version: Literal["inferop.dev/v1alpha1"] = "inferop.dev/v1alpha1"
     kind: Literal["InferenceService"] = "InferenceService"

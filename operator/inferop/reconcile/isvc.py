@@ -15,7 +15,7 @@ from typing import Any
 from inferop.api import GPUClass, InvalidObject, parse_gpuclass, parse_isvc
 from inferop.api.inferenceservice import InferenceService
 from inferop.reconcile import plan
-from inferop.reconcile.kube import Kube, path, path_of
+from inferop.reconcile.kube import Kube, KubeError, Transient, path, path_of
 from inferop.render import RenderError, render_all
 from inferop.render.labels import selector_string, service_url
 
@@ -106,10 +106,18 @@ def reconcile(kube: Kube, body: Mapping[str, Any], gpuclasses: Mapping[str, GPUC
         error = plan.Cond(plan.READY, "False", err.reason, str(err))
 
     applied: list[str] = []
+    live: dict[str, dict[str, Any]] | None = None
     if error is None and isvc is not None:
-        live, applied = apply_children(kube, body, objects)
-        if isvc.spec.autoscaling is None and delete_stale_hpa(kube, body):
-            applied.append("delete HorizontalPodAutoscaler")
+        try:
+            live, applied = apply_children(kube, body, objects)
+            if isvc.spec.autoscaling is None and delete_stale_hpa(kube, body):
+                applied.append("delete HorizontalPodAutoscaler")
+        except Transient:
+            raise
+        except KubeError as err:
+            # The API server refused a child (invalid, forbidden, quota): say so instead of failing silently.
+            error = plan.Cond(plan.READY, "False", "ApplyFailed", f"the API server rejected a child object: {err}")
+    if live is not None:
         deployment, hpa = live.get("Deployment"), live.get("HorizontalPodAutoscaler")
     else:
         # Leave existing children alone (the old version keeps serving); report what we see.

@@ -54,10 +54,14 @@ def parse_quantity(value: Any) -> Decimal | None:
         return None
 
 
-def _scalar_equal(want: Any, have: Any) -> bool:
+#: Keys under which values are Kubernetes quantities, which the API server normalises ("1000m" -> "1").
+QUANTITY_KEYS = frozenset({"requests", "limits", "hard", "default", "defaultRequest", "max", "min", "used"})
+
+
+def _scalar_equal(want: Any, have: Any, quantity: bool) -> bool:
     if want == have:
         return True
-    if isinstance(want, bool) or isinstance(have, bool):
+    if not quantity or isinstance(want, bool) or isinstance(have, bool):
         return False
     if isinstance(want, (str, int)) and isinstance(have, (str, int)):
         a, b = parse_quantity(want), parse_quantity(have)
@@ -65,7 +69,7 @@ def _scalar_equal(want: Any, have: Any) -> bool:
     return False
 
 
-def is_subset(want: Any, have: Any) -> bool:
+def is_subset(want: Any, have: Any, _quantity: bool = False) -> bool:
     """True when every field in ``want`` is present in ``have`` with the same value.
 
     The API server adds defaults (imagePullPolicy, terminationMessagePath, ...) and normalises
@@ -73,12 +77,14 @@ def is_subset(want: Any, have: Any) -> bool:
     element by element because we own them whole.
     """
     if isinstance(want, Mapping):
-        return isinstance(have, Mapping) and all(k in have and is_subset(v, have[k]) for k, v in want.items())
+        return isinstance(have, Mapping) and all(
+            k in have and is_subset(v, have[k], _quantity or k in QUANTITY_KEYS) for k, v in want.items()
+        )
     if isinstance(want, Sequence) and not isinstance(want, str):
         if not isinstance(have, Sequence) or isinstance(have, str) or len(want) != len(have):
             return False
-        return all(is_subset(w, h) for w, h in zip(want, have, strict=True))
-    return _scalar_equal(want, have)
+        return all(is_subset(w, h, _quantity) for w, h in zip(want, have, strict=True))
+    return _scalar_equal(want, have, _quantity)
 
 
 def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
@@ -214,7 +220,7 @@ def ready_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event
         return None
     if new.status == "True":
         return Event("Normal", "Ready", new.message)
-    if new.reason in ("InvalidSpec", "GPUClassNotFound", "ProgressDeadlineExceeded"):
+    if new.reason in ("InvalidSpec", "GPUClassNotFound", "ApplyFailed", "ProgressDeadlineExceeded"):
         return Event("Warning", new.reason, new.message)
     return None
 

@@ -101,6 +101,12 @@ def _ports(profile: RuntimeProfile, port: int) -> list[dict[str, Any]]:
 def build_deployment(isvc: InferenceService, profile: RuntimeProfile, gpuclass: GPUClass | None) -> dict[str, Any]:
     spec = isvc.spec
     port = spec.runtime.port or profile.port
+    if profile.port_args is None and port != profile.port:
+        raise RenderError(
+            "spec.runtime.port",
+            f"runtime {profile.name} always listens on {profile.port}; remove the field or use runtime custom",
+        )
+    port_args = profile.port_args(port) if profile.port_args is not None else ()
     security = container_security(profile)
     placement = place_model(spec.model.uri, profile, security)
     model_args = profile.model_args(placement.ref, placement.is_repo, isvc.name)
@@ -121,7 +127,7 @@ def build_deployment(isvc: InferenceService, profile: RuntimeProfile, gpuclass: 
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.runtime.image or profile.image,
-        "args": [*model_args.args, *quant_args, *spec.runtime.args],
+        "args": [*model_args.args, *port_args, *quant_args, *spec.runtime.args],
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "ports": _ports(profile, port),
         "resources": _resources(isvc, gpuclass),

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ def place_model(uri: str, profile: RuntimeProfile, init_security: dict[str, Any]
             "image": rest,
             "command": ["sh", "-c", f"cp -r /models/. {MODEL_DIR}/"],
             "volumeMounts": [mount],
-            "securityContext": init_security,
+            "securityContext": copy.deepcopy(init_security),
         }
     else:
         init = {
@@ -56,7 +57,7 @@ def place_model(uri: str, profile: RuntimeProfile, init_security: dict[str, Any]
             "image": STORAGE_INITIALIZER_IMAGE,
             "args": [uri, MODEL_DIR],
             "volumeMounts": [mount],
-            "securityContext": init_security,
+            "securityContext": copy.deepcopy(init_security),
         }
     return ModelPlacement(
         ref=MODEL_DIR,

@@ -69,6 +69,8 @@ class RuntimeProfile:
     name: str
     image: str
     port: int
+    #: Arguments that make the server listen on a given HTTP port; None when the port is fixed.
+    port_args: Callable[[int], tuple[str, ...]] | None = lambda port: ()
     #: Extra named container ports (e.g. Triton's separate metrics port).
     extra_ports: Mapping[str, int] = field(default_factory=dict)
     command: tuple[str, ...] = ()

@@ -43,6 +43,7 @@ VLLM = RuntimeProfile(
     # `v0.30.0-cu129` is the CUDA 12.9 build for older drivers.
     image="vllm/vllm-openai:v0.30.0",
     port=8000,
+    port_args=lambda port: ("--port", str(port)),
     model_args=_vllm_args,
     native_hf=True,
     command=(),  # the image's entrypoint is `vllm serve` (the OpenAI-compatible server)
@@ -83,7 +84,7 @@ VLLM = RuntimeProfile(
 
 def _tgi_args(ref: str, is_repo: bool, name: str) -> ModelArgs:
     # text-generation-launcher --model-id takes a Hub repo id or a local directory.
-    return ModelArgs(args=("--model-id", ref, "--port", "8080"))
+    return ModelArgs(args=("--model-id", ref))
 
 
 TGI = RuntimeProfile(
@@ -91,6 +92,7 @@ TGI = RuntimeProfile(
     # 3.3.6 (2025-09) is the last release: TGI has been in maintenance mode since 2025-12-11.
     image="ghcr.io/huggingface/text-generation-inference:3.3.6",
     port=8080,  # the image listens on 80 by default; --port 8080 avoids a privileged port for non-root
+    port_args=lambda port: ("--port", str(port)),
     model_args=_tgi_args,
     native_hf=True,
     quantization_args={
@@ -128,7 +130,7 @@ TGI = RuntimeProfile(
 
 
 def _triton_args(ref: str, is_repo: bool, name: str) -> ModelArgs:
-    return ModelArgs(args=("--model-repository", ref, "--http-port", "8000", "--metrics-port", "8002"))
+    return ModelArgs(args=("--model-repository", ref, "--metrics-port", "8002"))
 
 
 TRITON = RuntimeProfile(
@@ -137,6 +139,7 @@ TRITON = RuntimeProfile(
     # R575+, or the data-center forward-compatible branches listed in its notes).
     image="nvcr.io/nvidia/tritonserver:25.11-py3",
     port=8000,
+    port_args=lambda port: ("--http-port", str(port)),
     extra_ports={"grpc": 8001, "metrics": 8002},
     command=("tritonserver",),
     model_args=_triton_args,
@@ -167,8 +170,8 @@ TRITON = RuntimeProfile(
 
 def _kserve_args(ref: str, is_repo: bool, name: str) -> ModelArgs:
     if is_repo:
-        return ModelArgs(args=(f"--model_name={name}", f"--model_id={ref}", "--http_port=8080"))
-    return ModelArgs(args=(f"--model_name={name}", f"--model_dir={ref}", "--http_port=8080"))
+        return ModelArgs(args=(f"--model_name={name}", f"--model_id={ref}"))
+    return ModelArgs(args=(f"--model_name={name}", f"--model_dir={ref}"))
 
 
 KSERVE = RuntimeProfile(
@@ -176,6 +179,7 @@ KSERVE = RuntimeProfile(
     # The `-gpu` tags carry the CUDA vLLM backend; the unsuffixed tags are the CPU build.
     image="kserve/huggingfaceserver:v0.20.0-gpu",
     port=8080,
+    port_args=lambda port: (f"--http_port={port}",),
     model_args=_kserve_args,
     native_hf=True,
     quantization_hint=(
@@ -227,6 +231,7 @@ TORCHSERVE = RuntimeProfile(
     # 0.12.0 (2024-09) is the last release: the project is archived (limited maintenance, no fixes).
     image="pytorch/torchserve:0.12.0-gpu",
     port=8080,
+    port_args=None,  # the listener addresses are in the generated config.properties below
     extra_ports={"management": 8081, "metrics": 8082},
     # Without a config file TorchServe binds 127.0.0.1 and ignores TS_* variables, and metrics_mode
     # defaults to "log" (no Prometheus series). Write a config that binds 0.0.0.0 and selects
