@@ -1,0 +1,477 @@
+"""decide(), rule by rule, on hand-computed cases (inferop.cost.decide).
+
+Covers: proportional scale-up on an SLO breach and on queue or GPU saturation (the largest need wins,
+computed from ready replicas, limited by the scale-up step); holding while starting replicas cover
+the need; slow scale-down only below the SLO headroom line (proportional need, step limit,
+stabilization window with the HPA's max-over-window rule and full-window coverage, cooldown after the
+last scale action); holding on empty, NaN, stale, multi-series and failed data with
+MetricsAvailable=False, while a usable breaching signal may still scale up; zero traffic as "no load"
+only when the request rate is a real 0; minReplicas, maxReplicas, quota, budget and schedule
+floors/ceilings (UTC, overnight windows) with limitedBy naming the bound; zero replicas; Recommend
+mode; the explanation (reason, message, JSON-safe inputs) and the returned history.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from inferop.api.costpolicy import CostPolicySpec
+from inferop.api.inferenceservice import Autoscaling
+from inferop.cost.decide import Decision, Headroom, History, Reason, bounds, decide, window_active
+from inferop.cost.signals import Observation, Observations, ObservationStatus
+
+NOW = datetime(2024, 1, 3, 12, 0, tzinfo=UTC).timestamp()  # a Wednesday, 12:00 UTC
+S = ObservationStatus
+
+
+def autoscaling(**spec: Any) -> Autoscaling:
+    base: dict[str, Any] = {
+        "minReplicas": 1,
+        "maxReplicas": 10,
+        "slo": {"latency": {"percentile": 95, "targetMilliseconds": 5000}},
+    }
+    return Autoscaling.model_validate({**base, **spec})
+
+
+def policy(**spec: Any) -> CostPolicySpec:
+    return CostPolicySpec.model_validate(spec)
+
+
+def ok(value: float, age: float = 5.0, statistic: str = "") -> Observation:
+    return Observation.ok(value, age, statistic)
+
+
+def observed(
+    latency: Observation | float | None = None,
+    queue: Observation | float | None = 0.5,
+    rate: Observation | float | None = 10.0,
+    gpu: Observation | float | None = 50.0,
+) -> Observations:
+    def obs(value: Observation | float | None, statistic: str = "") -> Observation:
+        if isinstance(value, Observation):
+            return value
+        if value is None:
+            return Observation.missing(S.EMPTY)
+        return ok(value, statistic=statistic)
+
+    return Observations(obs(latency, "p95"), obs(queue), obs(rate), obs(gpu))
+
+
+def steady(recommendation: int, seconds: int = 300, interval: int = 30, now: float = NOW) -> History:
+    """A history that recommended ``recommendation`` every interval over the last ``seconds``."""
+    ticks = range(seconds // interval, 0, -1)
+    return History(recommendations=tuple((now - k * interval, recommendation) for k in ticks))
+
+
+def run(
+    obs: Observations,
+    current: int,
+    ready: int | None = None,
+    spec: Autoscaling | None = None,
+    pol: CostPolicySpec | None = None,
+    headroom: Headroom | None = None,
+    history: History | None = None,
+    now: float = NOW,
+) -> Decision:
+    return decide(
+        obs,
+        current_replicas=current,
+        ready_replicas=current if ready is None else ready,
+        autoscaling=spec or autoscaling(),
+        policy=pol or policy(),
+        headroom=headroom,
+        history=history,
+        now=now,
+    )
+
+
+# -- scale up ------------------------------------------------------------------------------------
+
+
+def test_slo_breach_scales_up_proportionally() -> None:
+    d = run(observed(latency=6200), current=2)
+    # ceil(2 x 6200 / 5000) = ceil(2.48) = 3
+    assert (d.desired_replicas, d.reason, d.limited_by, d.acts) == (3, Reason.SLO_BREACH, None, True)
+    assert d.message == "p95 6200 ms > SLO 5000 ms with 2 replicas: scaling to 3"
+    assert d.metrics_available
+
+
+def test_scale_up_is_limited_by_the_larger_of_step_replicas_and_step_percent() -> None:
+    # need ceil(2 x 10) = 20; default step max(4, 100% of 2) = 4
+    assert run(observed(latency=50_000), current=2).desired_replicas == 6
+    pol = policy(scaleUp={"stabilizationSeconds": 0, "maxStepReplicas": 1, "maxStepPercent": 300})
+    # step max(1, ceil(2 x 300%)) = 6
+    assert run(observed(latency=50_000), current=2, pol=pol).desired_replicas == 8
+    pol = policy(scaleUp={"stabilizationSeconds": 0, "maxStepReplicas": 2})
+    assert run(observed(latency=50_000), current=2, pol=pol).desired_replicas == 4
+
+
+def test_queue_saturation_scales_up_even_within_the_slo() -> None:
+    spec = autoscaling(targets={"queueDepthPerReplica": 4})
+    d = run(observed(latency=3000, queue=12), current=3, spec=spec)
+    # need ceil(3 x 12 / 4) = 9, step max(4, 3) = 4 -> 7
+    assert (d.desired_replicas, d.reason) == (7, Reason.SATURATED)
+    assert d.message.startswith("queue depth 12.0 per replica > target 4 with 3 replicas: scaling to 7")
+
+
+def test_gpu_saturation_scales_up() -> None:
+    spec = autoscaling(targets={"gpuUtilizationPercent": 80})
+    d = run(observed(latency=3000, gpu=95), current=4, spec=spec)
+    # ceil(4 x 95 / 80) = ceil(4.75) = 5
+    assert (d.desired_replicas, d.reason) == (5, Reason.SATURATED)
+    assert "GPU utilization 95% > target 80%" in d.message
+
+
+def test_the_largest_need_of_all_breaching_signals_wins() -> None:
+    spec = autoscaling(targets={"queueDepthPerReplica": 4})
+    d = run(observed(latency=6000, queue=10), current=2, spec=spec)
+    # latency ceil(2 x 1.2) = 3, queue ceil(2 x 2.5) = 5
+    assert (d.desired_replicas, d.reason) == (5, Reason.SATURATED)
+    assert d.inputs["needs"]["up"] == {"latency": 3, "queue": 5}
+
+
+def test_float_noise_does_not_add_a_replica() -> None:
+    # 2 x 7500 / 5000 is exactly 3
+    assert run(observed(latency=7500), current=2).desired_replicas == 3
+
+
+def test_need_is_computed_from_ready_replicas_and_starting_ones_are_awaited() -> None:
+    # 4 replicas, 2 ready: the 6000 ms came from 2 replicas; ceil(2 x 1.2) = 3 <= 4 already coming.
+    d = run(observed(latency=6000), current=4, ready=2)
+    assert (d.desired_replicas, d.reason, d.acts) == (4, Reason.WAITING_FOR_REPLICAS, False)
+    assert "2 ready" in d.message
+    # a bigger breach still needs more than what is starting: ceil(2 x 2.4) = 5
+    assert run(observed(latency=12_000), current=4, ready=2).desired_replicas == 5
+
+
+def test_scale_up_ignores_cooldown() -> None:
+    history = History(last_scale_time=NOW - 10)
+    assert run(observed(latency=6200), current=2, history=history).desired_replicas == 3
+
+
+def test_scale_up_stabilization_uses_the_smallest_recent_recommendation() -> None:
+    pol = policy(scaleUp={"stabilizationSeconds": 60, "maxStepReplicas": 4})
+    history = History(recommendations=((NOW - 30, 2),))
+    d = run(observed(latency=6200), current=2, pol=pol, history=history)
+    assert (d.desired_replicas, d.reason) == (2, Reason.STABILIZING)
+    # once the low recommendation leaves the window, it scales
+    later = run(observed(latency=6200), current=2, pol=pol, history=history, now=NOW + 31)
+    assert later.desired_replicas == 3
+
+
+# -- scale down ----------------------------------------------------------------------------------
+
+
+def test_scale_down_needs_headroom_below_the_slo() -> None:
+    # line = 5000 x (1 - 20%) = 4000 ms; 4500 ms is inside the SLO but above the line: hold
+    d = run(observed(latency=4500), current=4, history=steady(1))
+    assert (d.desired_replicas, d.reason, d.acts) == (4, Reason.HOLD, False)
+    assert d.message == "p95 4500 ms within SLO 5000 ms, above the scale-down line 4000 ms with 4 replicas: holding"
+
+
+def test_scale_down_with_headroom_is_one_step_at_a_time() -> None:
+    d = run(observed(latency=1000), current=4, history=steady(1))
+    # need ceil(4 x 1000 / 4000) = 1; scale-down step 1 -> 3
+    assert (d.desired_replicas, d.reason, d.limited_by) == (3, Reason.SCALE_DOWN_WITH_HEADROOM, None)
+    assert d.recommendation == 1
+    assert d.message == "p95 1000 ms <= 4000 ms (SLO 5000 ms less 20% headroom) with 4 replicas: scaling down to 3"
+
+
+def test_scale_down_need_is_the_largest_of_the_signals() -> None:
+    spec = autoscaling(targets={"queueDepthPerReplica": 4, "gpuUtilizationPercent": 80})
+    pol = policy(scaleDown={"stabilizationSeconds": 300, "maxStepReplicas": 10})
+    d = run(observed(latency=1000, queue=2, gpu=60), current=8, spec=spec, pol=pol, history=steady(0))
+    # latency ceil(8 x 0.25) = 2, queue ceil(8 x 0.5) = 4, GPU ceil(8 x 0.75) = 6
+    assert d.inputs["needs"]["down"] == {"latency": 2, "queue": 4, "gpu": 6}
+    assert d.desired_replicas == 6
+
+
+def test_scale_down_step_percent() -> None:
+    pol = policy(scaleDown={"stabilizationSeconds": 0, "maxStepReplicas": 1, "maxStepPercent": 50})
+    # need ceil(10 x 100 / 4000) = 1; step max(1, 50% of 10) = 5
+    assert run(observed(latency=100), current=10, pol=pol).desired_replicas == 5
+
+
+def test_scale_down_uses_the_largest_recommendation_of_the_window() -> None:
+    history = History(recommendations=((NOW - 290, 1), (NOW - 200, 3), (NOW - 100, 1), (NOW - 30, 1)))
+    d = run(observed(latency=1000), current=4, history=history)
+    assert (d.desired_replicas, d.reason) == (3, Reason.SCALE_DOWN_WITH_HEADROOM)
+    history = History(recommendations=((NOW - 290, 1), (NOW - 200, 4), (NOW - 30, 1)))
+    d = run(observed(latency=1000), current=4, history=history)
+    assert (d.desired_replicas, d.reason) == (4, Reason.STABILIZING)
+    assert "the last 300 s recommended 4" in d.message
+
+
+def test_scale_down_waits_until_the_history_covers_the_window() -> None:
+    # A fresh controller (or one back from a gap) has not watched the service for 300 s yet.
+    d = run(observed(latency=1000), current=4, history=History())
+    assert (d.desired_replicas, d.reason) == (4, Reason.STABILIZING)
+    assert "waits for 300 s" in d.message
+    short = steady(1, seconds=120)
+    assert run(observed(latency=1000), current=4, history=short).desired_replicas == 4
+    assert run(observed(latency=1000), current=4, history=steady(1, seconds=270)).desired_replicas == 3
+
+
+def test_no_scale_down_within_cooldown_of_the_last_scale_action() -> None:
+    history = History(recommendations=steady(1).recommendations, last_scale_time=NOW - 30)
+    d = run(observed(latency=1000), current=4, history=history)
+    assert (d.desired_replicas, d.reason) == (4, Reason.COOLDOWN)
+    assert "last scaled 30 s ago (cooldown 60 s)" in d.message
+    history = History(recommendations=steady(1).recommendations, last_scale_time=NOW - 61)
+    assert run(observed(latency=1000), current=4, history=history).desired_replicas == 3
+
+
+def test_without_an_slo_targets_alone_drive_both_directions() -> None:
+    spec = Autoscaling.model_validate({"minReplicas": 1, "maxReplicas": 10, "targets": {"queueDepthPerReplica": 4}})
+    up = run(observed(latency=None, queue=8), current=2, spec=spec)
+    assert (up.desired_replicas, up.reason, up.metrics_available) == (4, Reason.SATURATED, True)
+    down = run(observed(latency=None, queue=1), current=4, spec=spec, history=steady(1))
+    assert (down.desired_replicas, down.reason) == (3, Reason.SCALE_DOWN_WITH_HEADROOM)
+
+
+def test_without_slo_or_targets_only_bounds_apply() -> None:
+    spec = Autoscaling.model_validate({"minReplicas": 2, "maxReplicas": 5})
+    d = run(observed(latency=None), current=3, spec=spec, history=steady(1))
+    assert (d.desired_replicas, d.reason) == (3, Reason.HOLD)
+    assert "no SLO and no targets" in d.message
+    assert run(observed(latency=None), current=7, spec=spec).desired_replicas == 5
+
+
+# -- missing data --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("latency", "problem"),
+    [
+        (Observation.missing(S.EMPTY), "latency: no data"),
+        (Observation.missing(S.NAN), "latency: NaN"),
+        (Observation(S.MULTI_SERIES, series=2), "latency: 2 series for one service"),
+        (Observation.missing(S.QUERY_FAILED, "timeout"), "latency: query failed (timeout)"),
+        (Observation.missing(S.INFINITE), "latency: infinite"),
+        (ok(1000, age=91), "latency: stale (91 s old, limit 90 s)"),
+    ],
+)
+def test_unusable_latency_holds_and_never_scales_down(latency: Observation, problem: str) -> None:
+    d = run(observed(latency=latency), current=4, history=steady(1))
+    assert (d.desired_replicas, d.reason, d.acts) == (4, Reason.METRICS_UNAVAILABLE, False)
+    assert not d.metrics_available
+    assert d.metrics_message == problem
+    assert d.message == f"metrics unavailable ({problem}): holding 4 replicas"
+    assert d.recommendation == 4  # recorded, so a scale-down after recovery waits a full window
+
+
+def test_staleness_follows_the_policy_interval() -> None:
+    pol = policy(intervalSeconds=60)
+    assert run(observed(latency=ok(6200, age=170)), current=2, pol=pol).desired_replicas == 3
+    assert run(observed(latency=ok(6200, age=181)), current=2, pol=pol).reason == Reason.METRICS_UNAVAILABLE
+
+
+def test_a_missing_target_signal_holds_too() -> None:
+    spec = autoscaling(targets={"gpuUtilizationPercent": 80})
+    d = run(observed(latency=1000, gpu=None), current=4, spec=spec, history=steady(1))
+    assert (d.desired_replicas, d.reason, d.metrics_available) == (4, Reason.METRICS_UNAVAILABLE, False)
+    assert d.metrics_message == "GPU utilization: no data"
+
+
+def test_a_usable_breaching_signal_still_scales_up_while_another_is_missing() -> None:
+    spec = autoscaling(targets={"queueDepthPerReplica": 4})
+    d = run(observed(latency=Observation.missing(S.NAN), queue=12, rate=5), current=2, spec=spec)
+    assert (d.desired_replicas, d.reason, d.metrics_available) == (6, Reason.SATURATED, False)
+    assert d.metrics_message == "latency: NaN"
+
+
+def test_metrics_unavailable_still_moves_into_bounds() -> None:
+    d = run(observed(latency=None), current=4, headroom=Headroom(quota_replicas=3))
+    assert (d.desired_replicas, d.reason, d.limited_by) == (3, Reason.METRICS_UNAVAILABLE, "Quota")
+
+
+# -- zero traffic and zero replicas --------------------------------------------------------------
+
+
+def test_nan_latency_at_a_real_zero_request_rate_is_no_load() -> None:
+    d = run(observed(latency=Observation.missing(S.NAN), queue=0, rate=0), current=4, history=steady(0))
+    assert (d.desired_replicas, d.reason, d.metrics_available) == (3, Reason.NO_LOAD, True)
+    assert d.message == "no requests and no queue with 4 replicas: scaling down to 3"
+    assert d.inputs["noLoad"] is True
+
+
+@pytest.mark.parametrize(
+    "rate",
+    [None, Observation.missing(S.NAN), Observation.missing(S.QUERY_FAILED), ok(0, age=1000), 0.2],
+)
+def test_nan_latency_without_a_real_zero_rate_holds(rate: Observation | float | None) -> None:
+    d = run(observed(latency=Observation.missing(S.NAN), queue=0, rate=rate), current=4, history=steady(0))
+    assert (d.desired_replicas, d.reason) == (4, Reason.METRICS_UNAVAILABLE)
+
+
+def test_no_load_needs_an_empty_queue() -> None:
+    d = run(observed(latency=Observation.missing(S.NAN), queue=3, rate=0), current=4, history=steady(0))
+    assert d.reason == Reason.METRICS_UNAVAILABLE
+    no_queue_series = Observation.missing(S.UNSUPPORTED, "torchserve has no queue series")
+    d = run(observed(latency=Observation.missing(S.NAN), queue=no_queue_series, rate=0), current=4, history=steady(0))
+    assert d.reason == Reason.NO_LOAD
+
+
+def test_no_load_at_the_minimum_stays_there() -> None:
+    d = run(observed(latency=Observation.missing(S.NAN), queue=0, rate=0), current=1, history=steady(0))
+    assert (d.desired_replicas, d.reason, d.limited_by, d.acts) == (1, Reason.AT_MINIMUM, "MinReplicas", False)
+
+
+def test_at_the_minimum_the_bound_is_the_reason_not_stabilization() -> None:
+    # No history yet (a scale-down would wait), but there is nothing to scale down to anyway.
+    d = run(observed(latency=Observation.missing(S.NAN), queue=0, rate=0), current=2, spec=autoscaling(minReplicas=2))
+    assert (d.desired_replicas, d.reason, d.limited_by) == (2, Reason.AT_MINIMUM, "MinReplicas")
+    assert d.message == "no requests and no queue with 2 replicas: already at the lower bound 2 (MinReplicas)"
+
+
+def test_zero_replicas_come_back_to_the_minimum_even_without_metrics() -> None:
+    none = Observations()
+    d = run(none, current=0, spec=autoscaling(minReplicas=2))
+    assert (d.desired_replicas, d.reason, d.limited_by, d.acts) == (2, Reason.METRICS_UNAVAILABLE, "MinReplicas", True)
+
+
+# -- bounds --------------------------------------------------------------------------------------
+
+
+def test_quota_and_budget_cap_a_scale_up() -> None:
+    d = run(observed(latency=10_000), current=4, headroom=Headroom(quota_replicas=5))
+    assert (d.desired_replicas, d.reason, d.limited_by) == (5, Reason.SLO_BREACH, "Quota")
+    assert d.message.endswith("scaling to 5 (limited by Quota)")
+    d = run(observed(latency=10_000), current=4, headroom=Headroom(quota_replicas=6, budget_replicas=5))
+    assert (d.desired_replicas, d.limited_by) == (5, "Budget")
+    d = run(observed(latency=10_000), current=4, spec=autoscaling(maxReplicas=5), headroom=Headroom(5, 5))
+    assert (d.desired_replicas, d.limited_by) == (5, "MaxReplicas")  # ties name maxReplicas first
+
+
+def test_at_the_maximum_a_breach_does_not_act() -> None:
+    d = run(observed(latency=10_000), current=5, headroom=Headroom(quota_replicas=5))
+    assert (d.desired_replicas, d.reason, d.limited_by, d.acts) == (5, Reason.AT_MAXIMUM, "Quota", False)
+    assert "p95 10000 ms > SLO 5000 ms" in d.message and "upper bound 5 (Quota)" in d.message
+
+
+def test_quota_below_min_replicas_wins() -> None:
+    d = run(observed(latency=4500), current=2, spec=autoscaling(minReplicas=2), headroom=Headroom(quota_replicas=1))
+    assert (d.desired_replicas, d.reason, d.limited_by) == (1, Reason.OUTSIDE_BOUNDS, "Quota")
+
+
+def test_a_lowered_max_replicas_applies_immediately() -> None:
+    d = run(observed(latency=4500), current=8, spec=autoscaling(maxReplicas=5), history=History(last_scale_time=NOW))
+    assert (d.desired_replicas, d.reason, d.limited_by) == (5, Reason.OUTSIDE_BOUNDS, "MaxReplicas")
+
+
+BUSINESS_HOURS = {"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start": "08:00", "end": "18:00", "minReplicas": 3}
+
+
+def test_schedule_floor_applies_inside_its_window_only() -> None:
+    pol = policy(schedule=[BUSINESS_HOURS])
+    d = run(observed(latency=1000), current=1, pol=pol, history=steady(1))
+    assert (d.desired_replicas, d.limited_by, d.reason) == (3, "Schedule", Reason.OUTSIDE_BOUNDS)
+    evening = datetime(2024, 1, 3, 18, 0, tzinfo=UTC).timestamp()
+    assert run(observed(latency=1000), current=1, pol=pol, now=evening).desired_replicas == 1
+    saturday = datetime(2024, 1, 6, 12, 0, tzinfo=UTC).timestamp()
+    assert run(observed(latency=1000), current=1, pol=pol, now=saturday).desired_replicas == 1
+
+
+def test_schedule_ceiling_caps_a_scale_up() -> None:
+    pol = policy(schedule=[{"start": "00:00", "end": "24:00", "maxReplicas": 3}])
+    d = run(observed(latency=20_000), current=2, pol=pol)
+    assert (d.desired_replicas, d.limited_by, d.reason) == (3, "Schedule", Reason.SLO_BREACH)
+
+
+def test_schedule_stays_inside_min_max_quota_and_budget() -> None:
+    spec = autoscaling(minReplicas=2, maxReplicas=6)
+    pol = policy(schedule=[{"start": "00:00", "end": "24:00", "minReplicas": 8}])
+    b = bounds(spec, Headroom(quota_replicas=4), pol.schedule, NOW)
+    assert (b.lower, b.upper, b.lower_by, b.upper_by) == (4, 4, "Schedule", "Quota")
+    pol = policy(schedule=[{"start": "00:00", "end": "24:00", "maxReplicas": 1}])
+    b = bounds(spec, Headroom(), pol.schedule, NOW)
+    assert (b.lower, b.upper) == (2, 2)
+
+
+def test_overlapping_windows_take_the_largest_floor_and_smallest_ceiling() -> None:
+    pol = policy(
+        schedule=[
+            {"start": "00:00", "end": "24:00", "minReplicas": 2, "maxReplicas": 8},
+            {"start": "11:00", "end": "13:00", "minReplicas": 4, "maxReplicas": 6},
+        ]
+    )
+    b = bounds(autoscaling(), Headroom(), pol.schedule, NOW)
+    assert (b.lower, b.upper, b.schedule_floor, b.schedule_ceiling) == (4, 6, 4, 6)
+
+
+@pytest.mark.parametrize(
+    ("when", "active"),
+    [
+        (datetime(2024, 1, 5, 21, 59, tzinfo=UTC), False),  # Fri before start
+        (datetime(2024, 1, 5, 22, 0, tzinfo=UTC), True),  # Fri at start
+        (datetime(2024, 1, 6, 5, 59, tzinfo=UTC), True),  # Sat morning: Friday's window continues
+        (datetime(2024, 1, 6, 6, 0, tzinfo=UTC), False),  # end is exclusive
+        (datetime(2024, 1, 6, 23, 0, tzinfo=UTC), False),  # Sat night: Saturday is not listed
+        (datetime(2024, 1, 5, 3, 0, tzinfo=UTC), False),  # Fri early morning: Thursday is not listed
+    ],
+)
+def test_overnight_windows_cross_midnight(when: datetime, active: bool) -> None:
+    pol = policy(schedule=[{"days": ["Fri"], "start": "22:00", "end": "06:00", "minReplicas": 5}])
+    assert window_active(pol.schedule[0], when.timestamp()) is active
+
+
+# -- modes, explanation, history -----------------------------------------------------------------
+
+
+def test_recommend_mode_decides_the_same_but_never_acts() -> None:
+    d = run(observed(latency=6200), current=2, spec=autoscaling(mode="Recommend"))
+    assert (d.desired_replicas, d.reason, d.acts) == (3, Reason.SLO_BREACH, False)
+    assert d.message.endswith("(Recommend mode: not applied)")
+    assert d.history.last_scale_time is None
+
+
+def test_mean_latency_is_named_as_such() -> None:
+    obs = observed(latency=ok(6200, statistic="mean"))
+    assert run(obs, current=2).message.startswith("mean 6200 ms > SLO 5000 ms")
+
+
+def test_inputs_are_json_and_hold_what_was_used() -> None:
+    spec = autoscaling(targets={"queueDepthPerReplica": 4})
+    obs = observed(latency=Observation.missing(S.NAN), queue=12, rate=ok(3, age=200))
+    d = run(obs, current=2, spec=spec, headroom=Headroom(quota_replicas=9))
+    inputs = json.loads(json.dumps(d.inputs, allow_nan=False))
+    assert inputs["observations"]["latencyMilliseconds"] == {"status": "NaN"}
+    assert inputs["observations"]["queueDepthPerReplica"] == {"status": "Ok", "value": 12, "ageSeconds": 5}
+    assert inputs["observations"]["requestRate"]["stale"] is True
+    assert inputs["replicas"] == {"current": 2, "ready": 2}
+    assert inputs["slo"] == {"metric": "e2e", "percentile": 95, "targetMilliseconds": 5000}
+    assert inputs["bounds"]["quotaReplicas"] == 9 and inputs["bounds"]["upper"] == 9
+    assert inputs["policy"]["staleAfterSeconds"] == 90
+    assert inputs["recommendation"] == d.recommendation == 6
+    assert d.to_json()["to"] == 6 and d.to_json()["reason"] == "Saturated"
+
+
+def test_history_records_the_recommendation_and_the_scale_action() -> None:
+    old = History(recommendations=((NOW - 1000, 7), (NOW - 30, 2)), last_scale_time=NOW - 500)
+    d = run(observed(latency=6200), current=2, history=old)
+    # entries older than the longest window plus one interval (300 + 30 s) are dropped
+    assert d.history.recommendations == ((NOW - 30, 2), (NOW, 3))
+    assert d.history.last_scale_time == NOW
+    held = run(observed(latency=4500), current=2, history=old)
+    assert held.history.last_scale_time == NOW - 500
+    manual = old.record(NOW, 3, scaled=False, keep_seconds=60)
+    assert manual == History(recommendations=((NOW - 30, 2), (NOW, 3)), last_scale_time=NOW - 500)
+
+
+def test_a_scale_down_sequence_then_a_breach() -> None:
+    """Closed loop on paper: one replica per stabilized, cooled-down step, then straight back up."""
+    history = steady(1)
+    current, now, trace = 4, NOW, []
+    for _ in range(12):
+        d = run(observed(latency=800), current=current, history=history, now=now)
+        trace.append((d.desired_replicas, str(d.reason)))
+        current, history, now = d.desired_replicas, d.history, now + 30
+    # down by one; the 60 s cooldown holds the tick 30 s later; 60 s later down again.
+    assert [r for r, _ in trace] == [3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert trace[1][1] == "Cooldown" and trace[-1][1] == "Hold"  # one replica is what 800 ms needs
+    d = run(observed(latency=15_000), current=1, history=history, now=now)
+    assert (d.desired_replicas, d.reason) == (3, Reason.SLO_BREACH)
