@@ -1,0 +1,92 @@
+# shellcheck shell=bash disable=SC2034
+# Shared helpers for the hack/ scripts. Sourced, never executed.
+
+HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=hack/versions.sh
+. "$HACK_DIR/versions.sh"
+
+INFEROP_CACHE="${INFEROP_CACHE:-$HOME/.cache/inferop}"
+# Where build-control-plane.sh puts (and finds) the binaries.
+INFEROP_BIN_DIR="$INFEROP_CACHE/k8s-$K8S_VERSION/bin"
+
+log() { printf '[%s] %s\n' "${LOG_TAG:-hack}" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# go_env_for_wrappers: the environment every go command on hack/*/go.mod runs with.
+# - GOWORK=off: never pick up a go.work from a parent directory.
+# - GOFLAGS is replaced, not appended to: -mod=readonly makes the checked-in go.sum
+#   authoritative (a missing hash is an error, never a silent edit).
+# - GOTOOLCHAIN=auto: the wrapper go.mod files say `toolchain go1.26.8`; an older local
+#   Go fetches that toolchain through the module proxy. (Some images ship GOTOOLCHAIN=local
+#   in $GOROOT/go.env or `go env -w`; the environment variable overrides both.)
+go_env_for_wrappers() {
+	export GOWORK=off
+	export GOFLAGS="-mod=readonly -buildvcs=false"
+	export GOTOOLCHAIN="${INFEROP_GOTOOLCHAIN:-auto}"
+	export CGO_ENABLED=0
+}
+
+# ensure_go: make sure a Go >= 1.21 (which understands GOTOOLCHAIN) is on PATH.
+# If not, fetch the pinned toolchain from the Go module proxy (module golang.org/toolchain,
+# exactly what GOTOOLCHAIN downloads) into the cache, checking a pinned sha256.
+ensure_go() {
+	local v=""
+	if [[ "${INFEROP_FORCE_GO_BOOTSTRAP:-}" != 1 ]] && command -v go >/dev/null 2>&1; then
+		v="$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null || true)"
+		v="${v#go}"
+		local major="${v%%.*}" rest="${v#*.}"
+		local minor="${rest%%[!0-9]*}"
+		if [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] && ((major > 1 || minor >= 21)); then
+			return 0
+		fi
+		log "go ${v:-?} on PATH is too old for GOTOOLCHAIN; bootstrapping go$GO_TOOLCHAIN_VERSION"
+	else
+		log "no usable go on PATH; bootstrapping go$GO_TOOLCHAIN_VERSION from the module proxy"
+	fi
+
+	local arch
+	case "$(uname -m)" in
+	x86_64 | amd64) arch=amd64 ;;
+	aarch64 | arm64) arch=arm64 ;;
+	*) die "unsupported architecture $(uname -m)" ;;
+	esac
+	[[ "$(uname -s)" == Linux ]] || die "Go bootstrap supports Linux only; install Go >= 1.21"
+	local sumvar="GO_TOOLCHAIN_SHA256_linux_$arch"
+	local want="${!sumvar}"
+	local goroot="$INFEROP_CACHE/go$GO_TOOLCHAIN_VERSION.linux-$arch"
+	if [[ ! -x "$goroot/bin/go" ]]; then
+		local proxy="${GOPROXY:-https://proxy.golang.org}"
+		proxy="${proxy%%[,|]*}"
+		[[ "$proxy" == direct || "$proxy" == off || -z "$proxy" ]] && proxy=https://proxy.golang.org
+		local name="v0.0.1-go$GO_TOOLCHAIN_VERSION.linux-$arch"
+		local url="$proxy/golang.org/toolchain/@v/$name.zip"
+		local tmp
+		mkdir -p "$INFEROP_CACHE"
+		tmp="$(mktemp -d "$INFEROP_CACHE/.go-bootstrap.XXXXXX")"
+		log "downloading $url"
+		if command -v curl >/dev/null 2>&1; then
+			curl -fsSL --retry 3 -o "$tmp/go.zip" "$url"
+		elif command -v wget >/dev/null 2>&1; then
+			wget -q -O "$tmp/go.zip" "$url"
+		else
+			python3 -c 'import sys,urllib.request;urllib.request.urlretrieve(sys.argv[1],sys.argv[2])' "$url" "$tmp/go.zip"
+		fi
+		local got
+		got="$(sha256sum "$tmp/go.zip" | cut -d' ' -f1)"
+		[[ "$got" == "$want" ]] || { rm -rf "$tmp"; die "sha256 mismatch for $url: got $got want $want"; }
+		if command -v unzip >/dev/null 2>&1; then
+			unzip -q "$tmp/go.zip" -d "$tmp/x"
+		else
+			python3 -m zipfile -e "$tmp/go.zip" "$tmp/x"
+		fi
+		# Module zips carry no file modes (cmd/go sets them the same way).
+		chmod -R u+rwX,go+rX "$tmp/x"
+		chmod +x "$tmp/x/golang.org/toolchain@$name"/bin/* "$tmp/x/golang.org/toolchain@$name"/pkg/tool/*/*
+		rm -rf "$goroot"
+		mv "$tmp/x/golang.org/toolchain@$name" "$goroot"
+		rm -rf "$tmp"
+	fi
+	export PATH="$goroot/bin:$PATH"
+	unset GOROOT
+	log "using $("$goroot/bin/go" version)"
+}
