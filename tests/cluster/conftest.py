@@ -86,8 +86,8 @@ class Cluster:
             args += ["-l", selector]
         return list(json.loads(self.kubectl(*args).stdout)["items"])
 
-    def audit_writes(self, since: float, user: str = OPERATOR_USER) -> list[dict[str, Any]]:
-        """Write requests (create/update/patch/delete) made by ``user`` after ``since`` (epoch seconds)."""
+    def audit_writes(self, since: float, namespace: str, user: str = OPERATOR_USER) -> list[dict[str, Any]]:
+        """Write requests (create/update/patch/delete) by ``user`` in ``namespace`` after ``since`` (epoch s)."""
         out = []
         if not self.audit_log.exists():
             raise AssertionError(f"no audit log at {self.audit_log}")
@@ -97,6 +97,8 @@ class Cluster:
             except ValueError:
                 continue
             if event.get("user", {}).get("username") != user:
+                continue
+            if event.get("objectRef", {}).get("namespace") != namespace:
                 continue
             stamp = event.get("requestReceivedTimestamp", "")
             if _epoch(stamp) >= since:
