@@ -82,9 +82,9 @@ def _run(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> isvc
         isvc_reconcile.write_status(kube(), body, result.status_patch)
     except Transient as err:
         raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
-    if result.event is not None:
-        event_body = body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(body)))
-        kopf.event(event_body, type=result.event.type, reason=result.event.reason, message=result.event.message)
+    event_body = body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(body)))
+    for event in result.events:
+        kopf.event(event_body, type=event.type, reason=event.reason, message=event.message)
     return result
 
 

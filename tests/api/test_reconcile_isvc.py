@@ -125,19 +125,20 @@ async def test_first_reconcile_applies_children_then_writes_status(kmock: kmockl
     assert ready["status"] == "False" and ready["observedGeneration"] == 3
     assert patch["url"] == f"http://chat.{NS}.svc.cluster.local"
     assert patch["selector"] == "inferop.dev/inferenceservice=chat"
-    assert set(patch) <= {"observedGeneration", "conditions", "replicas", "readyReplicas", "selector", "url"}
+    assert set(patch) <= {"observedGeneration", "conditions", "replicas", "readyReplicas", "selector", "url",
+                          "cost", "autoscaling"}
 
 
 async def test_status_patch_leaves_fields_of_other_writers_alone(kmock: kmocklib.RawHandler, kube: Kube,
                                                                  fake_api: FakeAPI, body: dict[str, Any],
                                                                  gpuclasses: dict[str, GPUClass]) -> None:
-    cost = {"hourly": "4.10", "currency": "USD"}
+    signals = {"latencyMilliseconds": 800, "gpuUtilizationPercent": 70}  # the cost controller's field
     metrics = {"type": "MetricsAvailable", "status": "True", "reason": "Observed", "message": "",
                "lastTransitionTime": "2026-01-01T00:00:00Z"}
-    body["status"] = {"cost": cost, "conditions": [metrics]}
+    body["status"] = {"signals": signals, "conditions": [metrics]}
     await run_reconcile(kube, body, gpuclasses)
     stored = fake_api.objects[ISVC_URL]["status"]
-    assert stored["cost"] == cost
+    assert stored["signals"] == signals
     assert metrics in stored["conditions"]
     assert stored["observedGeneration"] == 3
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from inferop.api.common import Condition, Model, Money, Quantity, StatusModel
 
@@ -58,3 +58,18 @@ class TenantStatus(StatusModel):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     usage: TenantUsage | None = None
+
+
+class Tenant(Model):
+    """A Tenant object as read from a file or the API."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["inferop.dev/v1alpha1"] = "inferop.dev/v1alpha1"
+    kind: Literal["Tenant"] = "Tenant"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: TenantSpec
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from inferop.api.gpuclass import GPUClass
 from inferop.api.inferenceservice import InferenceService
+from inferop.api.tenant import Tenant
 
 
 class InvalidObject(ValueError):
@@ -54,5 +55,12 @@ def parse_isvc(obj: Mapping[str, Any]) -> InferenceService:
 def parse_gpuclass(obj: Mapping[str, Any]) -> GPUClass:
     try:
         return GPUClass.model_validate(obj)
+    except ValidationError as err:
+        raise describe_validation_error(err) from None
+
+
+def parse_tenant(obj: Mapping[str, Any]) -> Tenant:
+    try:
+        return Tenant.model_validate(obj)
     except ValidationError as err:
         raise describe_validation_error(err) from None

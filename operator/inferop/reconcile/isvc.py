@@ -14,10 +14,14 @@ from typing import Any
 
 from inferop.api import GPUClass, InvalidObject, parse_gpuclass, parse_isvc
 from inferop.api.inferenceservice import InferenceService
+from inferop.api.tenant import TenantSpec
 from inferop.reconcile import plan
+from inferop.reconcile.children import ensure_objects
 from inferop.reconcile.kube import Kube, KubeError, Transient, path, path_of
-from inferop.render import RenderError, render_all
+from inferop.render import RenderError, Scale, render_all
 from inferop.render.labels import selector_string, service_url
+from inferop.tenancy.headroom import Clamped, ServiceUsage, clamp, headroom, money
+from inferop.tenancy.usage import price_per_replica, service_usage
 
 log = logging.getLogger(__name__)
 ISVC_API = "inferop.dev/v1alpha1"
@@ -50,8 +54,54 @@ def gpuclasses_from(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, GPUClas
 @dataclass
 class Result:
     status_patch: dict[str, Any]
-    event: plan.Event | None
+    events: list[plan.Event]
     applied: list[str]
+
+    @property
+    def event(self) -> plan.Event | None:
+        return self.events[0] if self.events else None
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    """The tenant a service's namespace belongs to, and what the tenant's other services hold."""
+
+    name: str
+    spec: TenantSpec
+    others: tuple[ServiceUsage, ...] = ()
+
+
+def plan_scale(
+    isvc: InferenceService, gpuclasses: Mapping[str, GPUClass], tenancy: Tenancy | None
+) -> tuple[Scale, Clamped, bool]:
+    """Clamp the replicas this service asks for to its tenant's headroom (pure).
+
+    Returns the Scale to render, the clamp result and whether a tenant applies.
+    """
+    spec = isvc.spec
+    if tenancy is None or (spec.resources.gpu is not None and spec.resources.gpu.class_ not in gpuclasses):
+        return Scale(), Clamped(spec.fixed_replicas or 0, None, ""), False
+    me = service_usage(isvc, gpuclasses, tenancy.spec)
+    if spec.autoscaling is None:
+        wanted = spec.fixed_replicas or 0
+        clamped = clamp(wanted, headroom(tenancy.name, tenancy.spec, me, tenancy.others, wanted))
+        return Scale(replicas=clamped.replicas), clamped, True
+    wanted = spec.autoscaling.max_replicas
+    clamped = clamp(wanted, headroom(tenancy.name, tenancy.spec, me, tenancy.others, wanted))
+    ceiling = max(1, clamped.replicas)  # an HPA cannot have maxReplicas 0
+    return Scale(min_replicas=min(spec.autoscaling.min_replicas, ceiling), max_replicas=ceiling), clamped, True
+
+
+def limit_conditions(clamped: Clamped, tenant_applies: bool, tenant: str | None) -> list[plan.Cond]:
+    out = []
+    for ctype, kind in ((plan.QUOTA_LIMITED, "Quota"), (plan.BUDGET_LIMITED, "Budget")):
+        if not tenant_applies:
+            out.append(plan.Cond(ctype, "False", "NoTenant", "the namespace belongs to no Tenant"))
+        elif clamped.limited_by == kind:
+            out.append(plan.Cond(ctype, "True", f"Tenant{kind}", clamped.message))
+        else:
+            out.append(plan.Cond(ctype, "False", f"Within{kind}", f"within tenant {tenant}'s {kind.lower()}"))
+    return out
 
 
 def _child_url(isvc_body: Mapping[str, Any], api_version: str, kind: str) -> str:
@@ -63,18 +113,8 @@ def apply_children(
     kube: Kube, owner: Mapping[str, Any], objects: list[dict[str, Any]]
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Apply each object that is missing or drifted; return the live objects by kind and what was written."""
-    live_by_kind: dict[str, dict[str, Any]] = {}
-    applied: list[str] = []
-    for desired in objects:
-        obj = plan.with_owner(desired, owner)
-        live = kube.get(path_of(obj))
-        where = f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}"
-        if live is None or not plan.is_subset(obj, live):
-            live = kube.apply(obj)
-            applied.append(where)
-            log.info("%s %s", "Updated" if live.get("metadata", {}).get("generation", 1) != 1 else "Applied", where)
-        live_by_kind[obj["kind"]] = live
-    return live_by_kind, applied
+    live, applied = ensure_objects(kube, [plan.with_owner(obj, owner) for obj in objects])
+    return {obj["kind"]: obj for obj in live}, applied
 
 
 def delete_stale_hpa(kube: Kube, owner: Mapping[str, Any]) -> bool:
@@ -88,7 +128,9 @@ def delete_stale_hpa(kube: Kube, owner: Mapping[str, Any]) -> bool:
     return False
 
 
-def reconcile(kube: Kube, body: Mapping[str, Any], gpuclasses: Mapping[str, GPUClass]) -> Result:
+def reconcile(
+    kube: Kube, body: Mapping[str, Any], gpuclasses: Mapping[str, GPUClass], tenancy: Tenancy | None = None
+) -> Result:
     """Bring the children of ``body`` in line with its spec and compute its status patch."""
     body = plain(body)
     meta = body["metadata"]
@@ -97,9 +139,11 @@ def reconcile(kube: Kube, body: Mapping[str, Any], gpuclasses: Mapping[str, GPUC
     error: plan.Cond | None = None
     isvc: InferenceService | None = None
     objects: list[dict[str, Any]] = []
+    clamped, tenant_applies = Clamped(0, None, ""), False
     try:
         isvc = parse_isvc(body)
-        objects = render_all(isvc, gpuclasses)
+        scale, clamped, tenant_applies = plan_scale(isvc, gpuclasses, tenancy)
+        objects = render_all(isvc, gpuclasses, scale)
     except InvalidObject as err:
         error = plan.Cond(plan.READY, "False", "InvalidSpec", str(err))
     except RenderError as err:
@@ -129,7 +173,9 @@ def reconcile(kube: Kube, body: Mapping[str, Any], gpuclasses: Mapping[str, GPUC
     if autoscaled:
         parts.append(plan.autoscaler_condition(hpa))
     ready = plan.ready_condition(parts, error)
-    conditions = plan.merge_conditions(current.get("conditions") or [], [*parts, ready], generation, now_iso())
+    limits = limit_conditions(clamped, tenant_applies, tenancy.name if tenancy else None)
+    old_conditions = current.get("conditions") or []
+    conditions = plan.merge_conditions(old_conditions, [*parts, ready, *limits], generation, now_iso())
     dep_status = (deployment or {}).get("status") or {}
     desired: dict[str, Any] = {
         "observedGeneration": generation,
@@ -140,9 +186,17 @@ def reconcile(kube: Kube, body: Mapping[str, Any], gpuclasses: Mapping[str, GPUC
     if isvc is not None:
         desired["selector"] = selector_string(isvc)
         desired["url"] = service_url(isvc)
+        gpu = isvc.spec.resources.gpu
+        price, currency = price_per_replica(isvc, gpuclasses.get(gpu.class_) if gpu else None)
+        desired["cost"] = {"hourly": money(price * desired["replicas"]), "currency": currency}
+        desired["autoscaling"] = {
+            "desiredReplicas": clamped.replicas if isvc.spec.autoscaling is None else None,
+            "limitedBy": clamped.limited_by,
+        }
     patch = plan.status_patch(current, desired)
-    event = plan.ready_transition_event(current.get("conditions") or [], ready)
-    return Result(status_patch=patch, event=event, applied=applied)
+    events = [e for e in [plan.ready_transition_event(old_conditions, ready),
+                          *(plan.limit_transition_event(old_conditions, c) for c in limits)] if e is not None]
+    return Result(status_patch=patch, events=events, applied=applied)
 
 
 def write_status(kube: Kube, body: Mapping[str, Any], patch: Mapping[str, Any]) -> None:

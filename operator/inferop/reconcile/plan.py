@@ -8,51 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from inferop.api.quantity import parse_quantity
 
 READY = "Ready"
 DEPLOYMENT_READY = "DeploymentReady"
 AUTOSCALER_READY = "AutoscalerReady"
 #: Condition types this loop owns; others (MetricsAvailable, QuotaLimited, ...) belong to other loops.
-OWNED_CONDITIONS = (READY, DEPLOYMENT_READY, AUTOSCALER_READY)
+QUOTA_LIMITED = "QuotaLimited"
+BUDGET_LIMITED = "BudgetLimited"
+OWNED_CONDITIONS = (READY, DEPLOYMENT_READY, AUTOSCALER_READY, QUOTA_LIMITED, BUDGET_LIMITED)
 #: Status fields this loop owns.
 OWNED_FIELDS = ("observedGeneration", "conditions", "replicas", "readyReplicas", "selector", "url")
-
-_SUFFIXES = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-}
-
-
-def parse_quantity(value: Any) -> Decimal | None:
-    """A Kubernetes quantity ("500m", "16Gi", 2) as a Decimal, or None if it is not one."""
-    text = str(value).strip()
-    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
-        if suffix and text.endswith(suffix):
-            number, scale = text[: -len(suffix)], _SUFFIXES[suffix]
-            break
-    else:
-        number, scale = text, Decimal(1)
-    try:
-        return Decimal(number) * scale
-    except InvalidOperation:
-        return None
-
 
 #: Keys under which values are Kubernetes quantities, which the API server normalises ("1000m" -> "1").
 QUANTITY_KEYS = frozenset({"requests", "limits", "hard", "default", "defaultRequest", "max", "min", "used"})
@@ -132,6 +100,10 @@ def deployment_condition(dep: Mapping[str, Any] | None) -> Cond:
     ready = int(status.get("readyReplicas", 0) or 0)
     updated = int(status.get("updatedReplicas", 0) or 0)
     total = int(status.get("replicas", 0) or 0)
+    failure = _cond_of(dep, "ReplicaFailure")
+    if failure and failure.get("status") == "True":
+        # Pods the ReplicaSet could not create: ResourceQuota or Pod Security admission said no.
+        return Cond(DEPLOYMENT_READY, "False", "ReplicaFailure", str(failure.get("message", "")))
     progressing = _cond_of(dep, "Progressing")
     if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
         return Cond(DEPLOYMENT_READY, "False", "ProgressDeadlineExceeded", str(progressing.get("message", "")))
@@ -213,6 +185,18 @@ class Event:
     message: str
 
 
+def limit_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event | None:
+    """A Warning when QuotaLimited/BudgetLimited becomes True or its message changes; Normal when lifted."""
+    before = next((c for c in old if c.get("type") == new.type), None)
+    if new.status == "True":
+        if before is not None and before.get("status") == "True" and before.get("message") == new.message:
+            return None
+        return Event("Warning", new.type, new.message)
+    if before is not None and before.get("status") == "True":
+        return Event("Normal", f"{new.type.removesuffix('Limited')}Available", f"no longer limited: {new.message}")
+    return None
+
+
 def ready_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event | None:
     """An Event when Ready changes status or reason; nothing in steady state."""
     before = next((c for c in old if c.get("type") == READY), None)
@@ -220,7 +204,7 @@ def ready_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event
         return None
     if new.status == "True":
         return Event("Normal", "Ready", new.message)
-    if new.reason in ("InvalidSpec", "GPUClassNotFound", "ApplyFailed", "ProgressDeadlineExceeded"):
+    if new.reason in ("InvalidSpec", "GPUClassNotFound", "ApplyFailed", "ProgressDeadlineExceeded", "ReplicaFailure"):
         return Event("Warning", new.reason, new.message)
     return None
 
@@ -231,6 +215,18 @@ class StatusPlan:
     event: Event | None = None
 
 
+def _same(want: Any, have: Any) -> bool:
+    """``want`` already holds in ``have``; in nested objects a None means "absent" and foreign keys are kept."""
+    if isinstance(want, Mapping):
+        have = have if isinstance(have, Mapping) else {}
+        return all(_same(v, have.get(k)) for k, v in want.items())
+    return bool(want == have)
+
+
 def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
-    """The merge patch that turns ``current`` into ``desired`` for the fields in ``desired`` (empty if none)."""
-    return {k: v for k, v in desired.items() if current.get(k) != v}
+    """The merge patch that turns ``current`` into ``desired`` for the fields in ``desired`` (empty if none).
+
+    Nested objects are merged by the API server (JSON merge patch), so keys another loop owns inside
+    them (e.g. the cost controller's ``autoscaling.lastDecision``) survive, and a None removes a key.
+    """
+    return {k: v for k, v in desired.items() if not _same(v, current.get(k))}

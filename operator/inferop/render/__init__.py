@@ -7,6 +7,7 @@ reconcile loop applies.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from inferop.api.gpuclass import GPUClass
@@ -17,7 +18,7 @@ from inferop.render.hpa import build_hpa
 from inferop.render.service import build_service
 from inferop.runtimes import UnsupportedByRuntime, get_profile
 
-__all__ = ["GPUClassNotFound", "RenderError", "render_all", "resolve_gpuclass"]
+__all__ = ["GPUClassNotFound", "RenderError", "Scale", "render_all", "resolve_gpuclass"]
 
 
 def resolve_gpuclass(isvc: InferenceService, gpuclasses: Mapping[str, GPUClass]) -> GPUClass | None:
@@ -40,13 +41,29 @@ def check_runtime_support(isvc: InferenceService) -> None:
             raise RenderError(err.field_path, str(err).split(": ", 1)[1]) from None
 
 
-def render_all(isvc: InferenceService, gpuclasses: Mapping[str, GPUClass]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Scale:
+    """Replica counts decided outside the spec (the tenant clamp, the cost controller).
+
+    ``replicas`` replaces ``spec.replicas`` on the Deployment of a fixed-size service; ``min_replicas``
+    and ``max_replicas`` replace the HPA's bounds of an autoscaled one.
+    """
+
+    replicas: int | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+
+
+def render_all(
+    isvc: InferenceService, gpuclasses: Mapping[str, GPUClass], scale: Scale | None = None
+) -> list[dict[str, Any]]:
     """The Deployment, Service and (when autoscaled) HPA for ``isvc``, in apply order."""
+    scale = scale or Scale()
     gpuclass = resolve_gpuclass(isvc, gpuclasses)
     check_runtime_support(isvc)
     profile = get_profile(isvc.spec.runtime.name)
-    objects = [build_deployment(isvc, profile, gpuclass), build_service(isvc, profile)]
-    hpa = build_hpa(isvc, profile)
+    objects = [build_deployment(isvc, profile, gpuclass, scale.replicas), build_service(isvc, profile)]
+    hpa = build_hpa(isvc, profile, scale.min_replicas, scale.max_replicas)
     if hpa is not None:
         objects.append(hpa)
     return objects

@@ -98,7 +98,10 @@ def _ports(profile: RuntimeProfile, port: int) -> list[dict[str, Any]]:
     return ports
 
 
-def build_deployment(isvc: InferenceService, profile: RuntimeProfile, gpuclass: GPUClass | None) -> dict[str, Any]:
+def build_deployment(
+    isvc: InferenceService, profile: RuntimeProfile, gpuclass: GPUClass | None, replicas: int | None = None
+) -> dict[str, Any]:
+    """The Deployment; ``replicas`` (the clamped count) overrides ``spec.replicas`` for fixed-size services."""
     spec = isvc.spec
     port = spec.runtime.port or profile.port
     if profile.port_args is None and port != profile.port:
@@ -179,7 +182,7 @@ def build_deployment(isvc: InferenceService, profile: RuntimeProfile, gpuclass: 
         "template": {"metadata": template_meta, "spec": pod_spec},
     }
     if spec.fixed_replicas is not None:
-        deploy_spec["replicas"] = spec.fixed_replicas
+        deploy_spec["replicas"] = spec.fixed_replicas if replicas is None else replicas
     rollout = spec.rollout.dump()
     if rollout:
         deploy_spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": rollout}

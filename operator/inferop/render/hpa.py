@@ -26,7 +26,10 @@ def _pods_metric(name: str, average: int) -> dict[str, Any]:
     }
 
 
-def build_hpa(isvc: InferenceService, profile: RuntimeProfile) -> dict[str, Any] | None:
+def build_hpa(
+    isvc: InferenceService, profile: RuntimeProfile, min_replicas: int | None = None, max_replicas: int | None = None
+) -> dict[str, Any] | None:
+    """The HPA, or None for a fixed-size service; the bounds default to the spec's."""
     autoscaling = isvc.spec.autoscaling
     if autoscaling is None:
         return None
@@ -48,8 +51,8 @@ def build_hpa(isvc: InferenceService, profile: RuntimeProfile) -> dict[str, Any]
         metrics.append(_pods_metric(GPU_UTIL_SERIES, targets.gpu_utilization_percent))
     hpa_spec: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": isvc.name},
-        "minReplicas": autoscaling.min_replicas,
-        "maxReplicas": autoscaling.max_replicas,
+        "minReplicas": autoscaling.min_replicas if min_replicas is None else min_replicas,
+        "maxReplicas": autoscaling.max_replicas if max_replicas is None else max_replicas,
     }
     if metrics:
         hpa_spec["metrics"] = metrics

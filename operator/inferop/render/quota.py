@@ -1,0 +1,87 @@
+"""Build what a Tenant owns in each of its namespaces: one ResourceQuota, one LimitRange, and the
+namespace's labels (Pod Security admission level, tenant). Pure: returns manifest dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from inferop.api.tenant import TenantSpec
+
+QUOTA_NAME = "inferop-tenant"
+LIMITRANGE_NAME = "inferop-tenant"
+TENANT_LABEL = "inferop.dev/tenant"
+#: Requests a container gets in a tenant namespace when it names none (a ResourceQuota on cpu or
+#: memory rejects pods without requests, so the LimitRange always fills them in).
+DEFAULT_REQUEST_CPU = "100m"
+DEFAULT_REQUEST_MEMORY = "128Mi"
+
+
+def _labels(tenant: str) -> dict[str, str]:
+    return {"app.kubernetes.io/managed-by": "inferop", "app.kubernetes.io/part-of": "inferop", TENANT_LABEL: tenant}
+
+
+def build_resource_quota(tenant: str, spec: TenantSpec, namespace: str, gpu_resources: Iterable[str]) -> dict[str, Any]:
+    """``quota.gpus`` on every GPU resource name in use (the per-resource ceiling the API server can
+    enforce; the sum across resource names and per-class caps are enforced by the headroom clamp)."""
+    hard: dict[str, str] = {}
+    if spec.quota.gpus is not None:
+        for resource in sorted(set(gpu_resources)):
+            hard[f"requests.{resource}"] = str(spec.quota.gpus)
+    if spec.quota.cpu is not None:
+        hard["requests.cpu"] = str(spec.quota.cpu)
+    if spec.quota.memory is not None:
+        hard["requests.memory"] = str(spec.quota.memory)
+    if spec.quota.inference_services is not None:
+        hard["count/inferenceservices.inferop.dev"] = str(spec.quota.inference_services)
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": QUOTA_NAME, "namespace": namespace, "labels": _labels(tenant)},
+        "spec": {"hard": hard},
+    }
+
+
+def default_requests(spec: TenantSpec) -> dict[str, str]:
+    d = spec.limit_defaults
+    return {
+        "cpu": str(d.default_request_cpu) if d and d.default_request_cpu is not None else DEFAULT_REQUEST_CPU,
+        "memory": str(d.default_request_memory) if d and d.default_request_memory is not None else DEFAULT_REQUEST_MEMORY,
+    }
+
+
+def build_limit_range(tenant: str, spec: TenantSpec, namespace: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": "Container", "defaultRequest": default_requests(spec)}
+    d = spec.limit_defaults
+    default: dict[str, str] = {}
+    if d is not None and d.default_cpu is not None:
+        default["cpu"] = str(d.default_cpu)
+    if d is not None and d.default_memory is not None:
+        default["memory"] = str(d.default_memory)
+    if default:
+        item["default"] = default
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": LIMITRANGE_NAME, "namespace": namespace, "labels": _labels(tenant)},
+        "spec": {"limits": [item]},
+    }
+
+
+def build_namespace_labels(tenant: str, spec: TenantSpec, namespace: str) -> dict[str, Any]:
+    """The namespace fields inferop owns (applied with server-side apply: other labels are untouched)."""
+    level = spec.pod_security
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": namespace,
+            "labels": {
+                TENANT_LABEL: tenant,
+                "pod-security.kubernetes.io/enforce": level,
+                "pod-security.kubernetes.io/enforce-version": "latest",
+                "pod-security.kubernetes.io/warn": level,
+                "pod-security.kubernetes.io/audit": level,
+            },
+        },
+    }
