@@ -14,11 +14,15 @@ from typing import Any, cast
 
 import kopf
 
+from inferop.api import InvalidObject
 from inferop.api.common import GROUP, VERSION
+from inferop.api.validation import parse_tenant, plain
 from inferop.reconcile import isvc as isvc_reconcile
+from inferop.reconcile.isvc import Tenancy
 from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
 from inferop.render.labels import ISVC_LABEL, MANAGED_BY
 from inferop.settings import Settings
+from inferop.tenancy.reconcile import reconcile_tenant, usages, write_tenant_status
 
 SETTINGS = Settings.from_env()
 _kube: Kube | None = None
@@ -65,7 +69,7 @@ def _gpuclasses(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 @kopf.index(GROUP, VERSION, "gpuclasses")
 def gpuclass_specs(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
-    return {name: isvc_reconcile.plain(spec)}
+    return {name: plain(spec)}
 
 
 @kopf.index(GROUP, VERSION, "inferenceservices")
@@ -76,9 +80,41 @@ def services_by_gpuclass(
     return {gpu["class"]: (namespace, name)} if gpu.get("class") else None
 
 
+@kopf.index(GROUP, VERSION, "tenants")
+def tenants_by_namespace(name: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {ns: (name, plain(spec)) for ns in spec.get("namespaces") or []}
+
+
+@kopf.index(GROUP, VERSION, "inferenceservices")
+def services_by_namespace(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str | None, dict[str, Any]]:
+    """Every InferenceService's metadata, spec and status, for the tenant headroom arithmetic."""
+    return {namespace: {k: plain(body.get(k) or {}) for k in ("metadata", "spec", "status")}}
+
+
+def _services_in(namespaces: list[str], kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    index: kopf.Index[str, dict[str, Any]] = kwargs["services_by_namespace"]
+    return [svc for ns in namespaces for svc in index.get(ns, [])]
+
+
+def _tenancy(namespace: str | None, gpuclasses: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Tenancy | None:
+    index: kopf.Index[str, tuple[str, dict[str, Any]]] = kwargs["tenants_by_namespace"]
+    entries = list(index.get(namespace, [])) if namespace else []
+    if not entries:
+        return None
+    name, spec = sorted(entries)[0]  # a namespace listed by two Tenants: the first by name wins
+    try:
+        tenant = parse_tenant({"metadata": {"name": name}, "spec": spec})
+    except InvalidObject:
+        return None
+    others = usages(_services_in(list(tenant.spec.namespaces), kwargs), gpuclasses, tenant)
+    return Tenancy(name=name, spec=tenant.spec, others=tuple(others))
+
+
 def _run(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> isvc_reconcile.Result:
     try:
-        result = isvc_reconcile.reconcile(kube(), body, _gpuclasses(kwargs))
+        gpuclasses = _gpuclasses(kwargs)
+        tenancy = _tenancy(body["metadata"].get("namespace"), gpuclasses, kwargs)
+        result = isvc_reconcile.reconcile(kube(), body, gpuclasses, tenancy)
         isvc_reconcile.write_status(kube(), body, result.status_patch)
     except Transient as err:
         raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
@@ -132,3 +168,28 @@ def gpuclass_changed(name: str, logger: kopf.Logger, **kwargs: Any) -> None:
     index: ServiceIndex = kwargs["services_by_gpuclass"]
     for namespace, service in list(index.get(name, [])):
         _reconcile_by_name(namespace, service, kwargs, logger)
+
+
+def _reconcile_tenant(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> None:
+    namespaces = list((body.get("spec") or {}).get("namespaces") or [])
+    try:
+        result = reconcile_tenant(kube(), body, _gpuclasses(kwargs), _services_in(namespaces, kwargs))
+        write_tenant_status(kube(), body, result.status_patch)
+    except Transient as err:
+        raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
+
+
+@kopf.on.resume(GROUP, VERSION, "tenants")
+@kopf.on.create(GROUP, VERSION, "tenants")
+@kopf.on.update(GROUP, VERSION, "tenants")
+def reconcile_tenant_handler(body: kopf.Body, retry: int, logger: kopf.Logger, **kwargs: Any) -> None:
+    _reconcile_tenant(body, kwargs, retry)
+    # The headroom of every service in the tenant's namespaces may have changed.
+    for svc in _services_in(list(body.spec.get("namespaces") or []), kwargs):
+        _reconcile_by_name(svc["metadata"]["namespace"], svc["metadata"]["name"], kwargs, logger)
+
+
+@kopf.timer(GROUP, VERSION, "tenants", interval=SETTINGS.drift_interval, initial_delay=SETTINGS.drift_interval)
+def tenant_drift(body: kopf.Body, **kwargs: Any) -> None:
+    """Repair quota drift and refresh usage (writes only when something changed)."""
+    _reconcile_tenant(body, kwargs, retry=0)

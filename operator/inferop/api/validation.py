@@ -45,22 +45,31 @@ def describe_validation_error(err: ValidationError) -> InvalidObject:
     return InvalidObject(field, message)
 
 
+def plain(obj: Any) -> Any:
+    """Deep copy of mapping views (e.g. kopf's Body) into plain dicts and lists, as strict models need."""
+    if isinstance(obj, Mapping):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
 def parse_isvc(obj: Mapping[str, Any]) -> InferenceService:
     try:
-        return InferenceService.model_validate(obj)
+        return InferenceService.model_validate(plain(obj))
     except ValidationError as err:
         raise describe_validation_error(err) from None
 
 
 def parse_gpuclass(obj: Mapping[str, Any]) -> GPUClass:
     try:
-        return GPUClass.model_validate(obj)
+        return GPUClass.model_validate(plain(obj))
     except ValidationError as err:
         raise describe_validation_error(err) from None
 
 
 def parse_tenant(obj: Mapping[str, Any]) -> Tenant:
     try:
-        return Tenant.model_validate(obj)
+        return Tenant.model_validate(plain(obj))
     except ValidationError as err:
         raise describe_validation_error(err) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 from typing import Any
 
@@ -9,6 +10,10 @@ from inferop.reconcile import plan
 from inferop.reconcile.kube import Kube, path_of
 
 log = logging.getLogger(__name__)
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def describe(obj: dict[str, Any]) -> str:

@@ -6,7 +6,6 @@ changes all call ``reconcile``. An unchanged spec with undrifted children causes
 
 from __future__ import annotations
 
-import datetime
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,8 +14,9 @@ from typing import Any
 from inferop.api import GPUClass, InvalidObject, parse_gpuclass, parse_isvc
 from inferop.api.inferenceservice import InferenceService
 from inferop.api.tenant import TenantSpec
+from inferop.api.validation import plain
 from inferop.reconcile import plan
-from inferop.reconcile.children import ensure_objects
+from inferop.reconcile.children import ensure_objects, now_iso
 from inferop.reconcile.kube import Kube, KubeError, Transient, path, path_of
 from inferop.render import RenderError, Scale, render_all
 from inferop.render.labels import selector_string, service_url
@@ -25,19 +25,6 @@ from inferop.tenancy.usage import price_per_replica, service_usage
 
 log = logging.getLogger(__name__)
 ISVC_API = "inferop.dev/v1alpha1"
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def plain(obj: Any) -> Any:
-    """Deep copy of a kopf Body/Spec (mapping views) into plain dicts and lists."""
-    if isinstance(obj, Mapping):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    return obj
 
 
 def gpuclasses_from(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, GPUClass]:

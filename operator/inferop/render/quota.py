@@ -46,7 +46,9 @@ def default_requests(spec: TenantSpec) -> dict[str, str]:
     d = spec.limit_defaults
     return {
         "cpu": str(d.default_request_cpu) if d and d.default_request_cpu is not None else DEFAULT_REQUEST_CPU,
-        "memory": str(d.default_request_memory) if d and d.default_request_memory is not None else DEFAULT_REQUEST_MEMORY,
+        "memory": str(d.default_request_memory)
+        if d and d.default_request_memory is not None
+        else DEFAULT_REQUEST_MEMORY,
     }
 
 

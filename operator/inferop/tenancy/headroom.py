@@ -92,16 +92,26 @@ def headroom(
     if q.gpus is not None and me.gpus_per_replica > 0:
         held = sum(o.gpus_per_replica * o.replicas for o in rest)
         left = max(0, q.gpus - held)
-        quota_limits.append(Limit("Quota", _fit(Decimal(left), Decimal(me.gpus_per_replica)),
-                                  f"wants {wanted} replicas ({wanted * me.gpus_per_replica} GPUs); "
-                                  f"tenant {tenant_name} has {left} of {q.gpus} GPUs left"))
+        quota_limits.append(
+            Limit(
+                "Quota",
+                _fit(Decimal(left), Decimal(me.gpus_per_replica)),
+                f"wants {wanted} replicas ({wanted * me.gpus_per_replica} GPUs); "
+                f"tenant {tenant_name} has {left} of {q.gpus} GPUs left",
+            )
+        )
     if me.gpu_class is not None and me.gpu_class in q.gpus_per_class and me.gpus_per_replica > 0:
         cap = q.gpus_per_class[me.gpu_class]
         held = sum(o.gpus_per_replica * o.replicas for o in rest if o.gpu_class == me.gpu_class)
         left = max(0, cap - held)
-        quota_limits.append(Limit("Quota", _fit(Decimal(left), Decimal(me.gpus_per_replica)),
-                                  f"wants {wanted} replicas ({wanted * me.gpus_per_replica} {me.gpu_class} GPUs); "
-                                  f"tenant {tenant_name} has {left} of {cap} {me.gpu_class} GPUs left"))
+        quota_limits.append(
+            Limit(
+                "Quota",
+                _fit(Decimal(left), Decimal(me.gpus_per_replica)),
+                f"wants {wanted} replicas ({wanted * me.gpus_per_replica} {me.gpu_class} GPUs); "
+                f"tenant {tenant_name} has {left} of {cap} {me.gpu_class} GPUs left",
+            )
+        )
     for resource, limit_value, per, unit in (
         ("cpu", q.cpu, me.cpu_per_replica, "CPU"),
         ("memory", q.memory, me.memory_per_replica, "bytes of memory"),
@@ -111,17 +121,25 @@ def headroom(
         total = parse_quantity(limit_value) or Decimal(0)
         held_q = sum((o.cpu_per_replica if resource == "cpu" else o.memory_per_replica) * o.replicas for o in rest)
         left_q = max(Decimal(0), total - held_q)
-        quota_limits.append(Limit("Quota", _fit(left_q, per),
-                                  f"wants {wanted} replicas ({per * wanted} {unit}); tenant {tenant_name} has "
-                                  f"{left_q.normalize()} of {total.normalize()} {unit} left"))
+        quota_limits.append(
+            Limit(
+                "Quota",
+                _fit(left_q, per),
+                f"wants {wanted} replicas ({per * wanted} {unit}); tenant {tenant_name} has "
+                f"{left_q.normalize()} of {total.normalize()} {unit} left",
+            )
+        )
     budget: Limit | None = None
     if tenant.budget is not None and me.price_per_replica > 0:
         total_b = Decimal(tenant.budget.hourly)
         spent = sum((o.price_per_replica * o.replicas for o in rest), Decimal(0))
         left_b = max(Decimal(0), total_b - spent)
-        budget = Limit("Budget", _fit(left_b, me.price_per_replica),
-                       f"wants {wanted} replicas ({money(me.price_per_replica * wanted)} {tenant.budget.currency}/h); "
-                       f"tenant {tenant_name} has {money(left_b)} of {money(total_b)} {tenant.budget.currency}/h left")
+        budget = Limit(
+            "Budget",
+            _fit(left_b, me.price_per_replica),
+            f"wants {wanted} replicas ({money(me.price_per_replica * wanted)} {tenant.budget.currency}/h); "
+            f"tenant {tenant_name} has {money(left_b)} of {money(total_b)} {tenant.budget.currency}/h left",
+        )
     quota = min(quota_limits, key=lambda lim: lim.replicas) if quota_limits else None
     return TenantHeadroom(tenant=tenant_name, quota=quota, budget=budget)
 

@@ -1,0 +1,215 @@
+"""Replay one trace through the service model under one policy: the simulation loop. Pure.
+
+What this module is for: the event loop shared by every policy. Requests are routed at their
+arrival; pods become Ready at the end of their cold start; Prometheus scrapes every
+``scrape_interval`` (30 s, the kube-prometheus-stack default); the policy's controller ticks every
+``policy.period`` seconds, offset by ``CONTROLLER_PHASE`` from the scrape grid (controllers are not
+synchronised with scrapes, so they usually read data a few seconds old). At the end of the trace
+the controllers stop and every pod serves what it holds; GPU time is charged until the trace's end.
+
+Every policy starts from the same state: ``initial_replicas`` Ready pods at time 0.
+
+Must not: read the clock, or do I/O other than through the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from inferop.api.costpolicy import CostPolicySpec
+from inferop.api.inferenceservice import Autoscaling
+from inferop.sim.engine import Cluster, Requests
+from inferop.sim.profile import ServiceProfile
+from inferop.sim.prom import Prometheus
+from inferop.sim.trace import Trace
+
+SCRAPE_INTERVAL = 30.0
+CONTROLLER_PHASE = 7.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What every policy of one comparison shares."""
+
+    slo_ms: float
+    percentile: int
+    metric: str  # "e2e" or "ttft"
+    min_replicas: int
+    max_replicas: int
+    autoscaling: Autoscaling
+    cost_policy: CostPolicySpec
+    initial_replicas: int = 1
+    scrape_interval: float = SCRAPE_INTERVAL
+    #: ``[w]`` of rate() and avg_over_time(), seconds (queries.rate_window of the CostPolicy).
+    rate_window: float = 120.0
+
+    @property
+    def goal(self) -> float:
+        """The SLO attainment goal: the percentile itself (p95 -> 95% of requests within the SLO)."""
+        return self.percentile / 100
+
+    @property
+    def quantile(self) -> float:
+        return self.percentile / 100
+
+    def clamp(self, replicas: int) -> int:
+        return min(self.max_replicas, max(self.min_replicas, replicas))
+
+
+@dataclass
+class Context:
+    """What a policy's controller can see: the cluster (as the Kubernetes API shows it) and Prometheus."""
+
+    cluster: Cluster
+    prom: Prometheus
+    config: RunConfig
+
+
+class Policy(Protocol):
+    name: str
+    #: Seconds between two controller ticks.
+    period: float
+    #: The setting under test (None for ours).
+    target: float | None
+
+    def setup(self, ctx: Context) -> None: ...
+
+    def tick(self, ctx: Context, now: float) -> int | None:
+        """The Deployment's replicas after this tick, or None to leave them."""
+        ...
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    t: float
+    replicas: int
+    ready: int
+    #: The p-th percentile latency as the standard query reports it (None: no data; NaN: no requests).
+    observed_ms: float | None
+    gpu_hours: float
+
+
+@dataclass
+class RunResult:
+    policy: str
+    target: float | None
+    gpu_hours: float
+    cost_usd: float
+    slo_attainment: float
+    p95_ms: float
+    p99_ms: float
+    scale_events: int
+    requests: int
+    timeline: list[TimelinePoint] = field(default_factory=list)
+
+    def meets(self, goal: float) -> bool:
+        return self.slo_attainment >= goal - 1e-12
+
+
+def percentile_of(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in [0, 1]) of the values; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered) - 1e-9))
+    return ordered[rank - 1]
+
+
+def latencies(requests: Requests, metric: str) -> list[float]:
+    return requests.ttft if metric == "ttft" else requests.e2e
+
+
+def summarize(
+    name: str,
+    target: float | None,
+    values: Sequence[float],
+    *,
+    slo_ms: float,
+    gpu_seconds: float,
+    price: Decimal,
+    scale_events: int,
+) -> RunResult:
+    slo = slo_ms / 1000
+    within = sum(1 for v in values if v <= slo)
+    hours = gpu_seconds / 3600
+    return RunResult(
+        policy=name,
+        target=target,
+        gpu_hours=hours,
+        cost_usd=float(Decimal(repr(hours)) * price),
+        slo_attainment=within / len(values) if values else 1.0,
+        p95_ms=percentile_of(values, 0.95) * 1000,
+        p99_ms=percentile_of(values, 0.99) * 1000,
+        scale_events=scale_events,
+        requests=len(values),
+    )
+
+
+def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig, *, record: bool = True) -> RunResult:
+    """Simulate ``policy`` over ``trace`` (see the module docstring)."""
+    requests = Requests(trace.arrival, trace.input_tokens, trace.output_tokens)
+    cluster = Cluster(profile, requests, metric=config.metric)
+    cluster.start_warm(config.initial_replicas)
+    prom = Prometheus(cluster, config.scrape_interval)
+    ctx = Context(cluster, prom, config)
+    policy.setup(ctx)
+    end = trace.duration
+    arrival = trace.arrival
+    n = len(arrival)
+    i = 0
+    next_scrape = config.scrape_interval
+    next_tick = CONTROLLER_PHASE if math.isfinite(policy.period) else math.inf
+    timeline: list[TimelinePoint] = []
+    route = cluster.route
+    while True:
+        next_ready = cluster.next_ready_time()
+        t = min(next_scrape, next_tick, next_ready, end)
+        while i < n and arrival[i] < t:
+            route(i, arrival[i])
+            i += 1
+        if t >= end:
+            break
+        if next_ready <= t:
+            cluster.mark_ready(t)
+        if next_scrape <= t:
+            cluster.advance_all(t)
+            cluster.reap(t)
+            prom.scrape(t)
+            if record:
+                observed = prom.latency_quantile(config.quantile, t, config.rate_window)
+                timeline.append(
+                    TimelinePoint(
+                        t,
+                        cluster.replicas,
+                        cluster.ready_count,
+                        None if observed is None else observed * 1000,
+                        cluster.gpu_seconds(t) / 3600,
+                    )
+                )
+            next_scrape += config.scrape_interval
+        if next_tick <= t:
+            desired = policy.tick(ctx, t)
+            if desired is not None:
+                cluster.scale(config.clamp(desired), t)
+            next_tick += policy.period
+    while i < n:
+        route(i, arrival[i])
+        i += 1
+    cluster.finish()
+    result = summarize(
+        policy.name,
+        policy.target,
+        latencies(requests, config.metric),
+        slo_ms=config.slo_ms,
+        gpu_seconds=cluster.gpu_seconds(end),
+        price=profile.price,
+        scale_events=cluster.scale_events,
+    )
+    if record:
+        timeline.append(TimelinePoint(end, cluster.replicas, cluster.ready_count, None, result.gpu_hours))
+    result.timeline = timeline
+    return result

@@ -1,0 +1,259 @@
+"""Read request traces in the two shared formats into one list of requests. Pure, seeded.
+
+Formats (``../shared/data/traces/README.md``):
+
+- Request traces, header ``arrival_s,input_tokens,output_tokens``: one row per request, used as is.
+- Rate traces, header ``category_model,window_start_s,total_rate_rps,active_clients,
+  max_client_rate_rps,rate_weighted_mean_cv``: one row per window (10 minutes in ServeGen). Arrivals
+  inside a window are a Gamma renewal process with the window's rate and coefficient of variation
+  (shape ``1/cv^2``), restarted at each window start. Token counts are not given and are drawn from
+  log-normal distributions fitted to the Azure 2023 conversation trace (log-mean/log-sd of the input
+  6.633/0.985, median 760 tokens; output 5.019/0.859, median 151 tokens), clipped to [1, 16384] and
+  [1, 4096].
+
+Scaling, always stated in the results: ``start``/``duration`` cut a time range out of the trace
+(arrivals are shifted so the range starts at 0). ``rate_scale`` below 1 keeps each request with that
+probability (independent thinning, as if that fraction of the users sent requests); above 1 a request
+trace is replayed ``floor(scale)`` times (plus once more with probability ``frac(scale)``), every
+copy but the first shifted by a uniform offset in [0, 60 s): more users with the same behaviour, the
+minute-scale load curve kept, sub-minute bursts not stacked on the same second (copies shifted past
+the end are dropped). For a rate trace the scale multiplies the rate; below 1 thinning is applied to
+the process itself: a Gamma renewal process with rate ``r`` and
+coefficient of variation ``c`` thinned with probability ``p`` has rate ``p r`` and squared
+coefficient of variation ``p c^2 + 1 - p``, so the windows are generated with those.
+
+Must not: read the clock or use an unseeded random generator.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+REQUEST_HEADER = ("arrival_s", "input_tokens", "output_tokens")
+RATE_HEADER = (
+    "category_model",
+    "window_start_s",
+    "total_rate_rps",
+    "active_clients",
+    "max_client_rate_rps",
+    "rate_weighted_mean_cv",
+)
+
+#: Log-normal token distributions for rate traces (fitted to azure2023_conv.csv, see the docstring).
+INPUT_LOGNORMAL = (6.633, 0.985)
+OUTPUT_LOGNORMAL = (5.019, 0.859)
+MAX_INPUT_TOKENS = 16384
+MAX_OUTPUT_TOKENS = 4096
+#: Rate scaling above 1 replays copies of a request trace, each shifted by up to this many seconds.
+COPY_SHIFT_SECONDS = 60.0
+MAX_RATE_SCALE = 1000.0
+
+
+class TraceError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    length: float
+    rate: float
+    cv: float
+
+
+@dataclass
+class Trace:
+    """Requests sorted by arrival (seconds from the start), and what was done to the source file."""
+
+    name: str
+    kind: str  # "requests" or "rate"
+    arrival: list[float]
+    input_tokens: list[int]
+    output_tokens: list[int]
+    duration: float
+    #: Rate traces only: the windows after scaling (for plots and the oracle).
+    windows: list[Window]
+    #: How the source was cut and scaled, in words (for summary.md).
+    scaling: str
+
+    def __len__(self) -> int:
+        return len(self.arrival)
+
+    def slice(self, start: float, end: float) -> tuple[int, int]:
+        """Index range [lo, hi) of the requests arriving in [start, end)."""
+        import bisect
+
+        return bisect.bisect_left(self.arrival, start), bisect.bisect_left(self.arrival, end)
+
+
+def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            rows = [row for row in reader if row and any(cell.strip() for cell in row)]
+    except OSError as err:
+        raise TraceError(f"{path}: cannot read file: {err.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise TraceError(f"{path}: not a CSV file: {err}") from None
+    if header is None:
+        raise TraceError(f"{path}: empty file")
+    return [h.strip() for h in header], rows
+
+
+def _number(path: Path, line: int, column: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise TraceError(f"{path}:{line}: {column} is not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise TraceError(f"{path}:{line}: {column} must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _describe(start: float, duration: float | None, rate_scale: float) -> str:
+    parts = []
+    if start > 0 or duration is not None:
+        end = "end" if duration is None else f"{start + duration:g} s"
+        parts.append(f"time range {start:g} s to {end}")
+    if rate_scale < 1:
+        parts.append(f"rate x{rate_scale:g} (thinning)")
+    elif rate_scale > 1:
+        parts.append(f"rate x{rate_scale:g} (shifted copies)")
+    return ", ".join(parts) or "as recorded"
+
+
+def load_trace(
+    path: str | Path,
+    *,
+    seed: int = 0,
+    rate_scale: float = 1.0,
+    start: float = 0.0,
+    duration: float | None = None,
+) -> Trace:
+    """Read a trace file of either format. Raises TraceError naming the file and line."""
+    path = Path(path)
+    if not 0 < rate_scale <= MAX_RATE_SCALE:
+        raise TraceError(f"rate scale must be in (0, {MAX_RATE_SCALE:g}], got {rate_scale:g}")
+    if start < 0 or (duration is not None and duration <= 0):
+        raise TraceError("the time range must start at >= 0 and have a positive duration")
+    header, rows = _rows(path)
+    rng = random.Random(seed)
+    scaling = _describe(start, duration, rate_scale)
+    if tuple(header[:3]) == REQUEST_HEADER:
+        trace = _requests(path, rows, rng, rate_scale, start, duration, scaling)
+    elif tuple(header[: len(RATE_HEADER)]) == RATE_HEADER:
+        trace = _rates(path, rows, rng, rate_scale, start, duration, scaling)
+    else:
+        raise TraceError(
+            f"{path}: unknown header {','.join(header)!r}: expected {','.join(REQUEST_HEADER)!r} "
+            f"or {','.join(RATE_HEADER)!r}"
+        )
+    if not trace.arrival:
+        raise TraceError(f"{path}: no requests in the selected time range")
+    return trace
+
+
+def _requests(
+    path: Path,
+    rows: list[list[str]],
+    rng: random.Random,
+    rate_scale: float,
+    start: float,
+    duration: float | None,
+    scaling: str,
+) -> Trace:
+    parsed: list[tuple[float, int, int]] = []
+    for line, row in enumerate(rows, start=2):
+        if len(row) < 3:
+            raise TraceError(f"{path}:{line}: expected 3 columns, got {len(row)}")
+        arrival = _number(path, line, "arrival_s", row[0])
+        inp = int(_number(path, line, "input_tokens", row[1]))
+        out = int(_number(path, line, "output_tokens", row[2]))
+        parsed.append((arrival, inp, max(1, out)))
+    parsed.sort(key=lambda r: r[0])
+    end = math.inf if duration is None else start + duration
+    if duration is None:
+        last = parsed[-1][0] - start if parsed else 0.0
+        total = float(math.ceil(max(last, 0.0) + 1e-9)) or 1.0
+    else:
+        total = duration
+    selected: list[tuple[float, int, int]] = []
+    whole = math.floor(rate_scale)
+    for t, inp, out in parsed:
+        if not start <= t < end:
+            continue
+        copies = whole + (1 if rng.random() < rate_scale - whole else 0)
+        for copy in range(copies):
+            shifted = t - start + (rng.uniform(0.0, COPY_SHIFT_SECONDS) if copy else 0.0)
+            if shifted < total:
+                selected.append((shifted, inp, out))
+    selected.sort(key=lambda r: r[0])
+    arrival = [r[0] for r in selected]
+    inputs = [r[1] for r in selected]
+    outputs = [r[2] for r in selected]
+    return Trace(path.stem, "requests", arrival, inputs, outputs, total, [], scaling)
+
+
+def _tokens(rng: random.Random, params: tuple[float, float], upper: int) -> int:
+    return min(upper, max(1, round(rng.lognormvariate(*params))))
+
+
+def _rates(
+    path: Path,
+    rows: list[list[str]],
+    rng: random.Random,
+    rate_scale: float,
+    start: float,
+    duration: float | None,
+    scaling: str,
+) -> Trace:
+    raw: list[tuple[float, float, float]] = []
+    for line, row in enumerate(rows, start=2):
+        if len(row) < len(RATE_HEADER):
+            raise TraceError(f"{path}:{line}: expected {len(RATE_HEADER)} columns, got {len(row)}")
+        window_start = _number(path, line, "window_start_s", row[1])
+        rate = _number(path, line, "total_rate_rps", row[2])
+        cv = _number(path, line, "rate_weighted_mean_cv", row[5])
+        raw.append((window_start, rate, cv if cv > 0 else 1.0))
+    raw.sort()
+    for (a, _, _), (b, _, _) in zip(raw, raw[1:], strict=False):
+        if b <= a:
+            raise TraceError(f"{path}: two windows start at {a:g} s")
+    lengths = [b[0] - a[0] for a, b in zip(raw, raw[1:], strict=False)]
+    default_length = lengths[-1] if lengths else 600.0
+    lengths.append(default_length)
+    first = raw[0][0]
+    end = math.inf if duration is None else start + duration
+    windows: list[Window] = []
+    for (window_start, rate, cv), length in zip(raw, lengths, strict=True):
+        lo = max(window_start - first, start)
+        hi = min(window_start - first + length, end)
+        if hi <= lo:
+            continue
+        # Thinning keeps p c^2 + 1 - p; a superposition of k independent copies keeps c^2 (k > 1).
+        scaled_cv = math.sqrt(rate_scale * cv * cv + 1 - rate_scale) if rate_scale < 1 else cv
+        windows.append(Window(lo - start, hi - lo, rate * rate_scale, scaled_cv))
+    arrival: list[float] = []
+    inputs: list[int] = []
+    outputs: list[int] = []
+    for window in windows:
+        if window.rate <= 0:
+            continue
+        shape = 1.0 / (window.cv * window.cv)
+        scale = 1.0 / (window.rate * shape)
+        t = window.start
+        stop = window.start + window.length
+        while True:
+            t += rng.gammavariate(shape, scale)
+            if t >= stop:
+                break
+            arrival.append(t)
+            inputs.append(_tokens(rng, INPUT_LOGNORMAL, MAX_INPUT_TOKENS))
+            outputs.append(_tokens(rng, OUTPUT_LOGNORMAL, MAX_OUTPUT_TOKENS))
+    total = windows[-1].start + windows[-1].length if windows else 0.0
+    return Trace(path.stem, "rate", arrival, inputs, outputs, total, windows, scaling)
