@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("-n", "--namespace", action="append", default=[], help="watch only these namespaces")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (default)")
     run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--prometheus-url", default=None,
+                     help="Prometheus for the cost controller (env INFEROP_PROMETHEUS_URL)")
+    run.add_argument("--metrics-port", type=int, default=None,
+                     help="port of the operator's /metrics (env INFEROP_METRICS_PORT, default 8080; 0 disables)")
     run.add_argument("--standalone", action="store_true", help="no peering with other operator instances")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_run)

@@ -8,21 +8,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
 
 import kopf
 
-from inferop.api import InvalidObject
+from inferop import metrics
 from inferop.api.common import GROUP, VERSION
-from inferop.api.validation import parse_tenant, plain
+from inferop.api.validation import plain
+from inferop.cost import controller as cost_controller
+from inferop.cost.controller import CostController
+from inferop.reconcile import context
 from inferop.reconcile import isvc as isvc_reconcile
-from inferop.reconcile.isvc import Tenancy
 from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
 from inferop.render.labels import ISVC_LABEL, MANAGED_BY
 from inferop.settings import Settings
-from inferop.tenancy.reconcile import reconcile_tenant, usages, write_tenant_status
+from inferop.tenancy.reconcile import reconcile_tenant, write_tenant_status
 
 SETTINGS = Settings.from_env()
 _kube: Kube | None = None
@@ -57,14 +60,25 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     kube()
 
 
-GPUClassIndex = kopf.Index[str, dict[str, Any]]
+@kopf.on.startup()
+async def start_cost_controller(memo: kopf.Memo, **kwargs: Any) -> None:
+    """One cost-control loop for all services; kopf's indexes (live views) feed it."""
+    metrics.serve(SETTINGS.metrics_port)
+    controller = CostController(kube(), SETTINGS.prometheus_url, SETTINGS.rate_window)
+    memo["cost_stop"] = stop = asyncio.Event()
+    memo["cost_task"] = asyncio.create_task(cost_controller.run(controller, kwargs, stop))
+
+
+@kopf.on.cleanup()
+async def stop_cost_controller(memo: kopf.Memo, **_: Any) -> None:
+    stop: asyncio.Event | None = memo.get("cost_stop")
+    task: asyncio.Task[None] | None = memo.get("cost_task")
+    if stop is not None and task is not None:
+        stop.set()
+        await asyncio.wait([task], timeout=10)
+
+
 ServiceIndex = kopf.Index[str, tuple[str, str]]
-
-
-def _gpuclasses(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """GPUClass models from the ``gpuclass_specs`` index kopf passes to every handler."""
-    index: GPUClassIndex = kwargs["gpuclass_specs"]
-    return isvc_reconcile.gpuclasses_from({name: next(iter(store)) for name, store in index.items()})
 
 
 @kopf.index(GROUP, VERSION, "gpuclasses")
@@ -80,6 +94,11 @@ def services_by_gpuclass(
     return {gpu["class"]: (namespace, name)} if gpu.get("class") else None
 
 
+@kopf.index(GROUP, VERSION, "costpolicies")
+def cost_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+    return {name: plain(spec)}
+
+
 @kopf.index(GROUP, VERSION, "tenants")
 def tenants_by_namespace(name: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     return {ns: (name, plain(spec)) for ns in spec.get("namespaces") or []}
@@ -91,29 +110,10 @@ def services_by_namespace(body: kopf.Body, namespace: str | None, **_: Any) -> d
     return {namespace: {k: plain(body.get(k) or {}) for k in ("metadata", "spec", "status")}}
 
 
-def _services_in(namespaces: list[str], kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    index: kopf.Index[str, dict[str, Any]] = kwargs["services_by_namespace"]
-    return [svc for ns in namespaces for svc in index.get(ns, [])]
-
-
-def _tenancy(namespace: str | None, gpuclasses: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Tenancy | None:
-    index: kopf.Index[str, tuple[str, dict[str, Any]]] = kwargs["tenants_by_namespace"]
-    entries = list(index.get(namespace, [])) if namespace else []
-    if not entries:
-        return None
-    name, spec = sorted(entries)[0]  # a namespace listed by two Tenants: the first by name wins
-    try:
-        tenant = parse_tenant({"metadata": {"name": name}, "spec": spec})
-    except InvalidObject:
-        return None
-    others = usages(_services_in(list(tenant.spec.namespaces), kwargs), gpuclasses, tenant)
-    return Tenancy(name=name, spec=tenant.spec, others=tuple(others))
-
-
 def _run(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> isvc_reconcile.Result:
     try:
-        gpuclasses = _gpuclasses(kwargs)
-        tenancy = _tenancy(body["metadata"].get("namespace"), gpuclasses, kwargs)
+        gpuclasses = context.gpuclasses(kwargs)
+        tenancy = context.tenancy(body["metadata"].get("namespace"), gpuclasses, kwargs)
         result = isvc_reconcile.reconcile(kube(), body, gpuclasses, tenancy)
         isvc_reconcile.write_status(kube(), body, result.status_patch)
     except Transient as err:
@@ -173,7 +173,7 @@ def gpuclass_changed(name: str, logger: kopf.Logger, **kwargs: Any) -> None:
 def _reconcile_tenant(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> None:
     namespaces = list((body.get("spec") or {}).get("namespaces") or [])
     try:
-        result = reconcile_tenant(kube(), body, _gpuclasses(kwargs), _services_in(namespaces, kwargs))
+        result = reconcile_tenant(kube(), body, context.gpuclasses(kwargs), context.services_in(namespaces, kwargs))
         write_tenant_status(kube(), body, result.status_patch)
     except Transient as err:
         raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
@@ -185,7 +185,7 @@ def _reconcile_tenant(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry:
 def reconcile_tenant_handler(body: kopf.Body, retry: int, logger: kopf.Logger, **kwargs: Any) -> None:
     _reconcile_tenant(body, kwargs, retry)
     # The headroom of every service in the tenant's namespaces may have changed.
-    for svc in _services_in(list(body.spec.get("namespaces") or []), kwargs):
+    for svc in context.services_in(list(body.spec.get("namespaces") or []), kwargs):
         _reconcile_by_name(svc["metadata"]["namespace"], svc["metadata"]["name"], kwargs, logger)
 
 

@@ -22,10 +22,19 @@ class Settings:
     drift_interval: int = 60
     #: Threads for sync handlers (the kubernetes client blocks).
     workers: int = 16
+    #: Operator-wide Prometheus (a CostPolicy's spec.prometheus.url overrides it); None: no cost control.
+    prometheus_url: str | None = None
+    #: Port of the operator's own /metrics (0 disables).
+    metrics_port: int = 8080
+    #: The rate()/avg_over_time window of the cost controller's queries (None: from the policy interval).
+    rate_window: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
             drift_interval=_int("INFEROP_DRIFT_INTERVAL", cls.drift_interval),
             workers=_int("INFEROP_WORKERS", cls.workers),
+            prometheus_url=os.environ.get("INFEROP_PROMETHEUS_URL") or None,
+            metrics_port=_int("INFEROP_METRICS_PORT", cls.metrics_port),
+            rate_window=os.environ.get("INFEROP_RATE_WINDOW") or None,
         )

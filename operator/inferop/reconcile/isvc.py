@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from inferop.api import GPUClass, InvalidObject, parse_gpuclass, parse_isvc
+from inferop.api import GPUClass, InvalidObject, parse_isvc
 from inferop.api.inferenceservice import InferenceService
 from inferop.api.tenant import TenantSpec
 from inferop.api.validation import plain
@@ -25,17 +25,6 @@ from inferop.tenancy.usage import price_per_replica, service_usage
 
 log = logging.getLogger(__name__)
 ISVC_API = "inferop.dev/v1alpha1"
-
-
-def gpuclasses_from(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, GPUClass]:
-    """GPUClass models from name -> spec; an invalid class is left out (its own validation reports it)."""
-    out: dict[str, GPUClass] = {}
-    for name, spec in specs.items():
-        try:
-            out[name] = parse_gpuclass({"metadata": {"name": name}, "spec": plain(spec)})
-        except InvalidObject:
-            log.warning("GPUClass %s is invalid and is ignored", name)
-    return out
 
 
 @dataclass
@@ -59,24 +48,40 @@ class Tenancy:
 
 
 def plan_scale(
-    isvc: InferenceService, gpuclasses: Mapping[str, GPUClass], tenancy: Tenancy | None
+    isvc: InferenceService,
+    gpuclasses: Mapping[str, GPUClass],
+    tenancy: Tenancy | None,
+    decided: int | None = None,
+    hpa_reads_metrics: bool = False,
 ) -> tuple[Scale, Clamped, bool]:
-    """Clamp the replicas this service asks for to its tenant's headroom (pure).
+    """Replica counts to render (pure): the tenant clamp, and for an autoscaled service in Enforce mode
+    the cost controller's decision (``status.autoscaling.desiredReplicas``) as the HPA's bounds.
 
-    Returns the Scale to render, the clamp result and whether a tenant applies.
+    The decision is the HPA's ``minReplicas`` (the SLO floor). ``maxReplicas`` is the quota/budget
+    ceiling when the HPA reads metrics of its own (it may go higher on a burst); when it reads none (no
+    metrics adapter), the HPA would never scale down by itself, so both bounds are the decision.
+    Returns the Scale, the clamp result and whether a tenant applies.
     """
     spec = isvc.spec
-    if tenancy is None or (spec.resources.gpu is not None and spec.resources.gpu.class_ not in gpuclasses):
-        return Scale(), Clamped(spec.fixed_replicas or 0, None, ""), False
-    me = service_usage(isvc, gpuclasses, tenancy.spec)
+    usable_class = spec.resources.gpu is None or spec.resources.gpu.class_ in gpuclasses
+    applies = tenancy is not None and usable_class
+    me = service_usage(isvc, gpuclasses, tenancy.spec) if tenancy is not None and usable_class else None
+
+    def clamp_to_tenant(wanted: int) -> Clamped:
+        if tenancy is None or me is None:
+            return Clamped(wanted, None, "")
+        return clamp(wanted, headroom(tenancy.name, tenancy.spec, me, tenancy.others, wanted))
+
     if spec.autoscaling is None:
-        wanted = spec.fixed_replicas or 0
-        clamped = clamp(wanted, headroom(tenancy.name, tenancy.spec, me, tenancy.others, wanted))
-        return Scale(replicas=clamped.replicas), clamped, True
-    wanted = spec.autoscaling.max_replicas
-    clamped = clamp(wanted, headroom(tenancy.name, tenancy.spec, me, tenancy.others, wanted))
+        clamped = clamp_to_tenant(spec.fixed_replicas or 0)
+        return Scale(replicas=clamped.replicas if applies else None), clamped, applies
+    clamped = clamp_to_tenant(spec.autoscaling.max_replicas)
     ceiling = max(1, clamped.replicas)  # an HPA cannot have maxReplicas 0
-    return Scale(min_replicas=min(spec.autoscaling.min_replicas, ceiling), max_replicas=ceiling), clamped, True
+    floor = min(spec.autoscaling.min_replicas, ceiling)
+    if decided is not None and spec.autoscaling.mode == "Enforce":
+        floor = max(1, min(decided, ceiling))
+        return Scale(min_replicas=floor, max_replicas=ceiling if hpa_reads_metrics else floor), clamped, applies
+    return Scale(min_replicas=floor, max_replicas=ceiling), clamped, applies
 
 
 def limit_conditions(clamped: Clamped, tenant_applies: bool, tenant: str | None) -> list[plan.Cond]:
@@ -129,7 +134,12 @@ def reconcile(
     clamped, tenant_applies = Clamped(0, None, ""), False
     try:
         isvc = parse_isvc(body)
-        scale, clamped, tenant_applies = plan_scale(isvc, gpuclasses, tenancy)
+        decided = (current.get("autoscaling") or {}).get("desiredReplicas")
+        hpa_reads_metrics = False
+        if isvc.spec.autoscaling is not None:
+            live_hpa = kube.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler"))
+            hpa_reads_metrics = plan.hpa_reads_metrics(live_hpa)
+        scale, clamped, tenant_applies = plan_scale(isvc, gpuclasses, tenancy, decided, hpa_reads_metrics)
         objects = render_all(isvc, gpuclasses, scale)
     except InvalidObject as err:
         error = plan.Cond(plan.READY, "False", "InvalidSpec", str(err))
@@ -176,10 +186,8 @@ def reconcile(
         gpu = isvc.spec.resources.gpu
         price, currency = price_per_replica(isvc, gpuclasses.get(gpu.class_) if gpu else None)
         desired["cost"] = {"hourly": money(price * desired["replicas"]), "currency": currency}
-        desired["autoscaling"] = {
-            "desiredReplicas": clamped.replicas if isvc.spec.autoscaling is None else None,
-            "limitedBy": clamped.limited_by,
-        }
+        if isvc.spec.autoscaling is None:  # the cost controller owns status.autoscaling of autoscaled services
+            desired["autoscaling"] = {"desiredReplicas": clamped.replicas, "limitedBy": clamped.limited_by}
     patch = plan.status_patch(current, desired)
     events = [e for e in [plan.ready_transition_event(old_conditions, ready),
                           *(plan.limit_transition_event(old_conditions, c) for c in limits)] if e is not None]

@@ -9,6 +9,7 @@ Blocking: call it from sync kopf handlers or ``asyncio.to_thread``, never from `
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -175,6 +176,26 @@ class Kube:
                 query={"fieldManager": FIELD_MANAGER},
             )
         )
+
+    def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str,
+                   component: str = "inferop") -> None:
+        """Record a core/v1 Event about ``involved`` (best effort: an Event is never worth failing for)."""
+        meta = involved["metadata"]
+        namespace = meta.get("namespace") or "default"
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+            "involvedObject": {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
+                               "name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+            "type": type_, "reason": reason, "message": message[:1024],
+            "source": {"component": component}, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        try:
+            self.request("POST", path("v1", "Event", namespace), body=event)
+        except KubeError:
+            pass
 
     def delete(self, url: str) -> bool:
         try:

@@ -147,6 +147,12 @@ def autoscaler_condition(hpa: Mapping[str, Any] | None) -> Cond:
     return Cond(AUTOSCALER_READY, "True", "HPAActive", bounds)
 
 
+def hpa_reads_metrics(hpa: Mapping[str, Any] | None) -> bool:
+    """Whether the HPA computes replicas from metrics of its own (ScalingActive is True)."""
+    active = _cond_of(hpa, "ScalingActive")
+    return active is not None and active.get("status") == "True"
+
+
 def ready_condition(parts: Sequence[Cond], error: Cond | None = None) -> Cond:
     if error is not None:
         return Cond(READY, "False", error.reason, error.message)

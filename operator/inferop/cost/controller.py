@@ -1,0 +1,297 @@
+"""The cost controller: one loop for every autoscaled InferenceService (not a timer per object).
+
+Each tick: the services whose CostPolicy interval has elapsed are planned into a few batched PromQL
+queries (``queries.plan_queries``: the count depends on the runtimes in use, not on the number of
+services), the answers become Observations (``signals.collect``), and the pure ``decide()`` chooses
+replicas per service with the tenant's headroom. Then, per service:
+
+- explain: ``status.autoscaling`` (desiredReplicas, limitedBy, lastDecision, recentDecisions),
+  ``status.signals`` (printer columns P95, GPU%), ``MetricsAvailable``, an Event when the decision
+  changes, and operator metrics;
+- act (Enforce mode only): the decision goes into ``status.autoscaling.desiredReplicas`` and the
+  service is reconciled, which renders it as the HPA's bounds (``reconcile.isvc.plan_scale``), so
+  the reconcile loop stays the one writer of the HPA. Recommend mode records and changes nothing.
+
+Writes only on change: a decision that repeats, or signals that moved little, write nothing.
+I/O (Prometheus, API) is blocking: ``run`` calls ``tick`` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from inferop import metrics
+from inferop.api import InvalidObject, parse_isvc
+from inferop.api.costpolicy import CostPolicySpec
+from inferop.api.inferenceservice import InferenceService
+from inferop.cost.decide import Decision, History, decide
+from inferop.cost.prometheus import MetricSource, Prometheus
+from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
+from inferop.cost.signals import Observations, QueryFailed, collect
+from inferop.reconcile import context, plan
+from inferop.reconcile.children import now_iso
+from inferop.reconcile.isvc import reconcile, write_status
+from inferop.reconcile.kube import Kube, KubeError, path
+from inferop.tenancy.headroom import headroom
+from inferop.tenancy.usage import service_usage
+
+log = logging.getLogger(__name__)
+METRICS_AVAILABLE = "MetricsAvailable"
+RECENT_DECISIONS = 5
+ISVC_API = "inferop.dev/v1alpha1"
+
+
+@dataclass
+class ServiceState:
+    history: History = field(default_factory=History)
+    last_run: float = -math.inf
+
+
+@dataclass
+class TickReport:
+    decided: int = 0
+    queries: int = 0
+    acted: list[str] = field(default_factory=list)
+
+
+def _signals(obs: Observations) -> dict[str, int | None]:
+    def num(o: Any) -> int | None:
+        return round(o.value) if o.usable and o.value is not None else None
+
+    return {
+        "latencyMilliseconds": num(obs.latency_milliseconds),
+        "gpuUtilizationPercent": num(obs.gpu_utilization_percent),
+        "queueDepth": num(obs.queue_depth_per_replica),
+    }
+
+
+def signals_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether the printed signals moved enough to be worth a write (10% latency, 5 points GPU, 1 queue)."""
+    for key, tolerance in (("latencyMilliseconds", 0.10), ("gpuUtilizationPercent", None), ("queueDepth", None)):
+        a, b = old.get(key), new.get(key)
+        if (a is None) != (b is None):
+            return True
+        if a is None or b is None:
+            continue
+        if tolerance is not None and abs(a - b) > tolerance * max(abs(a), 1):
+            return True
+        if key == "gpuUtilizationPercent" and abs(a - b) >= 5:
+            return True
+        if key == "queueDepth" and a != b:
+            return True
+    return False
+
+
+def status_plan(body: Mapping[str, Any], decision: Decision, obs: Observations, now: float) -> dict[str, Any]:
+    """The status merge patch for one decision (pure); empty when nothing a reader cares about changed."""
+    status = body.get("status") or {}
+    auto = status.get("autoscaling") or {}
+    last = auto.get("lastDecision") or {}
+    patch: dict[str, Any] = {}
+    autoscaling: dict[str, Any] = {}
+    if auto.get("desiredReplicas") != decision.desired_replicas:
+        autoscaling["desiredReplicas"] = decision.desired_replicas
+    if auto.get("limitedBy") != decision.limited_by:
+        autoscaling["limitedBy"] = decision.limited_by
+    if (last.get("to"), last.get("reason")) != (decision.desired_replicas, str(decision.reason)):
+        record = {"time": now_iso_at(now), **decision.to_json()}
+        autoscaling["lastDecision"] = record
+        autoscaling["recentDecisions"] = [record, *(auto.get("recentDecisions") or [])][:RECENT_DECISIONS]
+    if autoscaling:
+        patch["autoscaling"] = autoscaling
+    new_signals = _signals(obs)
+    if signals_changed(status.get("signals") or {}, new_signals):
+        patch["signals"] = new_signals
+    cond = plan.Cond(
+        METRICS_AVAILABLE,
+        "True" if decision.metrics_available else "False",
+        "SignalsObserved" if decision.metrics_available else "MetricsUnavailable",
+        decision.metrics_message or ("all signals observed" if decision.metrics_available else "no usable signals"),
+    )
+    old = next((c for c in status.get("conditions") or [] if c.get("type") == METRICS_AVAILABLE), None)
+    if old is None or old.get("status") != cond.status:
+        generation = int(body["metadata"].get("generation", 0) or 0)
+        patch["conditions"] = plan.merge_conditions(status.get("conditions") or [], [cond], generation, now_iso())
+    return patch
+
+
+def now_iso_at(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+class CostController:
+    def __init__(
+        self,
+        kube: Kube,
+        prometheus_url: str | None,
+        rate_window_override: str | None = None,
+        source_factory: Callable[[str], MetricSource] = Prometheus,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.kube = kube
+        self.default_url = prometheus_url
+        self.rate_window_override = rate_window_override
+        self.source_factory = source_factory
+        self.sources: dict[str, MetricSource] = {}
+        self.clock = clock
+        self.state: dict[ServiceKey, ServiceState] = {}
+
+    def _source(self, url: str | None) -> MetricSource | None:
+        if not url:
+            return None
+        if url not in self.sources:
+            self.sources[url] = self.source_factory(url)
+        return self.sources[url]
+
+    def interval(self, indexes: context.Indexes) -> float:
+        policies = context.cost_policies(indexes)
+        return float(min([p.interval_seconds for p in policies.values()] or [CostPolicySpec().interval_seconds]))
+
+    def tick(self, indexes: context.Indexes) -> TickReport:
+        now = self.clock()
+        report = TickReport()
+        policies = context.cost_policies(indexes)
+        default = policies.get("default", CostPolicySpec())
+        classes = context.gpuclasses(indexes)
+        due: list[tuple[dict[str, Any], InferenceService, CostPolicySpec]] = []
+        for body in context.all_services(indexes):
+            if body["metadata"].get("deletionTimestamp"):
+                continue
+            try:
+                isvc = parse_isvc(body)
+            except InvalidObject:
+                continue
+            if isvc.spec.autoscaling is None:
+                continue
+            policy = policies.get(isvc.spec.autoscaling.policy, default)
+            state = self.state.setdefault(ServiceKey(isvc.namespace, isvc.name), ServiceState())
+            if now - state.last_run >= policy.interval_seconds - 0.5:
+                due.append((body, isvc, policy))
+        if not due:
+            return report
+        window = self.rate_window_override or rate_window(min(p.interval_seconds for _, _, p in due))
+        query_plan = plan_queries(
+            [service_query_spec(i) for _, i, _ in due], window=window, labels=PromLabels.from_policy(default)
+        )
+        source = self._source(default.prometheus.url or self.default_url)
+        answers: dict[Any, Any] = {}
+        for query in query_plan.queries:
+            if source is None:
+                answers[query] = QueryFailed(
+                    "no Prometheus configured: set INFEROP_PROMETHEUS_URL, "
+                    "inferop run --prometheus-url, or the CostPolicy's spec.prometheus.url"
+                )
+                continue
+            with metrics.QUERY_SECONDS.time():
+                answers[query] = source.query(query.promql)
+            if isinstance(answers[query], QueryFailed):
+                metrics.QUERY_ERRORS.inc()
+        report.queries = len(query_plan.queries) if source is not None else 0
+        metrics.QUERIES_PER_TICK.set(report.queries)
+        observed = collect(query_plan, answers, now=now)
+        for body, isvc, policy in due:
+            key = ServiceKey(isvc.namespace, isvc.name)
+            try:
+                self._decide_one(body, isvc, policy, observed[key], now, classes, indexes, report)
+            except KubeError as err:
+                log.warning("Cost controller: %s: %s (retrying next tick)", key, err)
+            report.decided += 1
+        return report
+
+    def _decide_one(
+        self,
+        body: dict[str, Any],
+        isvc: InferenceService,
+        policy: CostPolicySpec,
+        obs: Observations,
+        now: float,
+        classes: Mapping[str, Any],
+        indexes: context.Indexes,
+        report: TickReport,
+    ) -> None:
+        assert isvc.spec.autoscaling is not None
+        key = ServiceKey(isvc.namespace, isvc.name)
+        state = self.state[key]
+        status = body.get("status") or {}
+        tenancy = context.tenancy(isvc.namespace, classes, indexes)
+        room = None
+        if tenancy is not None:
+            me = service_usage(isvc, classes, tenancy.spec)
+            wanted = isvc.spec.autoscaling.max_replicas
+            room = headroom(tenancy.name, tenancy.spec, me, tenancy.others, wanted).as_headroom()
+        current = int(status.get("replicas") or 0)
+        decision = decide(
+            obs,
+            current_replicas=current,
+            ready_replicas=int(status.get("readyReplicas") or 0),
+            autoscaling=isvc.spec.autoscaling,
+            policy=policy,
+            now=now,
+            headroom=room,
+            history=state.history,
+        )
+        state.history = decision.history
+        state.last_run = now
+        labels = (isvc.namespace, isvc.name)
+        metrics.DESIRED_REPLICAS.labels(*labels).set(decision.desired_replicas)
+        metrics.REPLICAS.labels(*labels).set(current)
+        metrics.METRICS_AVAILABLE.labels(*labels).set(1 if decision.metrics_available else 0)
+        slo = isvc.spec.autoscaling.slo
+        latency = obs.latency_milliseconds
+        breach = bool(
+            slo and latency.usable and latency.value is not None and latency.value > slo.latency.target_milliseconds
+        )
+        metrics.SLO_BREACH.labels(*labels).set(1 if breach else 0)
+        try:
+            metrics.HOURLY_COST.labels(*labels).set(float((status.get("cost") or {}).get("hourly") or 0))
+        except ValueError:
+            pass
+        patch = status_plan(body, decision, obs, now)
+        if not patch:
+            return
+        changed = "autoscaling" in patch and "lastDecision" in patch["autoscaling"]
+        if changed:
+            metrics.DECISIONS.labels(*labels, str(decision.reason)).inc()
+        write_status(self.kube, body, patch)
+        if changed:
+            enforce = isvc.spec.autoscaling.mode == "Enforce"
+            verb = "Scaling" if enforce else "Recommending"
+            if decision.desired_replicas != current or not enforce:
+                self.kube.post_event(
+                    {"apiVersion": ISVC_API, "kind": "InferenceService", **body},
+                    "Normal",
+                    str(decision.reason),
+                    f"{verb} {current} -> {decision.desired_replicas}: {decision.message}",
+                )
+        if isvc.spec.autoscaling.mode == "Enforce" and "desiredReplicas" in patch.get("autoscaling", {}):
+            fresh = self.kube.get(path(ISVC_API, "InferenceService", isvc.namespace, isvc.name))
+            if fresh is not None:
+                result = reconcile(self.kube, fresh, classes, tenancy)
+                write_status(self.kube, fresh, result.status_patch)
+                report.acted.append(str(key))
+
+
+async def run(controller: CostController, indexes: context.Indexes, stop: asyncio.Event) -> None:
+    """Tick forever (until ``stop``), each tick in a worker thread; a failed tick is logged, not fatal."""
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            report = await asyncio.to_thread(controller.tick, indexes)
+            if report.decided:
+                log.debug(
+                    "Cost tick: %d services, %d queries, acted on %s", report.decided, report.queries, report.acted
+                )
+        except Exception:  # noqa: BLE001 - the loop must survive any one bad tick
+            log.exception("Cost controller tick failed")
+        metrics.RECONCILE_SECONDS.labels("cost-tick").observe(time.monotonic() - started)
+        interval = min(5.0, controller.interval(indexes))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass

@@ -1,0 +1,236 @@
+"""The cost controller in a closed loop with real components: a real Prometheus scrapes a load
+emulator exposing vLLM-style histograms and DCGM-style gauges for the pods of a real Deployment (kwok
+pods), with latency computed from the offered load and the live ready-replica count. A load step up
+makes the operator raise replicas until p95 is back under the SLO; a load drop lowers them after the
+stabilization window; stopping Prometheus holds replicas with MetricsAvailable=False; restarting it
+resumes. Asserts on the InferenceService's status and the Deployment's replicas."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.cluster.conftest import Cluster, Operator, wait_for
+from tests.cluster.test_reconcile import condition
+
+ROOT = Path(__file__).resolve().parents[2]
+SLO_MS = 1000
+POLICY = {
+    "apiVersion": "inferop.dev/v1alpha1",
+    "kind": "CostPolicy",
+    "metadata": {"name": "fast-test"},
+    "spec": {
+        "intervalSeconds": 5,
+        "scaleUp": {"stabilizationSeconds": 0, "maxStepReplicas": 4, "maxStepPercent": 100},
+        "scaleDown": {"stabilizationSeconds": 20, "maxStepReplicas": 2},
+        "cooldownSeconds": 5,
+        "sloHeadroomPercent": 20,
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Prom:
+    def __init__(self, binary: str, workdir: Path, target: str) -> None:
+        self.binary, self.workdir, self.port = binary, workdir, free_port()
+        (workdir / "prometheus.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "scrape_configs": [
+                        {"job_name": "emulator", "honor_labels": True, "static_configs": [{"targets": [target]}]}
+                    ],
+                }
+            )
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.workdir / "prometheus.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={self.workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        wait_for(lambda: self._ready(), timeout=30, what="Prometheus ready")
+
+    def _ready(self) -> bool:
+        try:
+            return urllib.request.urlopen(f"{self.url}/-/ready", timeout=1).status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def loop(cluster: Cluster, operator_factory: Any, namespace: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    binary = (
+        subprocess.run(["bash", str(ROOT / "hack" / "prometheus.sh")], capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    emu_port = free_port()
+    emu = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "hack" / "loademu.py"),
+            "--namespace",
+            namespace,
+            "--name",
+            "chat",
+            "--port",
+            str(emu_port),
+            "--rps",
+            "5",
+            "--capacity",
+            "20",
+        ],
+        env=cluster.env,
+        stdout=open(tmp_path / "emu.log", "ab"),
+        stderr=subprocess.STDOUT,
+    )
+    prom = Prom(binary, tmp_path, f"127.0.0.1:{emu_port}")
+    prom.start()
+    cluster.apply(POLICY)
+    metrics_port = free_port()
+    op = operator_factory(
+        INFEROP_PROMETHEUS_URL=prom.url, INFEROP_RATE_WINDOW="10s", INFEROP_METRICS_PORT=str(metrics_port)
+    )
+    try:
+        yield {"prom": prom, "emu_port": emu_port, "operator": op, "metrics_port": metrics_port}
+    finally:
+        prom.stop()
+        emu.terminate()
+        emu.wait(timeout=10)
+
+
+def set_load(port: int, rps: float) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/load?rps={rps}", method="POST"), timeout=5)
+
+
+def service() -> dict[str, Any]:
+    return {
+        "apiVersion": "inferop.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": "chat"},
+        "spec": {
+            "model": {"uri": "hf://meta-llama/Llama-3.1-8B-Instruct"},
+            "runtime": {"name": "vllm"},
+            "resources": {"cpu": "2", "memory": "8Gi", "gpu": {"class": "h100", "count": 1}},
+            "autoscaling": {
+                "minReplicas": 1,
+                "maxReplicas": 6,
+                "policy": "fast-test",
+                "slo": {"latency": {"metric": "e2e", "percentile": 95, "targetMilliseconds": SLO_MS}},
+            },
+        },
+    }
+
+
+def test_closed_loop_scales_with_load_and_holds_without_metrics(
+    cluster: Cluster, namespace: str, loop: dict[str, Any]
+) -> None:
+    op: Operator = loop["operator"]
+    cluster.apply(service(), namespace=namespace)
+
+    def isvc() -> dict[str, Any]:
+        return cluster.get("inferenceservice", "chat", namespace) or {}
+
+    def replicas() -> int:
+        return int((cluster.get("deployment", "chat", namespace) or {}).get("status", {}).get("readyReplicas") or 0)
+
+    wait_for(
+        lambda: condition(isvc(), "MetricsAvailable").get("status") == "True",
+        timeout=90,
+        what="MetricsAvailable=True with light load",
+    )
+    assert replicas() == 1
+
+    # Load step: 40 rps on replicas that serve 20 rps each -> saturated -> scale up.
+    set_load(loop["emu_port"], 40)
+    wait_for(lambda: replicas() >= 3, timeout=150, interval=2, what="replicas raised to >= 3")
+    wait_for(
+        lambda: (
+            (isvc().get("status", {}).get("signals") or {}).get("latencyMilliseconds") is not None
+            and isvc()["status"]["signals"]["latencyMilliseconds"] < SLO_MS
+        ),
+        timeout=90,
+        interval=2,
+        what="p95 back under the SLO",
+    )
+    status = isvc()["status"]
+    assert status["autoscaling"]["desiredReplicas"] >= 3
+    assert status["autoscaling"]["recentDecisions"], "decisions must be explained"
+    assert any(d["reason"] in ("SLOBreach", "Saturated") for d in status["autoscaling"]["recentDecisions"])
+    events = cluster.list("events", namespace)
+    assert any(e["involvedObject"]["name"] == "chat" and e.get("reason") in ("SLOBreach", "Saturated") for e in events)
+    peak = replicas()
+    op.assert_alive()
+    exposed = urllib.request.urlopen(f"http://127.0.0.1:{loop['metrics_port']}/metrics", timeout=5).read().decode()
+    assert f'inferop_desired_replicas{{inferenceservice="chat",namespace="{namespace}"}}' in exposed
+    assert "inferop_decisions_total{" in exposed and "inferop_prometheus_query_seconds_count" in exposed
+
+    # Load drop: replicas come down, but only after the scale-down stabilization window.
+    set_load(loop["emu_port"], 3)
+    dropped_at = time.monotonic()
+    wait_for(lambda: replicas() < peak, timeout=150, interval=2, what="replicas lowered after the load drop")
+    assert time.monotonic() - dropped_at >= 15, "scaled down before the stabilization window"
+    wait_for(
+        lambda: isvc()["status"]["autoscaling"]["lastDecision"]["reason"] == "ScaleDownWithHeadroom" or replicas() == 1,
+        timeout=60,
+        what="a scale-down decision",
+    )
+
+    # Prometheus gone: hold, say why.
+    loop["prom"].stop()
+    cond = wait_for(
+        lambda: (
+            condition(isvc(), "MetricsAvailable")
+            if condition(isvc(), "MetricsAvailable").get("status") == "False"
+            else None
+        ),
+        timeout=60,
+        what="MetricsAvailable=False",
+    )
+    assert cond["reason"] == "MetricsUnavailable"
+    held, held_replicas = isvc()["status"]["autoscaling"]["desiredReplicas"], replicas()
+    set_load(loop["emu_port"], 100)  # would scale up, if anyone could see it
+    time.sleep(20)
+    assert isvc()["status"]["autoscaling"]["desiredReplicas"] == held
+    assert replicas() == held_replicas
+
+    # Prometheus back: resumes.
+    loop["prom"].start()
+    wait_for(
+        lambda: condition(isvc(), "MetricsAvailable").get("status") == "True",
+        timeout=90,
+        what="MetricsAvailable=True after Prometheus restarted",
+    )
+    wait_for(lambda: isvc()["status"]["autoscaling"]["desiredReplicas"] > held, timeout=90, what="scaling resumes")
