@@ -66,8 +66,11 @@ def test_steady_state_writes_nothing(
     wait_for(lambda: all_ready(cluster, namespace, 4), timeout=120, what="services Ready")
     # The HPA controller's first sync (every 15 s) changes the HPA's status, which the InferenceService
     # reports once; steady state starts after it.
-    wait_for(lambda: (cluster.get("hpa", "chat", namespace) or {}).get("status", {}).get("conditions"),
-             timeout=60, what="first HPA sync")
+    wait_for(
+        lambda: (cluster.get("hpa", "chat", namespace) or {}).get("status", {}).get("conditions"),
+        timeout=60,
+        what="first HPA sync",
+    )
     time.sleep(2 * DRIFT_INTERVAL)
 
     timer_runs_before = op.log().count("Timer 'repair_drift' succeeded")
@@ -77,8 +80,14 @@ def test_steady_state_writes_nothing(
     writes = cluster.audit_writes(since=start, namespace=namespace)
     timer_runs = op.log().count("Timer 'repair_drift' succeeded") - timer_runs_before
     summary = [
-        (w["verb"], w["objectRef"].get("resource"), w["objectRef"].get("subresource"), w["objectRef"].get("name"),
-         w["requestReceivedTimestamp"], w.get("userAgent"))
+        (
+            w["verb"],
+            w["objectRef"].get("resource"),
+            w["objectRef"].get("subresource"),
+            w["objectRef"].get("name"),
+            w["requestReceivedTimestamp"],
+            w.get("userAgent"),
+        )
         for w in writes
     ]
     assert writes == [], f"operator wrote in steady state: {summary}"

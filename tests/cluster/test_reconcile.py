@@ -113,10 +113,7 @@ def test_spec_change_rolls_out(cluster: Cluster, operator: Operator, namespace: 
     def rolled() -> bool:
         deploy = cluster.get("deployment", "chat", namespace) or {}
         container = deploy["spec"]["template"]["spec"]["containers"][0]
-        return (
-            container["image"] == NEW_IMAGE
-            and container["resources"]["limits"]["nvidia.com/gpu"] == "2"
-        )
+        return container["image"] == NEW_IMAGE and container["resources"]["limits"]["nvidia.com/gpu"] == "2"
 
     wait_for(rolled, what="Deployment updated with the new image and GPU count")
     isvc = wait_ready(cluster, operator, "chat", namespace)

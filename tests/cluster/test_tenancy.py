@@ -21,8 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def make_tenant(cluster: Cluster, namespaces: list[str], **spec: Any) -> str:
     name = f"tenant-{uuid.uuid4().hex[:6]}"
-    cluster.apply({"apiVersion": "inferop.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
-                   "spec": {"namespaces": namespaces, **spec}})
+    cluster.apply(
+        {
+            "apiVersion": "inferop.dev/v1alpha1",
+            "kind": "Tenant",
+            "metadata": {"name": name},
+            "spec": {"namespaces": namespaces, **spec},
+        }
+    )
     return name
 
 
@@ -52,31 +58,38 @@ def running_pods(cluster: Cluster, namespace: str, name: str) -> list[dict[str, 
     return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
-def test_quota_is_enforced_by_admission(cluster: Cluster, operator: Operator, namespace: str,
-                                        tenant_cleanup: list[str]) -> None:
+def test_quota_is_enforced_by_admission(
+    cluster: Cluster, operator: Operator, namespace: str, tenant_cleanup: list[str]
+) -> None:
     tenant_cleanup.append(make_tenant(cluster, [namespace], quota={"gpus": 2}))
     quota = wait_for(lambda: quota_in(cluster, namespace), what="ResourceQuota created by the operator")
     assert quota["spec"]["hard"]["requests.nvidia.com/gpu"] == "2"
     ns = cluster.get("namespace", namespace)
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"  # type: ignore[index]
     pod = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "greedy"},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "greedy"},
         "spec": {
             "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-            "containers": [{
-                "name": "c", "image": "busybox",
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                "resources": {"requests": {"nvidia.com/gpu": "3"}, "limits": {"nvidia.com/gpu": "3"}},
-            }],
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                    "resources": {"requests": {"nvidia.com/gpu": "3"}, "limits": {"nvidia.com/gpu": "3"}},
+                }
+            ],
         },
     }
     proc = cluster.apply(pod, namespace=namespace, check=False)
     assert proc.returncode != 0 and "exceeded quota" in proc.stderr, proc.stderr
 
 
-def test_over_quota_service_is_clamped_without_pending_pods(cluster: Cluster, operator: Operator, namespace: str,
-                                                             tenant_cleanup: list[str]) -> None:
+def test_over_quota_service_is_clamped_without_pending_pods(
+    cluster: Cluster, operator: Operator, namespace: str, tenant_cleanup: list[str]
+) -> None:
     tenant = make_tenant(cluster, [namespace], quota={"gpus": 4})
     tenant_cleanup.append(tenant)
     wait_for(lambda: quota_in(cluster, namespace), what="ResourceQuota")
@@ -84,12 +97,17 @@ def test_over_quota_service_is_clamped_without_pending_pods(cluster: Cluster, op
 
     def limited() -> dict[str, Any] | None:
         obj = cluster.get("inferenceservice", "big", namespace)
-        return obj if condition(obj, "QuotaLimited").get("status") == "True" and \
-            condition(obj, "Ready").get("status") == "True" else None
+        return (
+            obj
+            if condition(obj, "QuotaLimited").get("status") == "True"
+            and condition(obj, "Ready").get("status") == "True"
+            else None
+        )
 
     isvc = wait_for(limited, timeout=90, what="QuotaLimited=True and Ready=True")
-    assert condition(isvc, "QuotaLimited")["message"] == \
-        f"wants 4 replicas (8 GPUs); tenant {tenant} has 4 of 4 GPUs left"
+    assert (
+        condition(isvc, "QuotaLimited")["message"] == f"wants 4 replicas (8 GPUs); tenant {tenant} has 4 of 4 GPUs left"
+    )
     assert isvc["status"]["autoscaling"]["limitedBy"] == "Quota"
     assert cluster.get("deployment", "big", namespace)["spec"]["replicas"] == 2  # type: ignore[index]
     pods = running_pods(cluster, namespace, "big")
@@ -99,22 +117,30 @@ def test_over_quota_service_is_clamped_without_pending_pods(cluster: Cluster, op
     assert any(e.get("reason") == "QuotaLimited" and e["involvedObject"]["name"] == "big" for e in events)
     # A second service gets what is left: nothing.
     cluster.apply(gpu_service("second", replicas=1, count=1), namespace=namespace)
-    second = wait_for(lambda: condition(cluster.get("inferenceservice", "second", namespace), "QuotaLimited")
-                      .get("status") == "True" and cluster.get("inferenceservice", "second", namespace),
-                      what="second service QuotaLimited")
+    second = wait_for(
+        lambda: (
+            condition(cluster.get("inferenceservice", "second", namespace), "QuotaLimited").get("status") == "True"
+            and cluster.get("inferenceservice", "second", namespace)
+        ),
+        what="second service QuotaLimited",
+    )
     assert cluster.get("deployment", "second", namespace)["spec"]["replicas"] == 0  # type: ignore[index]
     assert "has 0 of 4 GPUs left" in condition(second, "QuotaLimited")["message"]
 
 
-def test_budget_clamps_and_cost_is_shown(cluster: Cluster, operator: Operator, namespace: str,
-                                         tenant_cleanup: list[str]) -> None:
+def test_budget_clamps_and_cost_is_shown(
+    cluster: Cluster, operator: Operator, namespace: str, tenant_cleanup: list[str]
+) -> None:
     tenant_cleanup.append(make_tenant(cluster, [namespace], quota={"gpus": 16}, budget={"hourly": "8.20"}))
     wait_for(lambda: quota_in(cluster, namespace), what="ResourceQuota")
     cluster.apply(gpu_service("pricey", replicas=3, count=1), namespace=namespace)
 
     def limited() -> dict[str, Any] | None:
         obj = cluster.get("inferenceservice", "pricey", namespace)
-        ok = condition(obj, "BudgetLimited").get("status") == "True" and (obj or {}).get("status", {}).get("replicas") == 2
+        ok = (
+            condition(obj, "BudgetLimited").get("status") == "True"
+            and (obj or {}).get("status", {}).get("replicas") == 2
+        )
         return obj if ok and condition(obj, "Ready").get("status") == "True" else None
 
     isvc = wait_for(limited, timeout=90, what="BudgetLimited with 2 replicas")
@@ -125,8 +151,9 @@ def test_budget_clamps_and_cost_is_shown(cluster: Cluster, operator: Operator, n
     assert "$/HR" in header and "8.20" in row.split() and "Budget" in row.split()
 
 
-def test_namespace_changes_move_quotas_and_delete_keeps_namespaces(cluster: Cluster, operator: Operator,
-                                                                    namespace: str, tenant_cleanup: list[str]) -> None:
+def test_namespace_changes_move_quotas_and_delete_keeps_namespaces(
+    cluster: Cluster, operator: Operator, namespace: str, tenant_cleanup: list[str]
+) -> None:
     other = f"{namespace}-b"
     cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
     try:
@@ -135,7 +162,9 @@ def test_namespace_changes_move_quotas_and_delete_keeps_namespaces(cluster: Clus
         wait_for(lambda: quota_in(cluster, namespace), what="quota in the first namespace")
         assert cluster.get("limitrange", "inferop-tenant", namespace) is not None
 
-        cluster.kubectl("patch", "tenant", name, "--type=merge", "-p", yaml.safe_dump({"spec": {"namespaces": [other]}}))
+        cluster.kubectl(
+            "patch", "tenant", name, "--type=merge", "-p", yaml.safe_dump({"spec": {"namespaces": [other]}})
+        )
         wait_for(lambda: quota_in(cluster, other), what="quota added to the new namespace")
         wait_for(lambda: quota_in(cluster, namespace) is None, what="quota removed from the old namespace")
         assert cluster.get("limitrange", "inferop-tenant", namespace) is None
