@@ -1,39 +1,75 @@
 #!/usr/bin/env bash
-# make demo: local cluster + CRDs + examples + the operator in the background, then watch it converge.
+# make demo: a local cluster with fake GPU nodes, the CRDs and examples, a real Prometheus scraping a
+# load emulator whose load follows a real production trace, and the operator with its cost controller.
+# Then it shows the services converging and the replicas following the load.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 NS="${DEMO_NAMESPACE:-demo}"
-LOG="${TMPDIR:-/tmp}/inferop-demo-operator.log"
-PIDFILE="${TMPDIR:-/tmp}/inferop-demo-operator.pid"
+RUN="${TMPDIR:-/tmp}/inferop-demo"
+WATCH_SECONDS="${DEMO_WATCH_SECONDS:-120}"
+mkdir -p "$RUN"
 
 eval "$(bash hack/cluster-up.sh)"
 BIN_DIR="$(bash hack/build-control-plane.sh | tail -n 1)"
 export PATH="$BIN_DIR:$PATH"
+PROMETHEUS="$(bash hack/prometheus.sh | tail -n 1)"
 
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 kubectl apply -f examples/gpuclasses.yaml -f examples/costpolicy-default.yaml
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 
-if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-	echo "operator already running (pid $(cat "$PIDFILE")), log: $LOG"
+stop_old() { [[ -f "$RUN/$1.pid" ]] && kill "$(cat "$RUN/$1.pid")" 2>/dev/null || true; }
+
+# Load: one day of the ServeGen m-large trace (10-minute windows), each window played for 2 s and
+# scaled to a tenth of its rate, looping. Without the shared traces, a simple step.
+TRACE="$ROOT/../shared/data/traces/servegen_m-large_rate_10min.csv"
+if [[ -f "$TRACE" ]]; then
+	python3 - "$TRACE" >"$RUN/load.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))[:144]
+print("# seconds,rps: ServeGen m-large (Apache-2.0), one day, 10 min -> 2 s, rate x0.1")
+for i, row in enumerate(rows):
+    print(f"{i * 2},{float(row['total_rate_rps']) / 10:.2f}")
+PY
 else
-	nohup .venv/bin/inferop run --all-namespaces >"$LOG" 2>&1 &
-	echo $! >"$PIDFILE"
-	echo "operator started (pid $!), log: $LOG"
+	printf '0,5\n60,40\n120,5\n180,5\n' >"$RUN/load.csv"
 fi
 
+stop_old emulator
+nohup .venv/bin/python hack/loademu.py --namespace "$NS" --name chat --port 9400 --trace "$RUN/load.csv" \
+	--capacity 20 >"$RUN/emulator.log" 2>&1 &
+echo $! >"$RUN/emulator.pid"
+
+stop_old prometheus
+cat >"$RUN/prometheus.yml" <<YAML
+global: {scrape_interval: 5s, evaluation_interval: 5s}
+scrape_configs:
+  - job_name: emulator
+    honor_labels: true
+    static_configs: [{targets: ["127.0.0.1:9400"]}]
+YAML
+nohup "$PROMETHEUS" --config.file="$RUN/prometheus.yml" --storage.tsdb.path="$RUN/prometheus-data" \
+	--web.listen-address=127.0.0.1:9090 >"$RUN/prometheus.log" 2>&1 &
+echo $! >"$RUN/prometheus.pid"
+
+stop_old operator
+INFEROP_RATE_WINDOW=30s nohup .venv/bin/inferop run --all-namespaces --prometheus-url http://127.0.0.1:9090 \
+	--metrics-port 8080 >"$RUN/operator.log" 2>&1 &
+echo $! >"$RUN/operator.pid"
+echo "operator (pid $!), Prometheus http://127.0.0.1:9090, emulator http://127.0.0.1:9400/metrics; logs in $RUN"
+
 kubectl apply -n "$NS" -f examples/llm-vllm.yaml -f examples/cpu-embeddings.yaml
-for i in $(seq 1 60); do
-	ready=$(kubectl get infsvc -n "$NS" -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true)
+end=$((SECONDS + WATCH_SECONDS))
+while ((SECONDS < end)); do
 	clear 2>/dev/null || true
-	echo "# kubectl get infsvc,deploy,hpa,pods -n $NS -o wide   ($i s)"
+	echo "# kubectl get infsvc,deploy,hpa,pods -n $NS -o wide   (load now: $(curl -s 127.0.0.1:9400/ || echo ?) req/s)"
 	kubectl get infsvc,deploy,hpa,pods -n "$NS" -o wide
-	[[ "$ready" -ge 2 ]] && break
-	sleep 1
+	sleep 5
 done
 echo
-echo "Both services are Ready. Try: kubectl get infsvc -n $NS; kubectl describe infsvc chat -n $NS"
 echo "export KUBECONFIG=$KUBECONFIG"
-echo "Stop the operator: kill \$(cat $PIDFILE); remove the cluster: make cluster-down"
+echo "Keep watching the loop:   kubectl get infsvc -n $NS -w"
+echo "Why did it scale?         kubectl get infsvc chat -n $NS -o jsonpath='{.status.autoscaling.recentDecisions}'"
+echo "Stop: kill \$(cat $RUN/*.pid); remove the cluster: make cluster-down"

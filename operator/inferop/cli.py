@@ -94,6 +94,11 @@ def cmd_crds(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from inferop.operator import run  # imports kopf; keep `render` and `crds` light
 
+    # Settings are read from the environment when the handlers are imported (inferop.settings).
+    if args.prometheus_url:
+        os.environ["INFEROP_PROMETHEUS_URL"] = args.prometheus_url
+    if args.metrics_port is not None:
+        os.environ["INFEROP_METRICS_PORT"] = str(args.metrics_port)
     return run(
         namespaces=args.namespace,
         all_namespaces=args.all_namespaces,
