@@ -58,7 +58,13 @@ stop_old operator
 INFEROP_RATE_WINDOW=30s nohup .venv/bin/inferop run --all-namespaces --prometheus-url http://127.0.0.1:9090 \
 	--metrics-port 8080 >"$RUN/operator.log" 2>&1 &
 echo $! >"$RUN/operator.pid"
-echo "operator (pid $!), Prometheus http://127.0.0.1:9090, emulator http://127.0.0.1:9400/metrics; logs in $RUN"
+sleep 3
+if ! kill -0 "$(cat "$RUN/operator.pid")" 2>/dev/null; then
+	echo "the operator exited; its log ($RUN/operator.log):" >&2
+	tail -20 "$RUN/operator.log" >&2
+	exit 1
+fi
+echo "operator (pid $(cat "$RUN/operator.pid")), Prometheus http://127.0.0.1:9090, emulator http://127.0.0.1:9400/metrics; logs in $RUN"
 
 kubectl apply -n "$NS" -f examples/llm-vllm.yaml -f examples/cpu-embeddings.yaml
 end=$((SECONDS + WATCH_SECONDS))

@@ -6,6 +6,7 @@ Errors from bad input are one line naming the field, with exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
