@@ -233,3 +233,25 @@ def test_console_script_reports_bad_input_on_one_line_with_exit_2() -> None:
 def test_console_script_usage_error_exits_2() -> None:
     proc = subprocess.run([str(INFEROP), "render"], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "-f" in proc.stderr
+
+
+def test_run_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`inferop run --prometheus-url/--metrics-port` must configure the operator exactly like the env vars."""
+    import inferop.operator
+    from inferop.settings import Settings
+
+    seen: dict[str, object] = {}
+
+    def fake_run(**kwargs: object) -> int:
+        seen["settings"] = Settings.from_env()
+        seen.update(kwargs)
+        return 0
+
+    monkeypatch.delenv("INFEROP_PROMETHEUS_URL", raising=False)
+    monkeypatch.setenv("INFEROP_METRICS_PORT", "1")
+    monkeypatch.setattr(inferop.operator, "run", fake_run)
+    assert main(["run", "--prometheus-url", "http://prom:9090", "--metrics-port", "9999", "-n", "team-a"]) == 0
+    settings = seen["settings"]
+    assert isinstance(settings, Settings)
+    assert settings.prometheus_url == "http://prom:9090" and settings.metrics_port == 9999
+    assert seen["namespaces"] == ["team-a"]
