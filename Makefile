@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## Show this help
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install inferop with its development tools
 
 .PHONY: test
-test: $(STAMP) control-plane ## Run every test tier: unit, api (kmock) and cluster (real control plane)
+test: $(STAMP) control-plane chart-check ## Run every test tier: unit, api (kmock) and cluster (real control plane)
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -58,3 +58,20 @@ cluster-down: ## Delete the local cluster
 .PHONY: demo
 demo: $(STAMP) control-plane ## Local cluster + CRDs + examples + operator, and watch it converge
 	bash hack/demo.sh
+
+.PHONY: bench
+bench: $(STAMP) ## Replay every shared trace: inferop vs tuned HPA/KEDA/KPA/static and the oracle (bench/results/)
+	$(BIN)/python bench/run.py
+
+.PHONY: chart-check
+chart-check: $(STAMP) ## Lint, render and validate the Helm chart (helm built from its Go module, cached)
+	bash hack/chart-check.sh
+
+.PHONY: e2e
+e2e: ## End-to-end on kind (needs Docker and kind; not runnable here, see e2e/README.md)
+	bash e2e/run.sh
+
+N ?= 300
+.PHONY: bench-scale
+bench-scale: $(STAMP) control-plane ## Operator at scale vs kubectl apply (N=300): bench/results/scale-N.{json,md}
+	$(BIN)/python bench/scale/run.py --n $(N)

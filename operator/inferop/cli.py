@@ -17,6 +17,7 @@ import yaml
 from inferop.api import GPUClass, InferenceService, InvalidObject, parse_gpuclass, parse_isvc
 from inferop.api.crdgen import render_crd_files
 from inferop.render import RenderError, render_all
+from inferop.sim import cli as sim_cli
 
 EXIT_USAGE = 2
 
@@ -141,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--standalone", action="store_true", help="no peering with other operator instances")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_run)
+
+    sim_cli.add_parser(sub)
     return parser
 
 
@@ -148,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except CLIError as err:
+    except (CLIError, sim_cli.SimError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -88,13 +88,7 @@ def _load_yaml(flag: str, path: str) -> list[dict[str, Any]]:
 
 def _isvc(path: str | None, slo_ms: int, percentile: int, profile: ServiceProfile) -> Autoscaling:
     if path is None:
-        spec = {
-            "minReplicas": 1,
-            "maxReplicas": DEFAULT_MAX_REPLICAS,
-            "slo": {"latency": {"metric": "e2e", "percentile": percentile, "targetMilliseconds": slo_ms}},
-            "targets": {"queueDepthPerReplica": DEFAULT_QUEUE_TARGET},
-        }
-        return Autoscaling.model_validate(spec)
+        return default_autoscaling(slo_ms, percentile)
     docs = [d for d in _load_yaml("--isvc", path) if d.get("kind") == "InferenceService"]
     if len(docs) != 1:
         raise SimError(f"--isvc: {path}: expected exactly one InferenceService, found {len(docs)}")
@@ -154,6 +148,32 @@ def _window_seconds(text: str) -> float:
     return float(int(text[:-1]) * units[text[-1]])
 
 
+def run_config(slo_ms: float, percentile: int, autoscaling: Autoscaling, cost_policy: CostPolicySpec) -> RunConfig:
+    """The shared settings of one comparison; the rate window is the operator's (queries.rate_window)."""
+    return RunConfig(
+        slo_ms=slo_ms,
+        percentile=percentile,
+        metric=autoscaling.slo.latency.metric if autoscaling.slo is not None else "e2e",
+        min_replicas=autoscaling.min_replicas,
+        max_replicas=autoscaling.max_replicas,
+        autoscaling=autoscaling,
+        cost_policy=cost_policy,
+        scrape_interval=SCRAPE_INTERVAL,
+        rate_window=_window_seconds(rate_window(cost_policy.interval_seconds, int(SCRAPE_INTERVAL))),
+    )
+
+
+def default_autoscaling(slo_ms: int, percentile: int) -> Autoscaling:
+    """The InferenceService autoscaling used without --isvc: examples/llm-vllm.yaml with maxReplicas 100."""
+    spec = {
+        "minReplicas": 1,
+        "maxReplicas": DEFAULT_MAX_REPLICAS,
+        "slo": {"latency": {"metric": "e2e", "percentile": percentile, "targetMilliseconds": slo_ms}},
+        "targets": {"queueDepthPerReplica": DEFAULT_QUEUE_TARGET},
+    }
+    return Autoscaling.model_validate(spec)
+
+
 def command_line(args: argparse.Namespace) -> str:
     parts = ["inferop", "simulate", "--trace", args.trace, "--slo-ms", f"{args.slo_ms:g}"]
     parts += ["--percentile", str(args.percentile)]
@@ -183,6 +203,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise SimError(f"--jobs: must be at least 1, got {args.jobs}")
     baselines = _baselines(args.compare)
+    if not args.no_plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise SimError("--out: the PNG plots need matplotlib (pip install it) or --no-plots") from None
     try:
         profile = load_profile(args.profile)
     except ProfileError as err:
@@ -194,23 +219,18 @@ def run_simulate(args: argparse.Namespace) -> int:
             args.trace, seed=args.seed, rate_scale=args.rate_scale, start=args.start, duration=args.duration
         )
     except TraceError as err:
-        flag = "--rate-scale" if "rate scale" in str(err) else "--start/--duration" if "time range" in str(err) else "--trace"
+        flag = (
+            "--rate-scale"
+            if "rate scale" in str(err)
+            else "--start/--duration"
+            if "time range" in str(err)
+            else "--trace"
+        )
         raise SimError(f"{flag}: {err}") from None
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SimError(f"--out: {out} exists and is not a directory")
-    metric = autoscaling.slo.latency.metric if autoscaling.slo is not None else "e2e"
-    config = RunConfig(
-        slo_ms=float(args.slo_ms),
-        percentile=args.percentile,
-        metric=metric,
-        min_replicas=autoscaling.min_replicas,
-        max_replicas=autoscaling.max_replicas,
-        autoscaling=autoscaling,
-        cost_policy=cost_policy,
-        scrape_interval=SCRAPE_INTERVAL,
-        rate_window=_window_seconds(rate_window(cost_policy.interval_seconds, int(SCRAPE_INTERVAL))),
-    )
+    config = run_config(float(args.slo_ms), args.percentile, autoscaling, cost_policy)
 
     def progress(message: str) -> None:
         print(f"[{trace.name}] {message}", file=sys.stderr, flush=True)

@@ -119,20 +119,25 @@ class Replica:
         return self.n_dec + len(self.prefill)
 
     def _kv_need(self, rid: int) -> int:
-        return min(self.kv_cap, self.req.input_tokens[rid] + self.req.output_tokens[rid])
+        need = self.req.input_tokens[rid] + self.req.output_tokens[rid]
+        return need if need < self.kv_cap else self.kv_cap
 
     def _admit(self) -> None:
-        req = self.req
-        while self.waiting and self.n_dec + len(self.prefill) < self.max_seqs:
-            rid = self.waiting[0]
-            need = self._kv_need(rid)
-            if self.kv + need > self.kv_cap:
+        waiting, prefill = self.waiting, self.prefill
+        inputs, outputs = self.req.input_tokens, self.req.output_tokens
+        cap = self.kv_cap
+        while waiting and self.n_dec + len(prefill) < self.max_seqs:
+            rid = waiting[0]
+            need = inputs[rid] + outputs[rid]
+            if need > cap:
+                need = cap
+            if self.kv + need > cap:
                 break
-            self.waiting.popleft()
+            waiting.popleft()
             self.kv += need
             begin = self.stall_until if self.stall_until > self.t else self.t
-            self.stall_until = begin + req.input_tokens[rid] * self.per_prefill
-            self.prefill.append((self.stall_until, rid))
+            self.stall_until = begin + inputs[rid] * self.per_prefill
+            prefill.append((self.stall_until, rid))
 
     def enqueue(self, rid: int) -> None:
         """A request arrives now (call ``advance(arrival)`` first)."""
@@ -141,65 +146,71 @@ class Replica:
 
     def advance(self, until: float) -> None:
         """Run the engine up to time ``until``, recording every completion on the way."""
+        if until <= self.t:
+            return
         req = self.req
-        while True:
-            t = self.t
-            if until <= t:
-                return
-            held = self.n_dec + len(self.prefill) + len(self.waiting)
-            if self.prefill:
-                ready, rid = self.prefill[0]
+        arrival, inputs, outputs = req.arrival, req.input_tokens, req.output_tokens
+        prefill, waiting, heap = self.prefill, self.waiting, self.heap
+        base, per_seq, per_ctx = self.base, self.per_seq, self.per_ctx
+        t = self.t
+        while t < until:
+            held = self.n_dec + len(prefill) + len(waiting)
+            if prefill:
+                ready, rid = prefill[0]
                 step_end = ready if ready < until else until
                 dt = step_end - t
                 self.busy += dt
                 self.inflight_area += held * dt
-                self.t = step_end
+                t = step_end
                 if ready > until:
-                    return
-                self.prefill.popleft()
+                    break
+                prefill.popleft()
+                ttft = ready - arrival[rid]
+                req.ttft[rid] = ttft
                 if self.metric_ttft:
-                    self._observe(ready - req.arrival[rid])
-                req.ttft[rid] = ready - req.arrival[rid]
-                ctx = req.input_tokens[rid] + req.output_tokens[rid] * 0.5
+                    self.buckets[bisect.bisect_left(self.bounds, ttft)] += 1
                 self.n_dec += 1
-                self.ctx += ctx
-                heapq.heappush(self.heap, (self.v + req.output_tokens[rid], rid))
+                self.ctx += inputs[rid] + outputs[rid] * 0.5
+                heapq.heappush(heap, (self.v + outputs[rid], rid))
                 continue
-            if self.n_dec == 0:
+            n_dec = self.n_dec
+            if n_dec == 0:
                 if held:
                     self.inflight_area += held * (until - t)
-                self.t = until
-                return
-            tau = self.base + self.per_seq * self.n_dec + self.per_ctx * self.ctx
-            v_done, rid = self.heap[0]
+                t = until
+                break
+            tau = base + per_seq * n_dec + per_ctx * self.ctx
+            v_done, rid = heap[0]
             done = t + (v_done - self.v) * tau
             if done > until:
                 dt = until - t
                 self.v += dt / tau
                 self.busy += dt
                 self.inflight_area += held * dt
-                self.t = until
-                return
+                t = until
+                break
             dt = done - t
             self.busy += dt
             self.inflight_area += held * dt
-            self.t = done
+            t = done
             self.v = v_done
-            heapq.heappop(self.heap)
-            self.n_dec -= 1
-            self.ctx -= req.input_tokens[rid] + req.output_tokens[rid] * 0.5
-            if self.n_dec == 0:
+            heapq.heappop(heap)
+            self.n_dec = n_dec - 1
+            self.ctx -= inputs[rid] + outputs[rid] * 0.5
+            if n_dec == 1:
                 self.ctx = 0.0  # no float drift across idle periods
             self.kv -= self._kv_need(rid)
-            latency = done - req.arrival[rid]
+            latency = done - arrival[rid]
             req.e2e[rid] = latency
             self.completed += 1
             if not self.metric_ttft:
-                self._observe(latency)
-            if self.waiting:
+                self.buckets[bisect.bisect_left(self.bounds, latency)] += 1
+            if waiting:
+                self.t = t
                 self._admit()
-            elif self.n_dec == 0 and not self.prefill:
+            elif n_dec == 1 and not prefill:
                 self.empty_at = done
+        self.t = t
 
     def _observe(self, seconds: float) -> None:
         self.buckets[bisect.bisect_left(self.bounds, seconds)] += 1

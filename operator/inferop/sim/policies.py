@@ -242,7 +242,9 @@ class InferopPolicy:
         return max(wanted) if wanted else None
 
 
-def make_baseline(name: str, target: float) -> StaticPolicy | HPAGPUPolicy | KEDALatencyPolicy | KEDAQueuePolicy | KPAPolicy:
+def make_baseline(
+    name: str, target: float
+) -> StaticPolicy | HPAGPUPolicy | KEDALatencyPolicy | KEDAQueuePolicy | KPAPolicy:
     if name == "static":
         return StaticPolicy(int(target))
     if name == "hpa":

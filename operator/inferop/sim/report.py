@@ -98,14 +98,16 @@ def summary_markdown(results: Sequence[RunResult], info: ReportInfo, config: Run
     lines = [
         f"# inferop simulate: {info.trace}",
         "",
-        f"- Trace: `{info.trace}`, {info.requests:,} requests over {info.duration:,.0f} s ({info.scaling}), seed {info.seed}",
+        f"- Trace: `{info.trace}`, {info.requests:,} requests over {info.duration:,.0f} s ({info.scaling}), "
+        f"seed {info.seed}",
         f"- SLO: p{config.percentile} {config.autoscaling.slo.latency.metric if config.autoscaling.slo else 'e2e'} "
         f"latency <= {config.slo_ms:g} ms; goal: at least {goal:.0%} of all requests within {config.slo_ms:g} ms",
         f"- Service model: profile `{info.profile}`; replicas {config.min_replicas}..{config.max_replicas}, "
         f"every policy starts with {initial} Ready",
         f"- Command: `{info.command}`",
         "",
-        "| policy | tuned target | GPU-hours | cost (USD) | SLO attainment | meets goal | p95 ms | p99 ms | scale events |",
+        "| policy | tuned target | GPU-hours | cost (USD) | SLO attainment | meets goal | p95 ms | p99 ms "
+        "| scale events |",
         "|---|---:|---:|---:|---:|:-:|---:|---:|---:|",
     ]
     for res in results:
@@ -160,9 +162,7 @@ def plot(result: RunResult, config: RunConfig, path: Path, title: str) -> None:
         ax1.step(hours, [p.ready for p in points], where="post", label="ready", alpha=0.7)
     ax1.set_ylabel("replicas")
     ax1.legend(loc="upper right")
-    observed = [
-        (h, p.observed_ms) for h, p in zip(hours, points, strict=True) if p.observed_ms is not None
-    ]
+    observed = [(h, p.observed_ms) for h, p in zip(hours, points, strict=True) if p.observed_ms is not None]
     if observed:
         ax2.plot([h for h, _ in observed], [v for _, v in observed], lw=0.8, label=f"observed p{config.percentile}")
     ax2.axhline(config.slo_ms, color="red", ls="--", label=f"SLO {config.slo_ms:g} ms")
@@ -170,7 +170,7 @@ def plot(result: RunResult, config: RunConfig, path: Path, title: str) -> None:
     ax2.set_yscale("log")
     ax2.legend(loc="upper right")
     if result.policy == "oracle":
-        ax2.text(0.01, 0.5, "the oracle observes nothing: it knows the trace", transform=ax2.transAxes)
+        ax2.text(0.01, 0.85, "the oracle observes nothing: it knows the trace", transform=ax2.transAxes)
     price = result.cost_usd / result.gpu_hours if result.gpu_hours else 0.0
     ax3.plot(hours, [p.gpu_hours * price for p in points])
     ax3.set_ylabel("cumulative cost (USD)")

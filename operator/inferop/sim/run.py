@@ -70,11 +70,18 @@ class Context:
 
 
 class Policy(Protocol):
-    name: str
-    #: Seconds between two controller ticks.
-    period: float
-    #: The setting under test (None for ours).
-    target: float | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def period(self) -> float:
+        """Seconds between two controller ticks."""
+        ...
+
+    @property
+    def target(self) -> float | None:
+        """The setting under test (None for ours)."""
+        ...
 
     def setup(self, ctx: Context) -> None: ...
 
@@ -110,13 +117,13 @@ class RunResult:
         return self.slo_attainment >= goal - 1e-12
 
 
-def percentile_of(values: Sequence[float], q: float) -> float:
+def percentile_of(values: Sequence[float], q: float, *, ordered: bool = False) -> float:
     """Nearest-rank percentile (q in [0, 1]) of the values; NaN for no values."""
     if not values:
         return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered) - 1e-9))
-    return ordered[rank - 1]
+    ranked = values if ordered else sorted(values)
+    rank = max(1, math.ceil(q * len(ranked) - 1e-9))
+    return ranked[rank - 1]
 
 
 def latencies(requests: Requests, metric: str) -> list[float]:
@@ -135,6 +142,7 @@ def summarize(
 ) -> RunResult:
     slo = slo_ms / 1000
     within = sum(1 for v in values if v <= slo)
+    ordered = sorted(values)
     hours = gpu_seconds / 3600
     return RunResult(
         policy=name,
@@ -142,8 +150,8 @@ def summarize(
         gpu_hours=hours,
         cost_usd=float(Decimal(repr(hours)) * price),
         slo_attainment=within / len(values) if values else 1.0,
-        p95_ms=percentile_of(values, 0.95) * 1000,
-        p99_ms=percentile_of(values, 0.99) * 1000,
+        p95_ms=percentile_of(ordered, 0.95, ordered=True) * 1000,
+        p99_ms=percentile_of(ordered, 0.99, ordered=True) * 1000,
         scale_events=scale_events,
         requests=len(values),
     )

@@ -171,10 +171,10 @@ def _requests(
     for line, row in enumerate(rows, start=2):
         if len(row) < 3:
             raise TraceError(f"{path}:{line}: expected 3 columns, got {len(row)}")
-        arrival = _number(path, line, "arrival_s", row[0])
+        at = _number(path, line, "arrival_s", row[0])
         inp = int(_number(path, line, "input_tokens", row[1]))
         out = int(_number(path, line, "output_tokens", row[2]))
-        parsed.append((arrival, inp, max(1, out)))
+        parsed.append((at, inp, max(1, out)))
     parsed.sort(key=lambda r: r[0])
     end = math.inf if duration is None else start + duration
     if duration is None:
@@ -203,15 +203,8 @@ def _tokens(rng: random.Random, params: tuple[float, float], upper: int) -> int:
     return min(upper, max(1, round(rng.lognormvariate(*params))))
 
 
-def _rates(
-    path: Path,
-    rows: list[list[str]],
-    rng: random.Random,
-    rate_scale: float,
-    start: float,
-    duration: float | None,
-    scaling: str,
-) -> Trace:
+def _windows(path: Path, rows: list[list[str]]) -> list[Window]:
+    """The rate windows as recorded: start (from the first window), length, rate, cv."""
     raw: list[tuple[float, float, float]] = []
     for line, row in enumerate(rows, start=2):
         if len(row) < len(RATE_HEADER):
@@ -225,19 +218,40 @@ def _rates(
         if b <= a:
             raise TraceError(f"{path}: two windows start at {a:g} s")
     lengths = [b[0] - a[0] for a, b in zip(raw, raw[1:], strict=False)]
-    default_length = lengths[-1] if lengths else 600.0
-    lengths.append(default_length)
-    first = raw[0][0]
+    lengths.append(lengths[-1] if lengths else 600.0)
+    first = raw[0][0] if raw else 0.0
+    return [Window(start - first, length, rate, cv) for (start, rate, cv), length in zip(raw, lengths, strict=True)]
+
+
+def rate_windows(path: str | Path) -> list[Window]:
+    """The windows of a rate trace as recorded (no scaling). Raises TraceError."""
+    path = Path(path)
+    header, rows = _rows(path)
+    if tuple(header[: len(RATE_HEADER)]) != RATE_HEADER:
+        raise TraceError(f"{path}: not a rate trace (header {','.join(header)!r})")
+    return _windows(path, rows)
+
+
+def _rates(
+    path: Path,
+    rows: list[list[str]],
+    rng: random.Random,
+    rate_scale: float,
+    start: float,
+    duration: float | None,
+    scaling: str,
+) -> Trace:
     end = math.inf if duration is None else start + duration
     windows: list[Window] = []
-    for (window_start, rate, cv), length in zip(raw, lengths, strict=True):
-        lo = max(window_start - first, start)
-        hi = min(window_start - first + length, end)
+    for recorded in _windows(path, rows):
+        lo = max(recorded.start, start)
+        hi = min(recorded.start + recorded.length, end)
         if hi <= lo:
             continue
+        cv = recorded.cv
         # Thinning keeps p c^2 + 1 - p; a superposition of k independent copies keeps c^2 (k > 1).
         scaled_cv = math.sqrt(rate_scale * cv * cv + 1 - rate_scale) if rate_scale < 1 else cv
-        windows.append(Window(lo - start, hi - lo, rate * rate_scale, scaled_cv))
+        windows.append(Window(lo - start, hi - lo, recorded.rate * rate_scale, scaled_cv))
     arrival: list[float] = []
     inputs: list[int] = []
     outputs: list[int] = []

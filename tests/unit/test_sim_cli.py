@@ -1,0 +1,157 @@
+"""``inferop simulate`` end to end (inferop.sim.cli) on a tiny generated trace.
+
+Covers: the subcommand's registration (``add_parser`` sets ``func=run_simulate``); a full comparison
+writing summary.json with exactly the specified keys, one row per policy (inferop, oracle and every
+baseline variant) with tuned_target null only for inferop and the oracle, summary.md, sweep.json and
+one PNG per policy; the same seed giving the same summary; both trace formats; an InferenceService
+and a CostPolicy read from files; bad input raising SimError whose message starts with the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from inferop.sim.cli import SimError, add_parser, main, run_simulate
+from inferop.sim.report import SUMMARY_KEYS
+from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="inferop")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["simulate", *argv])
+
+
+@pytest.fixture(scope="module")
+def trace_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten minutes of requests: 1/s, then 15/s for three minutes, then 1/s again."""
+    rng = random.Random(11)
+    rows, t = [], 0.0
+    while t < 600:
+        t += rng.expovariate(15.0 if 200 < t < 380 else 1.0)
+        rows.append(f"{t:.4f},{rng.randint(200, 2000)},{rng.randint(10, 200)}")
+    path = tmp_path_factory.mktemp("trace") / "tiny.csv"
+    path.write_text(",".join(REQUEST_HEADER) + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def compared(trace_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("out")
+    argv = ["--trace", str(trace_file), "--slo-ms", "5000", "--compare", "hpa,keda,kpa,static", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def test_add_parser_registers_simulate() -> None:
+    args = parse(["--trace", "t.csv", "--slo-ms", "500", "--out", "o"])
+    assert args.func is run_simulate
+    assert (args.percentile, args.seed, args.compare) == (95, 0, "")
+
+
+def test_summary_json_has_one_row_per_policy_with_exactly_the_keys(compared: Path) -> None:
+    rows = json.loads((compared / "summary.json").read_text())
+    assert [r["policy"] for r in rows] == ["inferop", "oracle", "hpa", "keda-latency", "keda-queue", "kpa", "static"]
+    for row in rows:
+        assert tuple(row) == SUMMARY_KEYS
+        assert set(row) == {
+            "policy", "tuned_target", "gpu_hours", "cost_usd", "slo_attainment",
+            "p95_ms", "p99_ms", "scale_events", "trace", "seed",
+        }  # fmt: skip
+        assert row["trace"] == "tiny" and row["seed"] == 0
+        assert row["gpu_hours"] > 0 and 0 <= row["slo_attainment"] <= 1
+        assert row["cost_usd"] == pytest.approx(row["gpu_hours"] * 4.10, abs=0.01)
+        assert (row["tuned_target"] is None) == (row["policy"] in ("inferop", "oracle"))
+    oracle = rows[1]
+    assert all(oracle["gpu_hours"] <= r["gpu_hours"] for r in rows if r["slo_attainment"] >= 0.95)
+
+
+def test_outputs_include_the_table_the_sweeps_and_a_plot_per_policy(compared: Path) -> None:
+    table = (compared / "summary.md").read_text()
+    assert "| policy | tuned target | GPU-hours |" in table and "inferop GPU-hours / oracle" in table
+    sweeps = json.loads((compared / "sweep.json").read_text())
+    assert set(sweeps) == {"hpa", "keda-latency", "keda-queue", "kpa", "static"}
+    assert all(len(s["tried"]) >= 2 for s in sweeps.values())
+    for policy in ("inferop", "oracle", "hpa", "keda-latency", "keda-queue", "kpa", "static"):
+        assert (compared / f"{policy}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_same_seed_gives_the_same_summary(trace_file: Path, compared: Path, tmp_path: Path) -> None:
+    argv = ["--trace", str(trace_file), "--slo-ms", "5000", "--compare", "hpa,keda,kpa,static"]
+    assert main([*argv, "--out", str(tmp_path), "--no-plots", "--jobs", "2"]) == 0
+    assert (tmp_path / "summary.json").read_text() == (compared / "summary.json").read_text()
+
+
+def test_rate_traces_isvc_and_policy_files_are_read(tmp_path: Path) -> None:
+    trace = tmp_path / "rates.csv"
+    trace.write_text(",".join(RATE_HEADER) + "\nm,0,2.0,3,1.0,1.5\nm,600,6.0,3,3.0,2.0\n")
+    isvc = tmp_path / "isvc.yaml"
+    isvc.write_text(
+        "apiVersion: inferop.dev/v1alpha1\nkind: InferenceService\nmetadata: {name: chat}\n"
+        "spec:\n  model: {uri: hf://org/m}\n  resources: {gpu: {class: h100, count: 1}}\n"
+        "  autoscaling: {minReplicas: 1, maxReplicas: 6, slo: {latency: {metric: ttft, targetMilliseconds: 1}}}\n"
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "apiVersion: inferop.dev/v1alpha1\nkind: CostPolicy\nmetadata: {name: p}\nspec: {intervalSeconds: 60}\n"
+    )
+    out = tmp_path / "out"
+    argv = ["--trace", str(trace), "--slo-ms", "1000", "--isvc", str(isvc), "--policy", str(policy), "--seed", "3"]
+    assert main([*argv, "--out", str(out), "--no-plots"]) == 0
+    rows = json.loads((out / "summary.json").read_text())
+    assert [r["policy"] for r in rows] == ["inferop", "oracle"]
+    assert rows[0]["seed"] == 3 and rows[0]["trace"] == "rates"
+    assert "p95 ttft latency <= 1000 ms" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag"),
+    [
+        (["--slo-ms", "0"], "--slo-ms"),
+        (["--slo-ms", "12.5"], "--slo-ms"),
+        (["--percentile", "97"], "--percentile"),
+        (["--compare", "hpa,vpa"], "--compare"),
+        (["--rate-scale", "0"], "--rate-scale"),
+        (["--jobs", "0"], "--jobs"),
+        (["--profile", "no-such-gpu"], "--profile"),
+    ],
+)
+def test_bad_values_name_the_flag(trace_file: Path, tmp_path: Path, extra: list[str], flag: str) -> None:
+    args = parse(["--trace", str(trace_file), "--slo-ms", "500", "--out", str(tmp_path), *extra])
+    with pytest.raises(SimError, match=f"^{flag}: "):
+        run_simulate(args)
+
+
+def test_bad_files_name_the_flag(tmp_path: Path) -> None:
+    good = tmp_path / "t.csv"
+    good.write_text(",".join(REQUEST_HEADER) + "\n1,10,10\n")
+    bad_trace = tmp_path / "bad.csv"
+    bad_trace.write_text("time,tokens\n1,2\n")
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(
+        "apiVersion: inferop.dev/v1alpha1\nkind: InferenceService\nmetadata: {name: x}\n"
+        "spec: {model: {uri: hf://o/m}, replicas: 2}\n"
+    )
+    bad_policy = tmp_path / "policy.yaml"
+    bad_policy.write_text("kind: CostPolicy\nspec: {intervalSeconds: 1}\n")
+    cases = [
+        (["--trace", str(tmp_path / "missing.csv")], "--trace: .*cannot read file"),
+        (["--trace", str(bad_trace)], "--trace: .*unknown header"),
+        (["--trace", str(good), "--isvc", str(fixed)], "--isvc: .*spec.autoscaling is required"),
+        (["--trace", str(good), "--isvc", str(tmp_path / "none.yaml")], "--isvc: .*cannot read file"),
+        (["--trace", str(good), "--policy", str(bad_policy)], "--policy: .*spec.intervalSeconds"),
+    ]
+    for argv, message in cases:
+        args = parse([*argv, "--slo-ms", "500", "--out", str(tmp_path / "o")])
+        with pytest.raises(SimError, match=f"^{message}"):
+            run_simulate(args)
+
+
+def test_main_prints_the_error_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--trace", str(tmp_path / "x.csv"), "--slo-ms", "100", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: --trace: ")
