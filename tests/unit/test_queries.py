@@ -435,3 +435,24 @@ def test_collect_reads_override_answers_as_one_series() -> None:
     assert collect(plan, {queue: two}, now=NOW)[key].queue_depth_per_replica.status is ObservationStatus.MULTI_SERIES
     one = [{"metric": {}, "value": [NOW, "2"]}]
     assert collect(plan, {queue: one}, now=NOW)[key].queue_depth_per_replica.value == 2.0
+
+
+def test_spec_query_overrides_reach_the_plan() -> None:
+    """spec.autoscaling.queries replaces the batched query for that service only, with placeholders filled."""
+    from inferop.api.inferenceservice import InferenceService
+    from inferop.cost.queries import plan_queries, service_query_spec
+
+    def svc(name: str, queries: dict[str, str] | None) -> InferenceService:
+        autoscaling: dict[str, object] = {"maxReplicas": 3, "slo": {"latency": {"targetMilliseconds": 500}}}
+        if queries:
+            autoscaling["queries"] = queries
+        return InferenceService.model_validate({
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"model": {"uri": "hf://o/m"}, "runtime": {"name": "custom", "image": "me/server:1"},
+                     "autoscaling": autoscaling},
+        })
+
+    custom = svc("mine", {"latencyMilliseconds": 'my_p95_ms{namespace="{namespace}",svc="{name}"}'})
+    plan = plan_queries([service_query_spec(custom)], window="2m")
+    texts = [q.promql for q in plan.queries]
+    assert 'my_p95_ms{namespace="ns",svc="mine"}' in texts

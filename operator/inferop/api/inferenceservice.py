@@ -134,6 +134,19 @@ class Targets(Model):
     queue_depth_per_replica: Annotated[int, Field(ge=1, le=10_000)] | None = None
 
 
+PromQL = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class QueryOverrides(Model):
+    """Per-service PromQL replacing the batched query for one signal. Each must return one series in
+    the signal's unit; ``{namespace}``, ``{name}`` and ``{window}`` are substituted."""
+
+    latency_milliseconds: PromQL | None = None
+    queue_depth_per_replica: PromQL | None = None
+    request_rate: PromQL | None = None
+    gpu_utilization_percent: PromQL | None = None
+
+
 class Autoscaling(Model):
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [cel("self.minReplicas <= self.maxReplicas", MSG_MIN_LE_MAX)]}
@@ -145,6 +158,9 @@ class Autoscaling(Model):
     targets: Targets | None = None
     mode: Literal["Enforce", "Recommend"] = "Enforce"
     policy: Annotated[str, Field(min_length=1, max_length=253)] = "default"
+    queries: QueryOverrides | None = Field(
+        default=None, description="Per-service PromQL overrides (for custom runtimes or unusual labels)."
+    )
 
     @model_validator(mode="after")
     def _min_le_max(self) -> Autoscaling:

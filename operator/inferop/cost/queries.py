@@ -330,7 +330,21 @@ def service_query_spec(isvc: InferenceService, overrides: QueryOverrides | None 
         slo_metric=slo.metric if slo is not None else "e2e",
         percentile=slo.percentile if slo is not None else 95,
         gpu=isvc.spec.resources.gpu is not None,
-        overrides=overrides or QueryOverrides(),
+        overrides=overrides or _spec_overrides(isvc),
+    )
+
+
+def _spec_overrides(isvc: InferenceService) -> QueryOverrides:
+    """The overrides a user wrote in ``spec.autoscaling.queries``."""
+    autoscaling = isvc.spec.autoscaling
+    q = autoscaling.queries if autoscaling is not None else None
+    if q is None:
+        return QueryOverrides()
+    return QueryOverrides(
+        latency_milliseconds=q.latency_milliseconds,
+        queue_depth_per_replica=q.queue_depth_per_replica,
+        request_rate=q.request_rate,
+        gpu_utilization_percent=q.gpu_utilization_percent,
     )
 
 

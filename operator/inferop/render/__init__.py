@@ -34,7 +34,10 @@ def check_runtime_support(isvc: InferenceService) -> None:
     """Reject SLO settings the runtime cannot measure, naming the field."""
     profile = get_profile(isvc.spec.runtime.name)
     autoscaling = isvc.spec.autoscaling
-    if autoscaling is not None and autoscaling.slo is not None:
+    overridden = (
+        autoscaling is not None and autoscaling.queries is not None and autoscaling.queries.latency_milliseconds
+    )
+    if autoscaling is not None and autoscaling.slo is not None and not overridden:
         try:
             profile.latency_series(autoscaling.slo.latency.metric)
         except UnsupportedByRuntime as err:
