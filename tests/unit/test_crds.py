@@ -1,7 +1,7 @@
 """The generated CustomResourceDefinitions are current, valid and do what the API promises.
 
 Covers: ``crds/`` is byte-for-byte what ``inferop crds`` generates (this fails when crds/ drifts from the
-models); every CRD is a valid apiextensions.k8s.io/v1 object for Kubernetes 1.33; the schemas are
+models); every CRD is a valid apiextensions.k8s.io/v1 object for Kubernetes 1.36 (the pinned control plane); the schemas are
 structural (typed nodes, no $ref, no ``additionalProperties: false``, well-typed defaults); the CEL rules
 exist where the API says, compile, and — evaluated with cel-python after schema defaulting, as the API
 server does — accept the examples and reject bad specs with the same message as the offline validator;
@@ -79,7 +79,7 @@ def test_there_is_one_crd_per_kind_of_the_api() -> None:
 @pytest.mark.parametrize("file_name", sorted(GENERATED))
 def test_crd_is_a_valid_apiextensions_v1_object(file_name: str) -> None:
     doc = CRD_DOCS[file_name]
-    assert kubernetes_validate.validate(doc, "1.33", strict=True) == "1.33"
+    assert kubernetes_validate.validate(doc, "1.36", strict=True) == "1.36"
     assert doc["metadata"]["name"] == f"{doc['spec']['names']['plural']}.inferop.dev"
     (version,) = doc["spec"]["versions"]
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
@@ -90,7 +90,7 @@ def test_kubernetes_validate_really_rejects_a_broken_crd() -> None:
     doc = copy.deepcopy(CRD_DOCS[ISVC_FILE])
     doc["spec"]["versions"][0]["servd"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(doc, "1.33", strict=True)
+        kubernetes_validate.validate(doc, "1.36", strict=True)
 
 
 @pytest.mark.parametrize("file_name", sorted(GENERATED))

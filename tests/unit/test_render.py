@@ -7,7 +7,7 @@ field); one writer for replicas (none in the Deployment when autoscaled, set whe
 targets, none for fixed replicas); the restricted security context on every container including init
 containers; where the model comes from (hf native, pvc read-only, s3 storage initializer, oci modelcar);
 GPUClassNotFound; runtime limits surfaced at render time; recommended labels and a selector label that
-survives a runtime change; the examples render to objects valid for Kubernetes 1.33.
+survives a runtime change; the examples render to objects valid for Kubernetes 1.36 (the pinned control plane).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_examples_render_to_objects_valid_for_kubernetes_1_33(
 ) -> None:
     (doc,) = example_docs[file_name]
     for obj in render_all(parse_isvc(doc), gpuclasses):
-        kubernetes_validate.validate(obj, "1.33", strict=True)
+        kubernetes_validate.validate(obj, "1.36", strict=True)
 
 
 @pytest.mark.parametrize("count", [1, 2, 8])

@@ -1,10 +1,10 @@
-"""Property tests: any valid InferenceService renders to objects Kubernetes 1.33 accepts.
+"""Property tests: any valid InferenceService renders to objects Kubernetes 1.36 (the pinned control plane) accepts.
 
 Hypothesis generates valid specs — every runtime (custom with an image), optional GPUs of several
 GPUClasses (including MIG and non-NVIDIA resource names), fixed replicas or autoscaling with
 min <= max, SLO metrics and targets the runtime can serve, quantization the runtime supports,
 scheduling, rollout, env and args — and checks what must hold for all of them: every rendered object
-validates against the official Kubernetes 1.33 schemas (strict: no unknown fields), the Deployment never
+validates against the official Kubernetes 1.36 (the pinned control plane) schemas (strict: no unknown fields), the Deployment never
 sets ``replicas`` when autoscaling is set (and always does otherwise), GPU limits equal requests equal the
 count, the selectors agree, and every container runs with the restricted security context.
 """
@@ -151,7 +151,7 @@ def test_rendered_objects_are_valid_kubernetes_1_33_objects(isvc: InferenceServi
     objects = render_all(isvc, GPUCLASSES)
     assert objects, "nothing rendered"
     for obj in objects:
-        kubernetes_validate.validate(obj, "1.33", strict=True)
+        kubernetes_validate.validate(obj, "1.36", strict=True)
 
 
 @PROPERTY
