@@ -1,9 +1,13 @@
 """kopf handler registrations. Only decorators and delegation live here (STYLE 3).
 
 - InferenceService create/update/resume, a drift timer, and events of the children we own all call
-  ``inferop.reconcile.isvc.reconcile``.
+  ``inferop.reconcile.isvc.reconcile``, one at a time per service (``inferop.reconcile.serial``).
+- Reconciles triggered by events read the children from kopf indexes (the watch streams we already
+  have); the drift timer reads them from the API, so it also repairs what a lost watch event hid.
 - GPUClass events re-reconcile the services that use that class (found through a kopf index).
 - Bookkeeping (finalizer, progress and diff-base annotations) uses the ``inferop.dev/`` prefix.
+- Index functions are ``async`` (pure and quick): kopf then runs them on its event loop instead of
+  queueing them behind blocking handlers in the thread pool, so the indexes stay current under load.
 """
 
 from __future__ import annotations
@@ -23,18 +27,22 @@ from inferop.cost.controller import CostController
 from inferop.reconcile import context
 from inferop.reconcile import isvc as isvc_reconcile
 from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
+from inferop.reconcile.serial import KeyedRunner
 from inferop.render.labels import ISVC_LABEL, MANAGED_BY
 from inferop.settings import Settings
 from inferop.tenancy.reconcile import reconcile_tenant, write_tenant_status
 
 SETTINGS = Settings.from_env()
 _kube: Kube | None = None
+#: One reconcile per InferenceService at a time, shared with the cost controller.
+RUNNER = KeyedRunner()
+OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 
 
 def kube() -> Kube:
     global _kube
     if _kube is None:
-        load_config()
+        load_config(pool_size=SETTINGS.workers + 4)  # every handler thread and the cost controller
         _kube = Kube()
     return _kube
 
@@ -64,7 +72,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def start_cost_controller(memo: kopf.Memo, **kwargs: Any) -> None:
     """One cost-control loop for all services; kopf's indexes (live views) feed it."""
     metrics.serve(SETTINGS.metrics_port)
-    controller = CostController(kube(), SETTINGS.prometheus_url, SETTINGS.rate_window)
+    controller = CostController(kube(), SETTINGS.prometheus_url, SETTINGS.rate_window, runner=RUNNER)
     memo["cost_stop"] = stop = asyncio.Event()
     memo["cost_task"] = asyncio.create_task(cost_controller.run(controller, kwargs, stop))
 
@@ -82,12 +90,12 @@ ServiceIndex = kopf.Index[str, tuple[str, str]]
 
 
 @kopf.index(GROUP, VERSION, "gpuclasses")
-def gpuclass_specs(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+async def gpuclass_specs(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
     return {name: plain(spec)}
 
 
 @kopf.index(GROUP, VERSION, "inferenceservices")
-def services_by_gpuclass(
+async def services_by_gpuclass(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
 ) -> dict[str, tuple[str | None, str]] | None:
     gpu = (spec.get("resources") or {}).get("gpu") or {}
@@ -95,27 +103,64 @@ def services_by_gpuclass(
 
 
 @kopf.index(GROUP, VERSION, "costpolicies")
-def cost_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+async def cost_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
     return {name: plain(spec)}
 
 
 @kopf.index(GROUP, VERSION, "tenants")
-def tenants_by_namespace(name: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, dict[str, Any]]]:
-    return {ns: (name, plain(spec)) for ns in spec.get("namespaces") or []}
+async def tenants_by_namespace(name: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    shared = plain(spec)  # one object for every namespace: context caches the parsed Tenant by identity
+    return {ns: (name, shared) for ns in spec.get("namespaces") or []}
 
 
 @kopf.index(GROUP, VERSION, "inferenceservices")
-def services_by_namespace(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str | None, dict[str, Any]]:
-    """Every InferenceService's metadata, spec and status, for the tenant headroom arithmetic."""
-    return {namespace: {k: plain(body.get(k) or {}) for k in ("metadata", "spec", "status")}}
+async def services_by_namespace(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str | None, dict[str, Any]]:
+    """Every InferenceService's spec, status and identifying metadata, for the tenant headroom
+    arithmetic and the cost controller."""
+    return {namespace: context.slim_service(body)}
 
 
-def _run(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> isvc_reconcile.Result:
+# Our children by API path (``context.IndexReader``), fed by the watch streams ``child_changed`` uses.
+@kopf.index("apps", "v1", "deployments", labels=OWNED)
+async def child_deployments(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {path("apps/v1", "Deployment", namespace, name): context.slim_child(body)}
+
+
+@kopf.index("v1", "services", labels=OWNED)
+async def child_services(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {path("v1", "Service", namespace, name): context.slim_child(body)}
+
+
+@kopf.index("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
+async def child_hpas(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {path("autoscaling/v2", "HorizontalPodAutoscaler", namespace, name): context.slim_child(body)}
+
+
+def _key(meta: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(meta.get("namespace") or ""), str(meta["name"]))
+
+
+def _current(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``body``, or the InferenceService as stored now if ``body`` predates a status we wrote (kopf's
+    copy comes from the watch stream, a moment behind our own writes)."""
+    meta = body["metadata"]
+    if RUNNER.is_current(_key(meta), body):
+        return body
+    fresh = kube().get(path(f"{GROUP}/{VERSION}", "InferenceService", meta.get("namespace"), meta["name"]))
+    return fresh if fresh is not None else body
+
+
+def _run(
+    body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int, from_api: bool = False
+) -> isvc_reconcile.Result:
+    """One reconcile; children come from kopf's indexes unless ``from_api`` (or no index was passed)."""
+    reader = None if from_api else context.child_reader(kwargs)
     try:
         gpuclasses = context.gpuclasses(kwargs)
         tenancy = context.tenancy(body["metadata"].get("namespace"), gpuclasses, kwargs)
-        result = isvc_reconcile.reconcile(kube(), body, gpuclasses, tenancy)
-        isvc_reconcile.write_status(kube(), body, result.status_patch)
+        result = isvc_reconcile.reconcile(kube(), body, gpuclasses, tenancy, reader)
+        written = isvc_reconcile.write_status(kube(), body, result.status_patch)
+        RUNNER.wrote(_key(body["metadata"]), written)
     except Transient as err:
         raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
     event_body = body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(body)))
@@ -128,7 +173,7 @@ def _run(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> isvc
 @kopf.on.create(GROUP, VERSION, "inferenceservices")
 @kopf.on.update(GROUP, VERSION, "inferenceservices")
 def reconcile(body: kopf.Body, retry: int, **kwargs: Any) -> None:
-    result = _run(body, kwargs, retry)
+    result = RUNNER.exclusive(_key(body.metadata), lambda _: _run(_current(body), kwargs, retry))
     ready = next((c for c in (result.status_patch.get("conditions") or []) if c["type"] == "Ready"), None)
     if ready is not None and ready["reason"] == "InvalidSpec":
         raise kopf.PermanentError(ready["message"])
@@ -138,25 +183,34 @@ def reconcile(body: kopf.Body, retry: int, **kwargs: Any) -> None:
     GROUP, VERSION, "inferenceservices", interval=SETTINGS.drift_interval, initial_delay=SETTINGS.drift_interval
 )
 def repair_drift(body: kopf.Body, **kwargs: Any) -> None:
-    _run(body, kwargs, retry=0)
+    """The backstop: children read from the API, not the cache (one GET each per interval)."""
+    RUNNER.exclusive(_key(body.metadata), lambda _: _run(_current(body), kwargs, retry=0, from_api=True))
 
 
 def _reconcile_by_name(namespace: str, name: str, kwargs: Mapping[str, Any], logger: kopf.Logger) -> None:
-    body = kube().get(path(f"{GROUP}/{VERSION}", "InferenceService", namespace, name))
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return
-    try:
-        _run(body, kwargs, 0)
-    except (kopf.TemporaryError, KubeError) as err:
-        logger.warning("Reconcile of %s/%s failed, the drift timer will retry: %s", namespace, name, err)
+    """Reconcile the InferenceService as stored now; once more after the current run if one is going on."""
+
+    def run() -> None:
+        body = kube().get(path(f"{GROUP}/{VERSION}", "InferenceService", namespace, name))
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            RUNNER.forget((namespace, name))
+            return
+        try:
+            _run(body, kwargs, 0)
+        except (kopf.TemporaryError, KubeError) as err:
+            logger.warning("Reconcile of %s/%s failed, the drift timer will retry: %s", namespace, name, err)
+
+    RUNNER.trigger((namespace, name), run)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-@kopf.on.event("v1", "services", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-def child_changed(body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
+@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
+@kopf.on.event("v1", "services", labels=OWNED)
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
+def child_changed(body: kopf.Body, type: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
     """A child changed or vanished: refresh status, repair what drifted (reads only when nothing did)."""
     meta = body.get("metadata", {})
+    if type == "DELETED" and body.get("apiVersion") and body.get("kind"):
+        context.forget_write(path(body["apiVersion"], body["kind"], meta.get("namespace"), meta.get("name")))
     owner = (meta.get("labels") or {}).get(ISVC_LABEL)
     if owner and meta.get("namespace"):
         _reconcile_by_name(meta["namespace"], owner, kwargs, logger)

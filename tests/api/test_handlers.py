@@ -31,7 +31,8 @@ LOGGER = logging.getLogger("test")
 
 @pytest.fixture()
 def kwargs() -> dict[str, Any]:
-    """What kopf passes a handler besides body and retry: the indexes (``gpuclass_specs``: name -> [spec]; no tenants)."""
+    """What kopf passes a handler besides body and retry: the indexes (``gpuclass_specs``: name -> [spec];
+    no tenants)."""
     docs = [d for d in yaml.safe_load_all((REPO / "examples" / "gpuclasses.yaml").read_text()) if d]
     return {"gpuclass_specs": {d["metadata"]["name"]: [d["spec"]] for d in docs},
             "services_by_gpuclass": {}, "tenants_by_namespace": {}, "services_by_namespace": {},

@@ -1,12 +1,12 @@
 """The generated CustomResourceDefinitions are current, valid and do what the API promises.
 
 Covers: ``crds/`` is byte-for-byte what ``inferop crds`` generates (this fails when crds/ drifts from the
-models); every CRD is a valid apiextensions.k8s.io/v1 object for Kubernetes 1.36 (the pinned control plane); the schemas are
-structural (typed nodes, no $ref, no ``additionalProperties: false``, well-typed defaults); the CEL rules
-exist where the API says, compile, and — evaluated with cel-python after schema defaulting, as the API
-server does — accept the examples and reject bad specs with the same message as the offline validator;
-the status and scale subresources point at real fields; printer columns (Ready, Replicas, P95, GPU%,
-$/hr, LimitedBy, Age) resolve to schema fields; names, short names (infsvc) and scopes.
+models); every CRD is a valid apiextensions.k8s.io/v1 object for Kubernetes 1.36 (the pinned control plane);
+the schemas are structural (typed nodes, no $ref, no ``additionalProperties: false``, well-typed defaults);
+the CEL rules exist where the API says, compile, and — evaluated with cel-python after schema defaulting, as
+the API server does — accept the examples and reject bad specs with the same message as the offline validator;
+the status and scale subresources point at real fields; printer columns (Ready, Replicas, P95, GPU%, $/hr,
+LimitedBy, Age) resolve to schema fields; names, short names (infsvc) and scopes.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""Property tests: any valid InferenceService renders to objects Kubernetes 1.36 (the pinned control plane) accepts.
+"""Property tests: any valid InferenceService renders to objects Kubernetes 1.36 (the pinned control plane)
+accepts.
 
-Hypothesis generates valid specs — every runtime (custom with an image), optional GPUs of several
-GPUClasses (including MIG and non-NVIDIA resource names), fixed replicas or autoscaling with
-min <= max, SLO metrics and targets the runtime can serve, quantization the runtime supports,
-scheduling, rollout, env and args — and checks what must hold for all of them: every rendered object
-validates against the official Kubernetes 1.36 (the pinned control plane) schemas (strict: no unknown fields), the Deployment never
-sets ``replicas`` when autoscaling is set (and always does otherwise), GPU limits equal requests equal the
-count, the selectors agree, and every container runs with the restricted security context.
+Hypothesis generates valid specs — every runtime (custom with an image), optional GPUs of several GPUClasses
+(including MIG and non-NVIDIA resource names), fixed replicas or autoscaling with min <= max, SLO metrics and
+targets the runtime can serve, quantization the runtime supports, scheduling, rollout, env and args — and
+checks what must hold for all of them: every rendered object validates against the official Kubernetes 1.36
+(the pinned control plane) schemas (strict: no unknown fields), the Deployment never sets ``replicas`` when
+autoscaling is set (and always does otherwise), GPU limits equal requests equal the count, the selectors
+agree, and every container runs with the restricted security context.
 """
 
 from __future__ import annotations

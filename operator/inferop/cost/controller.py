@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferop import metrics
-from inferop.api import InvalidObject, parse_isvc
+from inferop.api import InvalidObject
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import InferenceService
 from inferop.cost.decide import Decision, History, decide
@@ -36,8 +36,9 @@ from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_wind
 from inferop.cost.signals import Observations, QueryFailed, collect
 from inferop.reconcile import context, plan
 from inferop.reconcile.children import now_iso
-from inferop.reconcile.isvc import reconcile, write_status
+from inferop.reconcile.isvc import Tenancy, reconcile, write_status
 from inferop.reconcile.kube import Kube, KubeError, path
+from inferop.reconcile.serial import KeyedRunner
 from inferop.tenancy.headroom import headroom
 from inferop.tenancy.usage import service_usage
 
@@ -133,8 +134,11 @@ class CostController:
         rate_window_override: str | None = None,
         source_factory: Callable[[str], MetricSource] = Prometheus,
         clock: Callable[[], float] = time.time,
+        runner: KeyedRunner | None = None,
     ) -> None:
         self.kube = kube
+        #: Shared with the kopf handlers: one writer of a service's status and children at a time.
+        self.runner = runner
         self.default_url = prometheus_url
         self.rate_window_override = rate_window_override
         self.source_factory = source_factory
@@ -164,7 +168,7 @@ class CostController:
             if body["metadata"].get("deletionTimestamp"):
                 continue
             try:
-                isvc = parse_isvc(body)
+                isvc = context.service_model(body)
             except InvalidObject:
                 continue
             if isvc.spec.autoscaling is None:
@@ -252,13 +256,49 @@ class CostController:
             metrics.HOURLY_COST.labels(*labels).set(float((status.get("cost") or {}).get("hourly") or 0))
         except ValueError:
             pass
+        if self.runner is None:
+            self._act(body, isvc, decision, obs, now, current, classes, tenancy, indexes, report)
+        else:
+            runner = self.runner
+            runner.exclusive(
+                labels,
+                lambda _: self._act(body, isvc, decision, obs, now, current, classes, tenancy, indexes, report),
+                reconciles=False,  # it reconciles only when the decision changed
+            )
+
+    def _act(
+        self,
+        body: Mapping[str, Any],
+        isvc: InferenceService,
+        decision: Decision,
+        obs: Observations,
+        now: float,
+        current: int,
+        classes: Mapping[str, Any],
+        tenancy: Tenancy | None,
+        indexes: context.Indexes,
+        report: TickReport,
+    ) -> None:
+        """Write the decision's status (and, in Enforce mode, reconcile it into the HPA's bounds)."""
+        assert isvc.spec.autoscaling is not None
+        key = ServiceKey(isvc.namespace, isvc.name)
+        labels = (isvc.namespace, isvc.name)
+        url = path(ISVC_API, "InferenceService", isvc.namespace, isvc.name)
+        if self.runner is not None and not self.runner.is_current(labels, body):
+            # The index's copy predates a status written since (by a reconcile): plan against the stored one.
+            stored = self.kube.get(url)
+            if stored is None:
+                return
+            body = stored
         patch = status_plan(body, decision, obs, now)
         if not patch:
             return
         changed = "autoscaling" in patch and "lastDecision" in patch["autoscaling"]
         if changed:
             metrics.DECISIONS.labels(*labels, str(decision.reason)).inc()
-        write_status(self.kube, body, patch)
+        written = write_status(self.kube, body, patch)
+        if self.runner is not None:
+            self.runner.wrote(labels, written)
         if changed:
             enforce = isvc.spec.autoscaling.mode == "Enforce"
             verb = "Scaling" if enforce else "Recommending"
@@ -270,10 +310,13 @@ class CostController:
                     f"{verb} {current} -> {decision.desired_replicas}: {decision.message}",
                 )
         if isvc.spec.autoscaling.mode == "Enforce" and "desiredReplicas" in patch.get("autoscaling", {}):
-            fresh = self.kube.get(path(ISVC_API, "InferenceService", isvc.namespace, isvc.name))
+            # The patch's response is the service as stored now (no need to read it again).
+            fresh = written if written is not None else self.kube.get(url)
             if fresh is not None:
-                result = reconcile(self.kube, fresh, classes, tenancy)
-                write_status(self.kube, fresh, result.status_patch)
+                result = reconcile(self.kube, fresh, classes, tenancy, context.child_reader(indexes))
+                written = write_status(self.kube, fresh, result.status_patch)
+                if self.runner is not None:
+                    self.runner.wrote(labels, written)
                 report.acted.append(str(key))
 
 

@@ -16,7 +16,7 @@ from inferop.api.inferenceservice import InferenceService
 from inferop.api.tenant import TenantSpec
 from inferop.api.validation import plain
 from inferop.reconcile import plan
-from inferop.reconcile.children import ensure_objects, now_iso
+from inferop.reconcile.children import Reader, ReadOnce, ensure_objects, now_iso, remember_delete
 from inferop.reconcile.kube import Kube, KubeError, Transient, path, path_of
 from inferop.render import RenderError, Scale, render_all
 from inferop.render.labels import selector_string, service_url
@@ -102,29 +102,40 @@ def _child_url(isvc_body: Mapping[str, Any], api_version: str, kind: str) -> str
 
 
 def apply_children(
-    kube: Kube, owner: Mapping[str, Any], objects: list[dict[str, Any]]
+    kube: Kube, owner: Mapping[str, Any], objects: list[dict[str, Any]], reader: Reader | None = None
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Apply each object that is missing or drifted; return the live objects by kind and what was written."""
-    live, applied = ensure_objects(kube, [plan.with_owner(obj, owner) for obj in objects])
+    live, applied = ensure_objects(kube, [plan.with_owner(obj, owner) for obj in objects], reader)
     return {obj["kind"]: obj for obj in live}, applied
 
 
-def delete_stale_hpa(kube: Kube, owner: Mapping[str, Any]) -> bool:
+def delete_stale_hpa(kube: Kube, owner: Mapping[str, Any], reader: Reader | None = None) -> bool:
     """Remove our HPA when the service switched to fixed replicas."""
     url = _child_url(owner, "autoscaling/v2", "HorizontalPodAutoscaler")
-    hpa = kube.get(url)
+    read = reader if reader is not None else kube
+    hpa = read.get(url)
     if hpa is not None and plan.is_owned_by(hpa, owner["metadata"]["uid"]):
         kube.delete(url)
+        remember_delete(read, url)
         log.info("Deleted HorizontalPodAutoscaler %s/%s", owner["metadata"]["namespace"], owner["metadata"]["name"])
         return True
     return False
 
 
 def reconcile(
-    kube: Kube, body: Mapping[str, Any], gpuclasses: Mapping[str, GPUClass], tenancy: Tenancy | None = None
+    kube: Kube,
+    body: Mapping[str, Any],
+    gpuclasses: Mapping[str, GPUClass],
+    tenancy: Tenancy | None = None,
+    reader: Reader | None = None,
 ) -> Result:
-    """Bring the children of ``body`` in line with its spec and compute its status patch."""
+    """Bring the children of ``body`` in line with its spec and compute its status patch.
+
+    Children are read from ``reader`` (default: the API, one GET per child) and written to the API.
+    """
     body = plain(body)
+    source: Reader = reader if reader is not None else kube
+    read = ReadOnce(source)
     meta = body["metadata"]
     generation = int(meta.get("generation", 0) or 0)
     current = body.get("status") or {}
@@ -137,7 +148,7 @@ def reconcile(
         decided = (current.get("autoscaling") or {}).get("desiredReplicas")
         hpa_reads_metrics = False
         if isvc.spec.autoscaling is not None:
-            live_hpa = kube.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler"))
+            live_hpa = read.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler"))
             hpa_reads_metrics = plan.hpa_reads_metrics(live_hpa)
         scale, clamped, tenant_applies = plan_scale(isvc, gpuclasses, tenancy, decided, hpa_reads_metrics)
         objects = render_all(isvc, gpuclasses, scale)
@@ -150,8 +161,8 @@ def reconcile(
     live: dict[str, dict[str, Any]] | None = None
     if error is None and isvc is not None:
         try:
-            live, applied = apply_children(kube, body, objects)
-            if isvc.spec.autoscaling is None and delete_stale_hpa(kube, body):
+            live, applied = apply_children(kube, body, objects, read)
+            if isvc.spec.autoscaling is None and delete_stale_hpa(kube, body, read):
                 applied.append("delete HorizontalPodAutoscaler")
         except Transient:
             raise
@@ -161,9 +172,10 @@ def reconcile(
     if live is not None:
         deployment, hpa = live.get("Deployment"), live.get("HorizontalPodAutoscaler")
     else:
-        # Leave existing children alone (the old version keeps serving); report what we see.
-        deployment = kube.get(_child_url(body, "apps/v1", "Deployment"))
-        hpa = kube.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler"))
+        # Leave existing children alone (the old version keeps serving); report what we see (not from
+        # ``read``: an apply may have failed after another child was written).
+        deployment = source.get(_child_url(body, "apps/v1", "Deployment"))
+        hpa = source.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler"))
 
     parts = [plan.deployment_condition(deployment)]
     autoscaled = isvc.spec.autoscaling is not None if isvc else bool((body.get("spec") or {}).get("autoscaling"))
@@ -194,10 +206,12 @@ def reconcile(
     return Result(status_patch=patch, events=events, applied=applied)
 
 
-def write_status(kube: Kube, body: Mapping[str, Any], patch: Mapping[str, Any]) -> None:
-    """Patch the /status subresource; a no-op for an empty patch (steady state writes nothing)."""
-    if patch:
-        kube.patch_merge(
-            path_of({"apiVersion": ISVC_API, "kind": "InferenceService", "metadata": body["metadata"]}, "status"),
-            {"status": dict(patch)},
-        )
+def write_status(kube: Kube, body: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Patch the /status subresource; a no-op for an empty patch (steady state writes nothing).
+    Returns the patched object (None when nothing was written)."""
+    if not patch:
+        return None
+    return kube.patch_merge(
+        path_of({"apiVersion": ISVC_API, "kind": "InferenceService", "metadata": body["metadata"]}, "status"),
+        {"status": dict(patch)},
+    )

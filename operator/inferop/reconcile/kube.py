@@ -102,12 +102,21 @@ def retry_conflicts(fn: Callable[[], T], attempts: int = 3) -> T:
     raise AssertionError("unreachable")
 
 
-def load_config() -> None:
-    """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG)."""
+def load_config(pool_size: int | None = None) -> None:
+    """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG).
+
+    ``pool_size``: keep-alive connections to the API server. The client's default (5 per CPU) is
+    below the operator's handler threads; a thread that finds the pool full opens a new TLS
+    connection and throws it away afterwards ("Connection pool is full, discarding connection").
+    """
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
+    if pool_size:
+        cfg = client.Configuration.get_default_copy()
+        cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, pool_size)
+        client.Configuration.set_default(cfg)
 
 
 class Kube:
