@@ -146,9 +146,20 @@ def test_drift_is_repaired(cluster: Cluster, operator: Operator, namespace: str)
         what="edited Deployment image reverted",
     )
 
+    # The operator owns maxReplicas: spec.autoscaling.maxReplicas (4) until the cost controller's first
+    # decision, then the decided bound (with no metrics adapter the HPA's bounds are both the decision).
+    def owned_max() -> int:
+        isvc = cluster.get("inferenceservice", "chat", namespace) or {}
+        decided = ((isvc.get("status") or {}).get("autoscaling") or {}).get("desiredReplicas")
+        return int(decided) if decided is not None else 4
+
+    wait_for(
+        lambda: cluster.get("hpa", "chat", namespace)["spec"]["maxReplicas"] == owned_max(),  # type: ignore[index]
+        what="HPA maxReplicas at the operator's bound",
+    )
     cluster.kubectl("patch", "hpa", "chat", "-n", namespace, "--type=merge", "-p", '{"spec":{"maxReplicas":40}}')
     wait_for(
-        lambda: cluster.get("hpa", "chat", namespace)["spec"]["maxReplicas"] == 4,  # type: ignore[index]
+        lambda: cluster.get("hpa", "chat", namespace)["spec"]["maxReplicas"] == owned_max(),  # type: ignore[index]
         what="edited HPA maxReplicas reverted",
     )
 
