@@ -101,21 +101,22 @@ def test_slo_breach_scales_up_proportionally() -> None:
 
 
 def test_scale_up_is_limited_by_the_larger_of_step_replicas_and_step_percent() -> None:
-    # need ceil(2 x 10) = 20; default step max(4, 100% of 2) = 4
-    assert run(observed(latency=50_000), current=2).desired_replicas == 6
-    pol = policy(scaleUp={"stabilizationSeconds": 0, "maxStepReplicas": 1, "maxStepPercent": 300})
-    # step max(1, ceil(2 x 300%)) = 6
-    assert run(observed(latency=50_000), current=2, pol=pol).desired_replicas == 8
-    pol = policy(scaleUp={"stabilizationSeconds": 0, "maxStepReplicas": 2})
-    assert run(observed(latency=50_000), current=2, pol=pol).desired_replicas == 4
+    # need ceil(4 x min(2, 10)) = 8; default step max(4, 100% of 4) = 4
+    assert run(observed(latency=50_000), current=4).desired_replicas == 8
+    pol = policy(scaleUp={"stabilizationSeconds": 0, "maxStepReplicas": 1, "maxStepPercent": 50})
+    # step max(1, ceil(4 x 50%)) = 2
+    assert run(observed(latency=50_000), current=4, pol=pol).desired_replicas == 6
+    pol = policy(scaleUp={"stabilizationSeconds": 0, "maxStepReplicas": 3, "maxStepPercent": 50})
+    # step max(3, 2) = 3
+    assert run(observed(latency=50_000), current=4, pol=pol).desired_replicas == 7
 
 
 def test_queue_saturation_scales_up_even_within_the_slo() -> None:
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
     d = run(observed(latency=3000, queue=12), current=3, spec=spec)
-    # need ceil(3 x 12 / 4) = 9, step max(4, 3) = 4 -> 7
-    assert (d.desired_replicas, d.reason) == (7, Reason.SATURATED)
-    assert d.message.startswith("queue depth 12.0 per replica > target 4 with 3 replicas: scaling to 7")
+    # need ceil(3 x min(2, 12 / 4)) = 6 (one decision at most doubles the ready replicas)
+    assert (d.desired_replicas, d.reason) == (6, Reason.SATURATED)
+    assert d.message.startswith("queue depth 12.0 per replica > target 4 with 3 replicas: scaling to 6")
 
 
 def test_gpu_saturation_scales_up() -> None:
@@ -128,10 +129,10 @@ def test_gpu_saturation_scales_up() -> None:
 
 def test_the_largest_need_of_all_breaching_signals_wins() -> None:
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
-    d = run(observed(latency=6000, queue=10), current=2, spec=spec)
-    # latency ceil(2 x 1.2) = 3, queue ceil(2 x 2.5) = 5
-    assert (d.desired_replicas, d.reason) == (5, Reason.SATURATED)
-    assert d.inputs["needs"]["up"] == {"latency": 3, "queue": 5}
+    d = run(observed(latency=6000, queue=7), current=2, spec=spec)
+    # latency ceil(2 x 1.2) = 3, queue ceil(2 x 1.75) = 4
+    assert (d.desired_replicas, d.reason) == (4, Reason.SATURATED)
+    assert d.inputs["needs"]["up"] == {"latency": 3, "queue": 4}
 
 
 def test_float_noise_does_not_add_a_replica() -> None:
@@ -144,8 +145,10 @@ def test_need_is_computed_from_ready_replicas_and_starting_ones_are_awaited() ->
     d = run(observed(latency=6000), current=4, ready=2)
     assert (d.desired_replicas, d.reason, d.acts) == (4, Reason.WAITING_FOR_REPLICAS, False)
     assert "2 ready" in d.message
-    # a bigger breach still needs more than what is starting: ceil(2 x 2.4) = 5
-    assert run(observed(latency=12_000), current=4, ready=2).desired_replicas == 5
+    # a bigger breach cannot need more than twice the ready replicas: ceil(2 x min(2, 2.4)) = 4, coming
+    assert run(observed(latency=12_000), current=4, ready=2).reason is Reason.WAITING_FOR_REPLICAS
+    # with 3 of 4 ready: ceil(3 x 2) = 6
+    assert run(observed(latency=12_000), current=4, ready=3).desired_replicas == 6
 
 
 def test_scale_up_ignores_cooldown() -> None:
@@ -280,7 +283,7 @@ def test_a_missing_target_signal_holds_too() -> None:
 def test_a_usable_breaching_signal_still_scales_up_while_another_is_missing() -> None:
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
     d = run(observed(latency=Observation.missing(S.NAN), queue=12, rate=5), current=2, spec=spec)
-    assert (d.desired_replicas, d.reason, d.metrics_available) == (6, Reason.SATURATED, False)
+    assert (d.desired_replicas, d.reason, d.metrics_available) == (4, Reason.SATURATED, False)
     assert d.metrics_message == "latency: NaN"
 
 
@@ -446,8 +449,8 @@ def test_inputs_are_json_and_hold_what_was_used() -> None:
     assert inputs["slo"] == {"metric": "e2e", "percentile": 95, "targetMilliseconds": 5000}
     assert inputs["bounds"]["quotaReplicas"] == 9 and inputs["bounds"]["upper"] == 9
     assert inputs["policy"]["staleAfterSeconds"] == 90
-    assert inputs["recommendation"] == d.recommendation == 6
-    assert d.to_json()["to"] == 6 and d.to_json()["reason"] == "Saturated"
+    assert inputs["recommendation"] == d.recommendation == 4
+    assert d.to_json()["to"] == 4 and d.to_json()["reason"] == "Saturated"
 
 
 def test_history_records_the_recommendation_and_the_scale_action() -> None:
@@ -474,4 +477,58 @@ def test_a_scale_down_sequence_then_a_breach() -> None:
     assert [r for r, _ in trace] == [3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
     assert trace[1][1] == "Cooldown" and trace[-1][1] == "Hold"  # one replica is what 800 ms needs
     d = run(observed(latency=15_000), current=1, history=history, now=now)
-    assert (d.desired_replicas, d.reason) == (3, Reason.SLO_BREACH)
+    assert (d.desired_replicas, d.reason) == (2, Reason.SLO_BREACH)  # at most doubles per decision
+
+
+# -- the SLO attainment (fraction of requests within the SLO target) -------------------------------
+
+
+def with_attainment(fraction: float | Observation, latency: float) -> Observations:
+    base = observed(latency=latency)
+    value = fraction if isinstance(fraction, Observation) else ok(fraction, statistic="fraction within SLO")
+    return Observations(
+        base.latency_milliseconds,
+        base.queue_depth_per_replica,
+        base.request_rate,
+        base.gpu_utilization_percent,
+        slo_attainment=value,
+    )
+
+
+def test_one_decision_at_most_doubles_the_ready_replicas() -> None:
+    # p95 10x the SLO with 3 ready: not 30 replicas, 6; the next decision sees what 6 do.
+    d = run(observed(latency=50_000), current=3)
+    assert (d.desired_replicas, d.inputs["needs"]["up"]) == (6, {"latency": 6})
+
+
+def test_attainment_judges_the_slo_where_the_interpolated_quantile_cannot() -> None:
+    # vLLM has no bucket between 2.5 s and 5 s: the p95 interpolates to 4.6 s (above the 4 s line)
+    # however many replicas run, while 99% of requests finish within the 5 s SLO.
+    history = steady(1)
+    d = run(with_attainment(0.99, latency=4600), current=3, history=history)
+    assert (d.desired_replicas, d.reason) == (2, Reason.SCALE_DOWN_WITH_HEADROOM)
+    assert "99.0% of requests within SLO 5000 ms >= 96.0%" in d.message
+    # the same quantile without the attainment holds (the old rule)
+    assert run(observed(latency=4600), current=3, history=history).reason is Reason.HOLD
+
+
+def test_attainment_between_the_goal_and_the_line_holds() -> None:
+    d = run(with_attainment(0.955, latency=3000), current=3, history=steady(1))
+    assert (d.desired_replicas, d.reason) == (3, Reason.HOLD)
+    assert "meets the 95% goal" in d.message
+
+
+def test_attainment_below_the_goal_is_a_breach_even_with_the_quantile_under_the_slo() -> None:
+    # 10% over the SLO is twice the 5% error budget: need ceil(3 x 2) = 6
+    d = run(with_attainment(0.90, latency=4900), current=3)
+    assert (d.desired_replicas, d.reason) == (6, Reason.SLO_BREACH)
+    assert d.message.startswith("90.0% of requests within SLO 5000 ms < goal 95%")
+    # 6% over: ratio 1.2 -> ceil(3 x 1.2) = 4
+    assert run(with_attainment(0.94, latency=4900), current=3).desired_replicas == 4
+
+
+def test_unusable_attainment_falls_back_to_the_quantile() -> None:
+    for missing in (Observation.missing(S.NAN), Observation.missing(S.EMPTY), ok(0.99, age=1000)):
+        d = run(with_attainment(missing, latency=6000), current=2)
+        assert (d.desired_replicas, d.reason) == (3, Reason.SLO_BREACH)  # ceil(2 x 1.2), by the p95
+        assert d.metrics_available  # the attainment is optional

@@ -11,6 +11,7 @@ negative, malformed, multi-series and failed answers into observations that are 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -456,3 +457,78 @@ def test_spec_query_overrides_reach_the_plan() -> None:
     plan = plan_queries([service_query_spec(custom)], window="2m")
     texts = [q.promql for q in plan.queries]
     assert 'my_p95_ms{namespace="ns",svc="mine"}' in texts
+
+
+# -- SLO attainment: the fraction of requests within the SLO, from the histogram's buckets -----------
+
+
+def test_fraction_within_reads_buckets_like_histogram_quantile_inverted() -> None:
+    from inferop.cost.signals import fraction_within
+
+    inf = float("inf")
+    buckets = [(0.5, 10.0), (1.0, 60.0), (2.5, 90.0), (5.0, 96.0), (inf, 100.0)]
+    assert fraction_within(buckets, 5.0) == pytest.approx(0.96)  # exact at a bound
+    assert fraction_within(buckets, 1.0) == pytest.approx(0.60)
+    assert fraction_within(buckets, 1.75) == pytest.approx(0.75)  # halfway through (1, 2.5]: 60 + 15
+    assert fraction_within(buckets, 0.25) == pytest.approx(0.05)  # the first bucket starts at 0
+    assert fraction_within(buckets, 60.0) == pytest.approx(0.96)  # above the last finite bound
+    assert fraction_within(list(reversed(buckets)), 5.0) == pytest.approx(0.96)  # order does not matter
+    # rate() of counters scraped at slightly different times can dip: made monotonic, as Prometheus does
+    assert fraction_within([(1.0, 50.0), (2.5, 49.0), (inf, 100.0)], 2.5) == pytest.approx(0.50)
+    assert math.isnan(fraction_within([(1.0, 0.0), (inf, 0.0)], 1.0))  # no requests: undefined, not 1
+    with pytest.raises(ValueError, match=r"\+Inf"):
+        fraction_within([(1.0, 5.0), (2.5, 9.0)], 1.0)
+
+
+def slo_spec(name: str, runtime: str = "vllm", target_ms: float = 5000, **kw: object) -> ServiceQuerySpec:
+    return spec(name, runtime, slo_target_ms=target_ms, **kw)
+
+
+def test_attainment_is_one_bucket_query_per_histogram_for_all_services_and_targets() -> None:
+    services = [slo_spec(f"svc-{i}", target_ms=(1500, 5000, 1234)[i % 3]) for i in range(300)]
+    plan = plan_queries(services, window="2m")
+    attainment = [q for q in plan.queries if q.signal == "slo_attainment"]
+    assert len(attainment) == 1 and len(plan.queries) == 5  # latency, queue, rate, GPU, buckets
+    assert attainment[0].promql == (
+        "sum by (namespace, inferenceservice, le) "
+        '(rate(vllm:e2e_request_latency_seconds_bucket{inferenceservice!=""}[2m]))'
+    )
+    # each service's own target, in the histogram's unit (seconds for vLLM)
+    assert plan.thresholds[ServiceKey("team-a", "svc-0")] == 1.5
+    assert plan.thresholds[ServiceKey("team-a", "svc-2")] == pytest.approx(1.234)
+
+
+def test_attainment_is_unsupported_without_slo_histogram_or_with_a_latency_override() -> None:
+    override = QueryOverrides(latency_milliseconds="my_p95_ms")
+    plan = plan_queries(
+        [spec("no-slo", "vllm"), slo_spec("triton", "triton"), slo_spec("mine", overrides=override)], window="2m"
+    )
+    reasons = {key.name: plan.route(key, "slo_attainment") for key in plan.routes}
+    assert all(isinstance(r, Unsupported) for r in reasons.values())
+    assert "no latency SLO" in reasons["no-slo"].reason  # type: ignore[union-attr]
+    assert "mean latency" in reasons["triton"].reason  # type: ignore[union-attr]
+    assert "override" in reasons["mine"].reason  # type: ignore[union-attr]
+
+
+def bucket(service: str, le: str, value: str, ts: float = NOW - 4) -> dict[str, Any]:
+    return sample(service, value, ts, le=le)
+
+
+def test_collect_reads_each_services_attainment_at_its_own_target() -> None:
+    plan = plan_queries([slo_spec("a", target_ms=1000), slo_spec("b", target_ms=2500), slo_spec("idle")], window="2m")
+    a, b, idle = ServiceKey("team-a", "a"), ServiceKey("team-a", "b"), ServiceKey("team-a", "idle")
+    query = plan.route(a, "slo_attainment")
+    assert isinstance(query, Query)
+    rows = [("0.5", "1"), ("1.0", "6"), ("2.5", "9"), ("+Inf", "10")]
+    answer = [bucket(s, le, v) for s in ("a", "b") for le, v in rows] + [bucket("idle", "+Inf", "0")]
+    got = collect(plan, {query: answer}, now=NOW)
+    assert got[a].slo_attainment == Observation.ok(0.6, 4.0, "fraction within SLO")
+    assert got[b].slo_attainment.value == pytest.approx(0.9)
+    assert got[idle].slo_attainment.status is ObservationStatus.NAN  # no requests: undefined
+    failed = collect(plan, {query: QueryFailed("timeout")}, now=NOW)
+    assert failed[a].slo_attainment.status is ObservationStatus.QUERY_FAILED
+    broken = collect(plan, {query: [bucket("a", "1.0", "6")]}, now=NOW)  # no +Inf bucket
+    assert broken[a].slo_attainment.status is ObservationStatus.MALFORMED
+    assert collect(plan, {query: []}, now=NOW)[a].slo_attainment.status is ObservationStatus.EMPTY
+    twice = collect(plan, {query: [*answer, bucket("a", "1.0", "7")]}, now=NOW)  # two scrape jobs
+    assert twice[a].slo_attainment.status is ObservationStatus.MULTI_SERIES

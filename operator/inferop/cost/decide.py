@@ -17,15 +17,23 @@ Rules, in the order they apply:
    Required signals: the latency when ``slo`` is set, the queue depth when
    ``targets.queueDepthPerReplica`` is set, the GPU utilization when
    ``targets.gpuUtilizationPercent`` is set. If a required signal is unusable,
-   ``metrics_available`` is False and the message says which and why.
+   ``metrics_available`` is False and the message says which and why. The SLO attainment (the
+   fraction of the window's requests that finished within the SLO target, read from the histogram's
+   buckets: exact when the target is a bucket bound, where ``histogram_quantile`` only interpolates)
+   is optional: when it is usable it judges the SLO, otherwise the latency quantile does.
 2. No load. When the request rate is usable and exactly 0 and the queue depth is usable and 0 (or the
    runtime has no queue series), the service has no load: a NaN or empty latency is then normal
    (``histogram_quantile`` of zero rates is NaN) and does not count as missing; the service may scale
    down towards its lower bound (reason ``NoLoad``). A missing or NaN request rate is never "no load".
 3. Scale up fast (any usable signal above its target, even when other signals are missing).
-   For each breaching signal the proportional need is ``ceil(ready x observed / target)``, with
-   ``ready = min(readyReplicas, currentReplicas)``: the observation was produced by the ready
-   replicas, so replicas still starting (model loads take minutes) are not counted twice. The
+   For each breaching signal the proportional need is ``ceil(ready x min(2, observed / target))``,
+   with ``ready = min(readyReplicas, currentReplicas)``: the observation was produced by the ready
+   replicas, so replicas still starting (model loads take minutes) are not counted twice. One decision
+   at most doubles the ready replicas (``MAX_UP_FACTOR``): near saturation queueing makes latency
+   grow much faster than load, so a burst reading 10x the SLO does not need 10x the replicas, and
+   the next decision sees what the doubling did. With the SLO attainment usable, the latency breaches
+   when the attainment is below the goal (the percentile: 95% for p95), and its ratio is the larger
+   of ``p / SLO`` and the error-budget overrun ``(1 - attainment) / (1 - goal)``. The
    recommendation is the largest need, at least the current replicas. Reason ``SLOBreach`` when the
    latency drives it, ``Saturated`` when the queue depth or GPU utilization does, and
    ``WaitingForReplicas`` when the replicas already starting cover the need.
@@ -37,7 +45,11 @@ Rules, in the order they apply:
    (1 - headroom)))``, ``ceil(current x queue / queueTarget)`` and ``ceil(current x gpu / gpuTarget)``
    (a signal without a target or waived by no load needs 0), and the recommendation is
    ``min(current, need)`` (reason ``ScaleDownWithHeadroom`` or ``NoLoad``). Between the headroom
-   line and the target the recommendation is the current replicas (reason ``Hold``). Without an SLO
+   line and the target the recommendation is the current replicas (reason ``Hold``). With the SLO
+   attainment usable, the latency leaves room when at most ``100 - sloHeadroomPercent`` percent of the
+   error budget is used (p95 with 20%: at least 96% within the SLO); the latency need stays
+   ``ceil(current x latency / line)``, and is ``current - 1`` when that need would keep every replica
+   (the quantile, interpolated inside a wide bucket, can sit above the line however many replicas run). Without an SLO
    and without targets there is nothing to scale on: ``Hold``, and only the bounds apply.
 6. Stabilization, as the Kubernetes HPA does it. Every decision records its recommendation in the
    ``History``. Scaling up goes to the smallest recommendation of the last
@@ -88,6 +100,8 @@ from inferop.cost.signals import Observation, Observations, ObservationStatus
 
 #: An observation older than this many CostPolicy intervals is stale.
 STALE_AFTER_INTERVALS = 3
+#: One decision at most multiplies the ready replicas by this (see rule 3).
+MAX_UP_FACTOR = 2.0
 #: Guards ceil() against float noise (2 x 1.5 must be 3, not 4).
 _EPSILON = 1e-9
 
@@ -245,6 +259,7 @@ class _Reading:
     latency: float | None = None
     queue: float | None = None
     gpu: float | None = None
+    attainment: float | None = None
     no_load: bool = False
     latency_waived: bool = False
     problems: list[str] = field(default_factory=list)
@@ -279,6 +294,7 @@ def _read(observations: Observations, autoscaling: Autoscaling, stale_after: flo
         ("queueDepthPerReplica", queue_obs),
         ("requestRate", observations.request_rate),
         ("gpuUtilizationPercent", gpu_obs),
+        ("sloAttainment", observations.slo_attainment),
     ):
         reading.stale[key] = obs.usable and _fresh(obs, stale_after) is None
 
@@ -291,6 +307,9 @@ def _read(observations: Observations, autoscaling: Autoscaling, stale_after: flo
                 reading.latency_waived = True
             else:
                 reading.problems.append(_problem("latency", latency_obs, stale_after))
+        if reading.latency is not None:
+            attainment = _fresh(observations.slo_attainment, stale_after)
+            reading.attainment = attainment if attainment is not None and attainment <= 1 else None
     if targets is not None and targets.queue_depth_per_replica is not None:
         reading.queue = queue
         if queue is None:
@@ -326,6 +345,12 @@ def _signal_text(signal: str, observations: Observations, autoscaling: Autoscali
     targets = autoscaling.targets
     if signal == "latency" and reading.latency is not None and autoscaling.slo is not None:
         target = autoscaling.slo.latency.target_milliseconds
+        if reading.attainment is not None:
+            goal = autoscaling.slo.latency.percentile / 100
+            return (
+                f"{reading.attainment:.1%} of requests within SLO {target} ms < goal {goal:.0%} "
+                f"({_latency_text(observations, autoscaling, reading.latency)})"
+            )
         return f"{_latency_text(observations, autoscaling, reading.latency)} > SLO {target} ms"
     if signal == "queue" and reading.queue is not None and targets is not None:
         return f"queue depth {reading.queue:.1f} per replica > target {targets.queue_depth_per_replica}"
@@ -340,6 +365,14 @@ def _down_text(
     parts: list[str] = []
     if reading.latency_waived or (reading.no_load and autoscaling.slo is None):
         parts.append("no requests and no queue")
+    elif reading.latency is not None and autoscaling.slo is not None and reading.attainment is not None:
+        slo = autoscaling.slo.latency
+        parts.append(
+            f"{reading.attainment:.1%} of requests within SLO {slo.target_milliseconds} ms "
+            f">= {_attainment_line(slo.percentile, headroom_percent):.1%} (goal {slo.percentile}% with "
+            f"{headroom_percent}% of the error budget to spare; "
+            f"{_latency_text(observations, autoscaling, reading.latency)})"
+        )
     elif reading.latency is not None and autoscaling.slo is not None:
         slo = autoscaling.slo.latency
         parts.append(
@@ -354,9 +387,24 @@ def _down_text(
     return ", ".join(parts) or "no signal"
 
 
-def _hold_text(observations: Observations, autoscaling: Autoscaling, reading: _Reading, line: float) -> str:
+def _attainment_line(percentile: int, headroom_percent: int) -> float:
+    """The SLO attainment at or above which scaling down is allowed: the goal with ``sloHeadroomPercent``
+    of its error budget unused (p95, 20%: at most 4% of requests over the SLO, 96% within)."""
+    return 1 - (1 - percentile / 100) * (1 - headroom_percent / 100)
+
+
+def _hold_text(
+    observations: Observations, autoscaling: Autoscaling, reading: _Reading, line: float, headroom_percent: int
+) -> str:
     if autoscaling.slo is None and _no_targets(autoscaling):
         return "no SLO and no targets set: only the bounds apply"
+    if reading.latency is not None and autoscaling.slo is not None and reading.attainment is not None:
+        slo = autoscaling.slo.latency
+        return (
+            f"{reading.attainment:.1%} of requests within SLO {slo.target_milliseconds} ms meets the "
+            f"{slo.percentile}% goal, below the scale-down line "
+            f"{_attainment_line(slo.percentile, headroom_percent):.1%}"
+        )
     if reading.latency is not None and autoscaling.slo is not None:
         slo = autoscaling.slo.latency
         latency = _latency_text(observations, autoscaling, reading.latency)
@@ -402,14 +450,20 @@ def decide(
 
     # Rule 3: proportional needs of the breaching signals, from the ready replicas.
     up: dict[str, int] = {}
-    if slo is not None and reading.latency is not None and reading.latency > slo.target_milliseconds:
-        up["latency"] = _ceil(ready * reading.latency / slo.target_milliseconds)
+    goal = slo.percentile / 100 if slo is not None else 1.0
+    attainment = reading.attainment
+    if slo is not None and reading.latency is not None and attainment is not None:
+        if attainment < goal:
+            factor = max(reading.latency / slo.target_milliseconds, (1 - attainment) / (1 - goal))
+            up["latency"] = _ceil(ready * min(MAX_UP_FACTOR, factor))
+    elif slo is not None and reading.latency is not None and reading.latency > slo.target_milliseconds:
+        up["latency"] = _ceil(ready * min(MAX_UP_FACTOR, reading.latency / slo.target_milliseconds))
     if targets is not None and reading.queue is not None and targets.queue_depth_per_replica is not None:
         if reading.queue > targets.queue_depth_per_replica:
-            up["queue"] = _ceil(ready * reading.queue / targets.queue_depth_per_replica)
+            up["queue"] = _ceil(ready * min(MAX_UP_FACTOR, reading.queue / targets.queue_depth_per_replica))
     if targets is not None and reading.gpu is not None and targets.gpu_utilization_percent is not None:
         if reading.gpu > targets.gpu_utilization_percent:
-            up["gpu"] = _ceil(ready * reading.gpu / targets.gpu_utilization_percent)
+            up["gpu"] = _ceil(ready * min(MAX_UP_FACTOR, reading.gpu / targets.gpu_utilization_percent))
 
     down: dict[str, int] = {}
     driver = ""
@@ -427,12 +481,19 @@ def decide(
         what = "metrics unavailable (" + "; ".join(reading.problems) + ")"
     else:
         has_signal = slo is not None or not _no_targets(autoscaling)
+        attainment_line = _attainment_line(slo.percentile, policy.slo_headroom_percent) if slo is not None else 1.0
         latency_room = (
-            slo is None or reading.latency_waived or (reading.latency is not None and reading.latency <= line)
+            slo is None
+            or reading.latency_waived
+            or (attainment is not None and attainment >= attainment_line)
+            or (attainment is None and reading.latency is not None and reading.latency <= line)
         )
         if has_signal and latency_room:
             if slo is not None:
                 down["latency"] = 0 if reading.latency_waived else _ceil(current * (reading.latency or 0) / line)
+                if attainment is not None and not reading.latency_waived and down["latency"] >= current:
+                    # The quantile says "keep" but the attainment says there is room: one replica less.
+                    down["latency"] = current - 1
             if targets is not None and targets.queue_depth_per_replica is not None and reading.queue is not None:
                 down["queue"] = _ceil(current * reading.queue / targets.queue_depth_per_replica)
             if targets is not None and targets.gpu_utilization_percent is not None and reading.gpu is not None:
@@ -447,11 +508,11 @@ def decide(
             what = (
                 _down_text(observations, autoscaling, reading, line, policy.slo_headroom_percent)
                 if reason is not Reason.HOLD
-                else _hold_text(observations, autoscaling, reading, line)
+                else _hold_text(observations, autoscaling, reading, line, policy.slo_headroom_percent)
             )
         else:
             recommendation, reason = current, Reason.HOLD
-            what = _hold_text(observations, autoscaling, reading, line)
+            what = _hold_text(observations, autoscaling, reading, line, policy.slo_headroom_percent)
 
     # Rule 6: stabilization over the recorded recommendations.
     up_window = policy.scale_up.stabilization_seconds
@@ -623,6 +684,7 @@ def _inputs(
         ("queueDepthPerReplica", observations.queue_depth_per_replica),
         ("requestRate", observations.request_rate),
         ("gpuUtilizationPercent", observations.gpu_utilization_percent),
+        ("sloAttainment", observations.slo_attainment),
     ):
         observed[key] = {**obs.to_json(), **({"stale": True} if reading.stale.get(key) else {})}
     slo = autoscaling.slo.latency if autoscaling.slo is not None else None

@@ -80,8 +80,8 @@ from inferop.api.inferenceservice import InferenceService
 from inferop.runtimes.profile import Histogram, MeanLatency, RuntimeProfile, UnsupportedByRuntime
 from inferop.runtimes.profiles import get_profile
 
-SignalName = Literal["latency", "queue_depth", "request_rate", "gpu_utilization"]
-SIGNALS: tuple[SignalName, ...] = ("latency", "queue_depth", "request_rate", "gpu_utilization")
+SignalName = Literal["latency", "queue_depth", "request_rate", "gpu_utilization", "slo_attainment"]
+SIGNALS: tuple[SignalName, ...] = ("latency", "queue_depth", "request_rate", "gpu_utilization", "slo_attainment")
 
 #: The target label the scrape config copies the pod label ``inferop.dev/inferenceservice`` into.
 SERVICE_LABEL = "inferenceservice"
@@ -162,6 +162,7 @@ class QueryOverrides:
             "queue_depth": self.queue_depth_per_replica,
             "request_rate": self.request_rate,
             "gpu_utilization": self.gpu_utilization_percent,
+            "slo_attainment": None,
         }[signal]
 
 
@@ -177,6 +178,8 @@ class ServiceQuerySpec:
     percentile: int = 95
     #: Whether the service requests GPUs (no GPU utilization otherwise).
     gpu: bool = True
+    #: The SLO's latency target in milliseconds (None: no SLO, so no attainment to measure).
+    slo_target_ms: float | None = None
     overrides: QueryOverrides = field(default_factory=QueryOverrides)
 
 
@@ -211,6 +214,9 @@ class QueryPlan:
 
     queries: tuple[Query, ...]
     routes: Mapping[ServiceKey, Mapping[SignalName, Route]]
+    #: Per service, the SLO target in the unit of its latency histogram's ``le`` bounds (for the
+    #: ``slo_attainment`` signal, read from the bucket rates by ``signals``).
+    thresholds: Mapping[ServiceKey, float] = field(default_factory=dict)
 
     def route(self, key: ServiceKey, signal: SignalName) -> Route:
         try:
@@ -279,6 +285,12 @@ def latency_query(series: Histogram | MeanLatency, percentile: int, window: str,
     return f"sum {_by(labels)} ({total}) / sum {_by(labels)} ({count})" + _unit_factor(series.unit_seconds)
 
 
+def bucket_rates_query(series: Histogram, window: str, labels: PromLabels) -> str:
+    """The rate of every bucket of ``series`` per service and ``le`` (the SLO attainment's input)."""
+    rate = _attributed(f"rate({_selector(series.name + '_bucket', labels)}[{_check_window(window)}])", labels)
+    return f"sum {_by(labels, 'le')} ({rate})"
+
+
 def queue_depth_query(gauge: str, window: str, labels: PromLabels) -> str:
     """Requests waiting per replica: summed per pod, averaged over the service's pods."""
     inner = _attributed(f"avg_over_time({_selector(gauge, labels)}[{_check_window(window)}])", labels)
@@ -330,6 +342,7 @@ def service_query_spec(isvc: InferenceService, overrides: QueryOverrides | None 
         slo_metric=slo.metric if slo is not None else "e2e",
         percentile=slo.percentile if slo is not None else 95,
         gpu=isvc.spec.resources.gpu is not None,
+        slo_target_ms=float(slo.target_milliseconds) if slo is not None else None,
         overrides=overrides or _spec_overrides(isvc),
     )
 
@@ -366,6 +379,18 @@ def _batched(spec: ServiceQuerySpec, signal: SignalName, window: str, labels: Pr
             return Unsupported(str(error))
         statistic = f"p{spec.percentile}" if isinstance(latency, Histogram) else "mean"
         return Query(latency_query(latency, spec.percentile, window, labels), signal, statistic, ns, svc)
+    if signal == "slo_attainment":
+        if spec.slo_target_ms is None:
+            return Unsupported("the service has no latency SLO")
+        if spec.overrides.latency_milliseconds:
+            return Unsupported("the latency comes from a per-service override; the SLO is judged by it alone")
+        try:
+            histogram = spec.runtime.latency_series(spec.slo_metric)
+        except UnsupportedByRuntime as error:
+            return Unsupported(str(error))
+        if not isinstance(histogram, Histogram):
+            return Unsupported(f"runtime {spec.runtime.name} exposes a mean latency, not a histogram")
+        return Query(bucket_rates_query(histogram, window, labels), signal, "buckets", ns, svc)
     if signal == "queue_depth":
         if series.queue_depth is None:
             return Unsupported(f"runtime {spec.runtime.name} exposes no queue-depth series; {hint}")
@@ -391,6 +416,7 @@ def plan_queries(services: Iterable[ServiceQuerySpec], *, window: str, labels: P
     _check_window(window)
     queries: dict[Query, None] = {}  # insertion-ordered set
     routes: dict[ServiceKey, dict[SignalName, Route]] = {}
+    thresholds: dict[ServiceKey, float] = {}
     for spec in services:
         if spec.key in routes:
             raise ValueError(f"service {spec.key} is listed twice")
@@ -402,4 +428,9 @@ def plan_queries(services: Iterable[ServiceQuerySpec], *, window: str, labels: P
                 queries.setdefault(route, None)
             service_routes[signal] = route
         routes[spec.key] = service_routes
-    return QueryPlan(queries=tuple(queries), routes=routes)
+        attainment = service_routes.get("slo_attainment")
+        if isinstance(attainment, Query) and spec.slo_target_ms is not None:
+            histogram = spec.runtime.latency_series(spec.slo_metric)
+            assert isinstance(histogram, Histogram)
+            thresholds[spec.key] = spec.slo_target_ms / 1000 / histogram.unit_seconds
+    return QueryPlan(queries=tuple(queries), routes=routes, thresholds=thresholds)

@@ -129,6 +129,8 @@ class Observations:
     queue_depth_per_replica: Observation = NOT_OBSERVED
     request_rate: Observation = NOT_OBSERVED
     gpu_utilization_percent: Observation = NOT_OBSERVED
+    #: The fraction (0-1) of the requests of the rate window that finished within the SLO target.
+    slo_attainment: Observation = NOT_OBSERVED
 
     def by_signal(self) -> dict[SignalName, Observation]:
         return {
@@ -136,6 +138,7 @@ class Observations:
             "queue_depth": self.queue_depth_per_replica,
             "request_rate": self.request_rate,
             "gpu_utilization": self.gpu_utilization_percent,
+            "slo_attainment": self.slo_attainment,
         }
 
 
@@ -234,6 +237,104 @@ def parse_single(result: object, *, now: float, statistic: str = "") -> Observat
     return _sample(vector[0], now, statistic)
 
 
+def fraction_within(buckets: Sequence[tuple[float, float]], threshold: float) -> float:
+    """The fraction of observations at or below ``threshold`` from cumulative ``(le, count)`` buckets.
+
+    Read the way ``histogram_quantile`` reads a histogram, inverted: counts are made monotonic, the
+    first bucket's lower bound is 0, and within a bucket observations are spread linearly. Exact when
+    ``threshold`` is a bucket bound. Above the largest finite bound, the fraction of that bound (the
+    most a histogram can vouch for). NaN when the total (the ``+Inf`` bucket) is 0.
+    """
+    ordered = sorted(buckets)
+    if not ordered or not math.isinf(ordered[-1][0]):
+        raise ValueError("no +Inf bucket")
+    monotonic: list[tuple[float, float]] = []
+    highest = 0.0
+    for le, count in ordered:
+        highest = max(highest, count)
+        monotonic.append((le, highest))
+    total = monotonic[-1][1]
+    if total <= 0:
+        return math.nan
+    below_le, below_count = 0.0, 0.0
+    for le, count in monotonic:
+        if math.isinf(le):
+            return below_count / total
+        if threshold <= le:
+            if le <= below_le:
+                return count / total
+            share = (threshold - below_le) / (le - below_le)
+            return (below_count + max(0.0, share) * (count - below_count)) / total
+        below_le, below_count = le, count
+    return below_count / total
+
+
+def parse_buckets(
+    result: Sequence[Mapping[str, Any]], *, now: float, namespace_label: str, service_label: str
+) -> dict[ServiceKey, list[tuple[float, float, float]]]:
+    """A batched answer of bucket rates, as ``(le, rate, timestamp)`` per service. Raises ValueError if
+    unreadable (a sample without a numeric ``le`` or value)."""
+    grouped: dict[ServiceKey, list[tuple[float, float, float]]] = {}
+    for item in _check_vector(result):
+        labels = _labels(item)
+        namespace, service = labels.get(namespace_label), labels.get(service_label)
+        if not namespace or not service:
+            continue
+        try:
+            le = float(str(labels["le"]))
+            ts_raw, value_raw = item["value"]
+            ts, value = float(ts_raw), float(value_raw)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"cannot read a bucket sample: {error}") from error
+        grouped.setdefault(ServiceKey(str(namespace), str(service)), []).append((le, value, ts))
+    return grouped
+
+
+def _attainment(rows: list[tuple[float, float, float]], threshold: float, now: float) -> Observation:
+    statistic = "fraction within SLO"
+    les = [le for le, _, _ in rows]
+    if len(set(les)) != len(les):
+        shown = f"{len(les) - len(set(les))} duplicate le bounds"
+        return Observation(ObservationStatus.MULTI_SERIES, series=len(rows), statistic=statistic, detail=shown)
+    values = [value for _, value, _ in rows]
+    if any(math.isnan(v) for v in values):
+        return Observation(ObservationStatus.NAN, age_seconds=max(0.0, now - min(t for _, _, t in rows)), series=1)
+    try:
+        fraction = fraction_within([(le, value) for le, value, _ in rows], threshold)
+    except ValueError as error:
+        return Observation(ObservationStatus.MALFORMED, series=1, statistic=statistic, detail=str(error))
+    age = max(0.0, now - min(t for _, _, t in rows))
+    if math.isnan(fraction):
+        return Observation(ObservationStatus.NAN, age_seconds=age, series=1, statistic=statistic)
+    return Observation.ok(min(1.0, max(0.0, fraction)), age, statistic)
+
+
+def _observe_attainment(
+    query: Query, answer: Answer | None, key: ServiceKey, threshold: float | None, now: float, cache: dict[Query, Any]
+) -> Observation:
+    statistic = "fraction within SLO"
+    if answer is None or isinstance(answer, QueryFailed):
+        detail = "not run" if answer is None else answer.message
+        return Observation(ObservationStatus.QUERY_FAILED, statistic=statistic, detail=detail)
+    if threshold is None:
+        return Observation(ObservationStatus.UNSUPPORTED, detail="no SLO threshold in the plan")
+    if query not in cache:
+        try:
+            cache[query] = parse_buckets(
+                answer, now=now, namespace_label=query.namespace_label, service_label=query.service_label
+            )
+        except ValueError as error:
+            cache[query] = error
+    parsed = cache[query]
+    if isinstance(parsed, ValueError):
+        return Observation(ObservationStatus.MALFORMED, statistic=statistic, detail=str(parsed))
+    rows = parsed.get(key)
+    if not rows:
+        detail = f"no buckets with {query.namespace_label}={key.namespace!r}, {query.service_label}={key.name!r}"
+        return Observation(ObservationStatus.EMPTY, statistic=statistic, detail=detail)
+    return _attainment(rows, threshold, now)
+
+
 def _observe(query: Query, answer: Answer | None, key: ServiceKey, now: float, cache: dict[Query, Any]) -> Observation:
     if answer is None:
         return Observation(ObservationStatus.QUERY_FAILED, statistic=query.statistic, detail="not run")
@@ -275,6 +376,9 @@ def collect(plan: QueryPlan, answers: Mapping[Query, Answer], *, now: float) -> 
         for signal, route in routes.items():
             if isinstance(route, Unsupported):
                 observed[signal] = Observation(ObservationStatus.UNSUPPORTED, detail=route.reason)
+            elif signal == "slo_attainment":
+                threshold = plan.thresholds.get(key)
+                observed[signal] = _observe_attainment(route, answers.get(route), key, threshold, now, cache)
             else:
                 observed[signal] = _observe(route, answers.get(route), key, now, cache)
         out[key] = Observations(
@@ -282,5 +386,6 @@ def collect(plan: QueryPlan, answers: Mapping[Query, Answer], *, now: float) -> 
             queue_depth_per_replica=observed.get("queue_depth", NOT_OBSERVED),
             request_rate=observed.get("request_rate", NOT_OBSERVED),
             gpu_utilization_percent=observed.get("gpu_utilization", NOT_OBSERVED),
+            slo_attainment=observed.get("slo_attainment", NOT_OBSERVED),
         )
     return out

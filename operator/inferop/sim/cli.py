@@ -28,8 +28,6 @@ from inferop.sim.trace import TraceError, load_trace
 
 #: maxReplicas when no --isvc is given.
 DEFAULT_MAX_REPLICAS = 100
-#: The queue-depth target of examples/llm-vllm.yaml, used when no --isvc is given.
-DEFAULT_QUEUE_TARGET = 8
 PERCENTILES = (50, 90, 95, 99)
 
 
@@ -164,12 +162,16 @@ def run_config(slo_ms: float, percentile: int, autoscaling: Autoscaling, cost_po
 
 
 def default_autoscaling(slo_ms: int, percentile: int) -> Autoscaling:
-    """The InferenceService autoscaling used without --isvc: examples/llm-vllm.yaml with maxReplicas 100."""
+    """The InferenceService autoscaling used without --isvc: the latency SLO alone, maxReplicas 100.
+
+    No per-pod ``targets``: inferop's promise is scaling on the SLO without hand-tuned thresholds, and a
+    queue-depth target makes the rendered HPA (through a metrics adapter) chase every burst's backlog
+    (``docs/simulate.md``). Pass ``--isvc`` to simulate a service with targets.
+    """
     spec = {
         "minReplicas": 1,
         "maxReplicas": DEFAULT_MAX_REPLICAS,
         "slo": {"latency": {"metric": "e2e", "percentile": percentile, "targetMilliseconds": slo_ms}},
-        "targets": {"queueDepthPerReplica": DEFAULT_QUEUE_TARGET},
     }
     return Autoscaling.model_validate(spec)
 

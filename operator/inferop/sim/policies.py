@@ -195,6 +195,9 @@ class InferopPolicy:
             queue_depth_per_replica=_observation(prom.queue_depth_avg(now, window), 1.0, "avg"),
             request_rate=_observation(prom.request_rate(now, window), 1.0, "sum"),
             gpu_utilization_percent=_observation(prom.gpu_utilization_avg(now, window), 1.0, "avg"),
+            slo_attainment=_observation(
+                prom.slo_attainment(config.slo_ms / 1000, now, window), 1.0, "fraction within SLO"
+            ),
         )
 
     def tick(self, ctx: Context, now: float) -> int | None:

@@ -30,6 +30,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from inferop.cost.signals import fraction_within
 from inferop.sim.engine import DRAINING, READY, Cluster, Pod
 
 LOOKBACK_SECONDS = 300.0
@@ -188,6 +189,18 @@ class Prometheus:
 
         None = no series (an empty answer); NaN = no requests in the window.
         """
+        buckets = self._bucket_rates(t, window)
+        return None if buckets is None else bucket_quantile(q, buckets)
+
+    def slo_attainment(self, seconds: float, t: float, window: float) -> float | None:
+        """What the operator reads from ``sum by (le) (rate(<latency>_bucket[w]))``: the fraction of the
+        window's requests within ``seconds`` (``inferop.cost.signals.fraction_within``, the same code).
+        None = no series; NaN = no requests."""
+        buckets = self._bucket_rates(t, window)
+        return None if buckets is None else fraction_within(buckets, seconds)
+
+    def _bucket_rates(self, t: float, window: float) -> list[tuple[float, float]] | None:
+        """``sum by (le) (rate(<latency>_bucket[w]))`` as (le, rate) pairs, +Inf last; None = no series."""
         sums = [0.0] * (len(self.bounds) + 1)
         found = False
         for series, lo, hi in self._in_range(t, window):
@@ -203,7 +216,7 @@ class Prometheus:
         if not found:
             return None
         bounds = [*self.bounds, math.inf]
-        return bucket_quantile(q, list(zip(bounds, sums, strict=True)))
+        return list(zip(bounds, sums, strict=True))
 
     def fraction_within(self, seconds: float, t: float, window: float) -> float | None:
         """``sum(rate(<latency>_bucket{le="b"}[w])) / sum(rate(<latency>_count[w]))`` for the largest
