@@ -3,8 +3,8 @@
 Covers: the result always lies in [minReplicas, min(maxReplicas, quota, budget)] (the ceiling wins
 when the two cross) and inside the schedule's narrowed range; missing, NaN, infinite, stale,
 multi-series or failed data never scales down (only bounds can lower the replicas then); a higher
-observed latency never yields fewer replicas; Recommend mode never acts and recommends what Enforce
-would do; step limits and the cooldown hold whenever no bound intervened; the same inputs always
+observed latency, or a lower SLO attainment, never yields fewer replicas; Recommend mode never acts
+and recommends what Enforce would do; step limits and the cooldown hold whenever no bound intervened; the same inputs always
 give the same Decision; the inputs are JSON without NaN or infinity.
 """
 
@@ -232,6 +232,29 @@ def test_higher_latency_never_yields_fewer_replicas(s: Scenario, extra: list[flo
     desired = [
         s.run(observations=replace(s.observations, latency_milliseconds=Observation.ok(latency, age))).desired_replicas
         for latency in latency_sweep(s, extra)
+    ]
+    assert desired == sorted(desired)
+
+
+@PROPERTY
+@given(scenarios(slo=True), st.floats(0, 3, allow_nan=False), st.lists(st.floats(0, 1), max_size=5))
+def test_lower_slo_attainment_never_yields_fewer_replicas(s: Scenario, latency: float, extra: list[float]) -> None:
+    assert s.autoscaling.slo is not None
+    slo = s.autoscaling.slo.latency
+    goal = slo.percentile / 100
+    line = 1 - (1 - goal) * (1 - s.policy.slo_headroom_percent / 100)
+    ready = max(1, min(s.ready, s.current))
+    # around the goal, the scale-down line and every step of the error-budget ratio (1 - a) / (1 - goal)
+    thresholds = [0.0, goal, line, 1.0] + [1 - (1 - goal) * j / ready for j in range(ready, 3 * ready + 1)]
+    points = sorted({min(1.0, max(0.0, x + d)) for x in [*thresholds, *extra] for d in (0.0, -1e-9, 1e-9)})
+    latency_obs = Observation.ok(latency * slo.target_milliseconds, 5.0)
+    desired = [
+        s.run(
+            observations=replace(
+                s.observations, latency_milliseconds=latency_obs, slo_attainment=Observation.ok(attainment, 5.0)
+            )
+        ).desired_replicas
+        for attainment in reversed(points)  # from all requests within the SLO down to none
     ]
     assert desired == sorted(desired)
 
