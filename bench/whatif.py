@@ -17,14 +17,17 @@ that proposals come with numbers:
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, replace
 
 from inferop.api.costpolicy import CostPolicySpec, ScaleRule
-from inferop.cost import decide as decide_module
 from inferop.cost.signals import Observation, Observations, ObservationStatus
 from inferop.sim.policies import InferopPolicy
 from inferop.sim.run import Context
+
+#: The module (``inferop.cost.decide`` the attribute is the function, re-exported by the package).
+decide_module = importlib.import_module("inferop.cost.decide")
 
 FAST_DOWN = CostPolicySpec(
     scale_down=ScaleRule(stabilization_seconds=300, max_step_replicas=1, max_step_percent=50), cooldown_seconds=0
