@@ -186,6 +186,9 @@ def test_closed_loop_scales_with_load_and_holds_without_metrics(
         what="p95 back under the SLO",
     )
     status = isvc()["status"]
+    # the SLO attainment came from the real Prometheus' bucket rates (the batched le query)
+    attainment = status["autoscaling"]["lastDecision"]["inputs"]["observations"]["sloAttainment"]
+    assert attainment["status"] == "Ok" and 0 <= attainment["value"] <= 1, attainment
     assert status["autoscaling"]["desiredReplicas"] >= 3
     assert status["autoscaling"]["recentDecisions"], "decisions must be explained"
     assert any(d["reason"] in ("SLOBreach", "Saturated") for d in status["autoscaling"]["recentDecisions"])
