@@ -4,8 +4,8 @@ Covers: the result always lies in [minReplicas, min(maxReplicas, quota, budget)]
 when the two cross) and inside the schedule's narrowed range; missing, NaN, infinite, stale,
 multi-series or failed data never scales down (only bounds can lower the replicas then); a higher
 observed latency, or a lower SLO attainment, never yields fewer replicas; Recommend mode never acts
-and recommends what Enforce would do; step limits and the cooldown hold whenever no bound intervened; the same inputs always
-give the same Decision; the inputs are JSON without NaN or infinity.
+and recommends what Enforce would do; step limits and the cooldown hold whenever no bound intervened;
+the same inputs always give the same Decision; the inputs are JSON without NaN or infinity.
 """
 
 from __future__ import annotations
