@@ -175,15 +175,29 @@ def _operator_kubeconfig(cluster: Cluster, tmp: Path) -> Path:
 
 
 class Operator:
-    def __init__(self, cluster: Cluster, kubeconfig: Path, log_path: Path, env: dict[str, str]) -> None:
+    """``python -m inferop.cli <args>`` in a subprocess, with ``env`` over the cluster's environment."""
+
+    #: Arguments and environment of the test tier's operator (a 5 s drift timer keeps repair tests short).
+    ARGS: tuple[str, ...] = ("run", "--all-namespaces", "--verbose")
+    DEFAULT_ENV: dict[str, str] = {"INFEROP_DRIFT_INTERVAL": "5"}
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        kubeconfig: Path,
+        log_path: Path,
+        env: dict[str, str],
+        args: tuple[str, ...] | None = None,
+    ) -> None:
         self.cluster, self.kubeconfig, self.log_path, self.extra_env = cluster, kubeconfig, log_path, env
+        self.args = args if args is not None else self.ARGS
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**self.cluster.env, "KUBECONFIG": str(self.kubeconfig), "INFEROP_DRIFT_INTERVAL": "5", **self.extra_env}
+        env = {**self.cluster.env, **self.DEFAULT_ENV, **self.extra_env, "KUBECONFIG": str(self.kubeconfig)}
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inferop.cli", "run", "--all-namespaces", "--verbose"],
+            [sys.executable, "-m", "inferop.cli", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -204,7 +218,7 @@ class Operator:
                 self.kill()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def assert_alive(self) -> None:
         assert self.proc is not None and self.proc.poll() is None, f"operator exited:\n{self.log()[-4000:]}"

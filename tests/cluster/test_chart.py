@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import ssl
 import subprocess
 import sys
@@ -45,9 +44,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.conftest import Cluster, wait_for
+from tests.cluster.conftest import Cluster, Operator, wait_for
 from tests.cluster.test_cost_controller import Prom, free_port, set_load
-from tests.cluster.test_reconcile import condition, example
+from tests.cluster.test_reconcile import condition, example, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = Path(os.environ.get("INFEROP_TEST_CHART_DIR") or ROOT / "charts" / "inferop")
@@ -203,46 +202,20 @@ def installed(chart_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) 
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-class ChartOperator:
-    """The operator process, started exactly as the chart's Deployment would start it."""
+class ChartOperator(Operator):
+    """The operator process, started exactly as the chart's Deployment would start it: its args, its
+    env (no test-tier defaults) and a kubeconfig with only the chart ServiceAccount's token."""
+
+    DEFAULT_ENV: dict[str, str] = {}
 
     def __init__(self, install: Install) -> None:
         cluster = install.cluster
         deploy = cluster.get("deployment", RELEASE, NAMESPACE)
         assert deploy is not None
         container = deploy["spec"]["template"]["spec"]["containers"][0]
-        self.args = list(container["args"])
-        self.env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-        self.kubeconfig = service_account_kubeconfig(cluster, install.tmp)
-        self.log_path = install.tmp / "operator.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.install = install
-
-    def start(self) -> None:
-        env = {**self.install.cluster.env, **self.env, "KUBECONFIG": str(self.kubeconfig)}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "inferop.cli", *self.args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=ROOT,
-            )
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def assert_alive(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, f"operator exited:\n{self.log()[-4000:]}"
+        env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+        kubeconfig = service_account_kubeconfig(cluster, install.tmp)
+        super().__init__(cluster, kubeconfig, install.tmp / "operator.log", env, tuple(container["args"]))
 
 
 def service_account_kubeconfig(cluster: Cluster, tmp: Path) -> Path:
@@ -272,15 +245,6 @@ def new_namespace(install: Install, prefix: str = "t") -> str:
     wait_for(lambda: install.cluster.get("serviceaccount", "default", name), what="default ServiceAccount")
     install.namespaces.append(name)
     return name
-
-
-def wait_ready(cluster: Cluster, op: ChartOperator, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        op.assert_alive()
-        obj = cluster.get("inferenceservice", name, namespace)
-        return obj if condition(obj, "Ready").get("status") == "True" else None
-
-    return dict(wait_for(ready, timeout=timeout, what=f"{namespace}/{name} Ready=True"))
 
 
 def can_i(cluster: Cluster, verb: str, resource: str, namespace: str | None = None) -> bool:

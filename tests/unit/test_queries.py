@@ -476,6 +476,7 @@ def test_fraction_within_reads_buckets_like_histogram_quantile_inverted() -> Non
     # rate() of counters scraped at slightly different times can dip: made monotonic, as Prometheus does
     assert fraction_within([(1.0, 50.0), (2.5, 49.0), (inf, 100.0)], 2.5) == pytest.approx(0.50)
     assert math.isnan(fraction_within([(1.0, 0.0), (inf, 0.0)], 1.0))  # no requests: undefined, not 1
+    assert math.isnan(fraction_within([(1.0, math.nan), (inf, 10.0)], 1.0))  # never a guess
     with pytest.raises(ValueError, match=r"\+Inf"):
         fraction_within([(1.0, 5.0), (2.5, 9.0)], 1.0)
 

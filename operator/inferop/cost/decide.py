@@ -49,8 +49,9 @@ Rules, in the order they apply:
    attainment usable, the latency leaves room when at most ``100 - sloHeadroomPercent`` percent of the
    error budget is used (p95 with 20%: at least 96% within the SLO); the latency need stays
    ``ceil(current x latency / line)``, and is ``current - 1`` when that need would keep every replica
-   (the quantile, interpolated inside a wide bucket, can sit above the line however many replicas run). Without an SLO
-   and without targets there is nothing to scale on: ``Hold``, and only the bounds apply.
+   (the quantile, interpolated inside a wide bucket, can sit above the line however many replicas
+   run). Without an SLO and without targets there is nothing to scale on: ``Hold``, and only the
+   bounds apply.
 6. Stabilization, as the Kubernetes HPA does it. Every decision records its recommendation in the
    ``History``. Scaling up goes to the smallest recommendation of the last
    ``scaleUp.stabilizationSeconds`` (including this one), scaling down to the largest of the last

@@ -83,6 +83,9 @@ from inferop.runtimes.profiles import get_profile
 SignalName = Literal["latency", "queue_depth", "request_rate", "gpu_utilization", "slo_attainment"]
 SIGNALS: tuple[SignalName, ...] = ("latency", "queue_depth", "request_rate", "gpu_utilization", "slo_attainment")
 
+#: The ``statistic`` of the SLO attainment (the fraction of the window's requests within the target).
+ATTAINMENT_STATISTIC = "fraction within SLO"
+
 #: The target label the scrape config copies the pod label ``inferop.dev/inferenceservice`` into.
 SERVICE_LABEL = "inferenceservice"
 #: Characters of a pod-template-hash and of a generated name suffix (k8s.io/apimachinery rand).
@@ -276,10 +279,8 @@ def latency_query(series: Histogram | MeanLatency, percentile: int, window: str,
     """Latency in milliseconds for every service exposing ``series``, keyed by namespace and service."""
     _check_window(window)
     if isinstance(series, Histogram):
-        rate = _attributed(f"rate({_selector(series.name + '_bucket', labels)}[{window}])", labels)
-        return f"histogram_quantile({quantile(percentile)}, sum {_by(labels, 'le')} ({rate}))" + _unit_factor(
-            series.unit_seconds
-        )
+        buckets = bucket_rates_query(series, window, labels)
+        return f"histogram_quantile({quantile(percentile)}, {buckets})" + _unit_factor(series.unit_seconds)
     total = _attributed(f"rate({_selector(series.sum_counter, labels)}[{window}])", labels)
     count = _attributed(f"rate({_selector(series.count_counter, labels)}[{window}])", labels)
     return f"sum {_by(labels)} ({total}) / sum {_by(labels)} ({count})" + _unit_factor(series.unit_seconds)
@@ -368,6 +369,21 @@ def _override(spec: ServiceQuerySpec, signal: SignalName, text: str, window: str
     return Query(promql=promql, signal=signal, statistic="override", service=spec.key)
 
 
+def _slo_histogram(spec: ServiceQuerySpec) -> Histogram | Unsupported:
+    """The histogram whose buckets give the service's SLO attainment, or why there is none."""
+    if spec.slo_target_ms is None:
+        return Unsupported("the service has no latency SLO")
+    if spec.overrides.latency_milliseconds:
+        return Unsupported("the latency comes from a per-service override; the SLO is judged by it alone")
+    try:
+        histogram = spec.runtime.latency_series(spec.slo_metric)
+    except UnsupportedByRuntime as error:
+        return Unsupported(str(error))
+    if not isinstance(histogram, Histogram):
+        return Unsupported(f"runtime {spec.runtime.name} exposes a mean latency, not a histogram")
+    return histogram
+
+
 def _batched(spec: ServiceQuerySpec, signal: SignalName, window: str, labels: PromLabels) -> Route:
     ns, svc = labels.namespace, labels.service
     series = spec.runtime.metrics
@@ -380,17 +396,10 @@ def _batched(spec: ServiceQuerySpec, signal: SignalName, window: str, labels: Pr
         statistic = f"p{spec.percentile}" if isinstance(latency, Histogram) else "mean"
         return Query(latency_query(latency, spec.percentile, window, labels), signal, statistic, ns, svc)
     if signal == "slo_attainment":
-        if spec.slo_target_ms is None:
-            return Unsupported("the service has no latency SLO")
-        if spec.overrides.latency_milliseconds:
-            return Unsupported("the latency comes from a per-service override; the SLO is judged by it alone")
-        try:
-            histogram = spec.runtime.latency_series(spec.slo_metric)
-        except UnsupportedByRuntime as error:
-            return Unsupported(str(error))
-        if not isinstance(histogram, Histogram):
-            return Unsupported(f"runtime {spec.runtime.name} exposes a mean latency, not a histogram")
-        return Query(bucket_rates_query(histogram, window, labels), signal, "buckets", ns, svc)
+        histogram = _slo_histogram(spec)
+        if isinstance(histogram, Unsupported):
+            return histogram
+        return Query(bucket_rates_query(histogram, window, labels), signal, ATTAINMENT_STATISTIC, ns, svc)
     if signal == "queue_depth":
         if series.queue_depth is None:
             return Unsupported(f"runtime {spec.runtime.name} exposes no queue-depth series; {hint}")
@@ -428,9 +437,7 @@ def plan_queries(services: Iterable[ServiceQuerySpec], *, window: str, labels: P
                 queries.setdefault(route, None)
             service_routes[signal] = route
         routes[spec.key] = service_routes
-        attainment = service_routes.get("slo_attainment")
-        if isinstance(attainment, Query) and spec.slo_target_ms is not None:
-            histogram = spec.runtime.latency_series(spec.slo_metric)
-            assert isinstance(histogram, Histogram)
+        histogram = _slo_histogram(spec)
+        if isinstance(histogram, Histogram) and spec.slo_target_ms is not None:
             thresholds[spec.key] = spec.slo_target_ms / 1000 / histogram.unit_seconds
     return QueryPlan(queries=tuple(queries), routes=routes, thresholds=thresholds)

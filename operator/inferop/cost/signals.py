@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from inferop.cost.queries import Query, QueryPlan, ServiceKey, SignalName, Unsupported
+from inferop.cost.queries import ATTAINMENT_STATISTIC, Query, QueryPlan, ServiceKey, SignalName, Unsupported
 
 
 class ObservationStatus(StrEnum):
@@ -243,11 +243,13 @@ def fraction_within(buckets: Sequence[tuple[float, float]], threshold: float) ->
     Read the way ``histogram_quantile`` reads a histogram, inverted: counts are made monotonic, the
     first bucket's lower bound is 0, and within a bucket observations are spread linearly. Exact when
     ``threshold`` is a bucket bound. Above the largest finite bound, the fraction of that bound (the
-    most a histogram can vouch for). NaN when the total (the ``+Inf`` bucket) is 0.
+    most a histogram can vouch for). NaN when the total (the ``+Inf`` bucket) is 0 or a count is NaN.
     """
     ordered = sorted(buckets)
     if not ordered or not math.isinf(ordered[-1][0]):
         raise ValueError("no +Inf bucket")
+    if any(math.isnan(count) for _, count in ordered):
+        return math.nan
     monotonic: list[tuple[float, float]] = []
     highest = 0.0
     for le, count in ordered:
@@ -269,11 +271,17 @@ def fraction_within(buckets: Sequence[tuple[float, float]], threshold: float) ->
     return below_count / total
 
 
-def parse_buckets(
-    result: Sequence[Mapping[str, Any]], *, now: float, namespace_label: str, service_label: str
-) -> dict[ServiceKey, list[tuple[float, float, float]]]:
-    """A batched answer of bucket rates, as ``(le, rate, timestamp)`` per service. Raises ValueError if
-    unreadable (a sample without a numeric ``le`` or value)."""
+def parse_attainment(
+    result: Sequence[Mapping[str, Any]],
+    *,
+    now: float,
+    thresholds: Mapping[ServiceKey, float],
+    namespace_label: str = "namespace",
+    service_label: str = "inferenceservice",
+) -> dict[ServiceKey, Observation]:
+    """A batched answer of bucket rates (``sum by (<ns>, <svc>, le)``), one SLO attainment per service
+    with a threshold (in the histogram's unit). Raises ValueError if unreadable (a sample without a
+    numeric ``le`` or value). Services absent from the answer are absent from the dict."""
     grouped: dict[ServiceKey, list[tuple[float, float, float]]] = {}
     for item in _check_vector(result):
         labels = _labels(item)
@@ -287,55 +295,33 @@ def parse_buckets(
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"cannot read a bucket sample: {error}") from error
         grouped.setdefault(ServiceKey(str(namespace), str(service)), []).append((le, value, ts))
-    return grouped
+    return {key: _attainment(rows, thresholds[key], now) for key, rows in grouped.items() if key in thresholds}
 
 
 def _attainment(rows: list[tuple[float, float, float]], threshold: float, now: float) -> Observation:
-    statistic = "fraction within SLO"
-    les = [le for le, _, _ in rows]
-    if len(set(les)) != len(les):
-        shown = f"{len(les) - len(set(les))} duplicate le bounds"
-        return Observation(ObservationStatus.MULTI_SERIES, series=len(rows), statistic=statistic, detail=shown)
-    values = [value for _, value, _ in rows]
-    if any(math.isnan(v) for v in values):
-        return Observation(ObservationStatus.NAN, age_seconds=max(0.0, now - min(t for _, _, t in rows)), series=1)
+    statistic = ATTAINMENT_STATISTIC
+    age = max(0.0, now - min(t for _, _, t in rows))
+    bounds = {le for le, _, _ in rows}
+    if len(bounds) != len(rows):
+        detail = f"{len(rows) - len(bounds)} duplicate le bounds"
+        return Observation(ObservationStatus.MULTI_SERIES, series=len(rows), statistic=statistic, detail=detail)
     try:
         fraction = fraction_within([(le, value) for le, value, _ in rows], threshold)
     except ValueError as error:
         return Observation(ObservationStatus.MALFORMED, series=1, statistic=statistic, detail=str(error))
-    age = max(0.0, now - min(t for _, _, t in rows))
-    if math.isnan(fraction):
+    if math.isnan(fraction):  # no requests in the window, or a NaN bucket
         return Observation(ObservationStatus.NAN, age_seconds=age, series=1, statistic=statistic)
     return Observation.ok(min(1.0, max(0.0, fraction)), age, statistic)
 
 
-def _observe_attainment(
-    query: Query, answer: Answer | None, key: ServiceKey, threshold: float | None, now: float, cache: dict[Query, Any]
+def _observe(
+    query: Query,
+    answer: Answer | None,
+    key: ServiceKey,
+    now: float,
+    cache: dict[Query, Any],
+    thresholds: Mapping[ServiceKey, float],
 ) -> Observation:
-    statistic = "fraction within SLO"
-    if answer is None or isinstance(answer, QueryFailed):
-        detail = "not run" if answer is None else answer.message
-        return Observation(ObservationStatus.QUERY_FAILED, statistic=statistic, detail=detail)
-    if threshold is None:
-        return Observation(ObservationStatus.UNSUPPORTED, detail="no SLO threshold in the plan")
-    if query not in cache:
-        try:
-            cache[query] = parse_buckets(
-                answer, now=now, namespace_label=query.namespace_label, service_label=query.service_label
-            )
-        except ValueError as error:
-            cache[query] = error
-    parsed = cache[query]
-    if isinstance(parsed, ValueError):
-        return Observation(ObservationStatus.MALFORMED, statistic=statistic, detail=str(parsed))
-    rows = parsed.get(key)
-    if not rows:
-        detail = f"no buckets with {query.namespace_label}={key.namespace!r}, {query.service_label}={key.name!r}"
-        return Observation(ObservationStatus.EMPTY, statistic=statistic, detail=detail)
-    return _attainment(rows, threshold, now)
-
-
-def _observe(query: Query, answer: Answer | None, key: ServiceKey, now: float, cache: dict[Query, Any]) -> Observation:
     if answer is None:
         return Observation(ObservationStatus.QUERY_FAILED, statistic=query.statistic, detail="not run")
     if isinstance(answer, QueryFailed):
@@ -344,13 +330,22 @@ def _observe(query: Query, answer: Answer | None, key: ServiceKey, now: float, c
         return parse_single(answer, now=now, statistic=query.statistic)
     if query not in cache:
         try:
-            cache[query] = parse_vector(
-                answer,
-                now=now,
-                namespace_label=query.namespace_label,
-                service_label=query.service_label,
-                statistic=query.statistic,
-            )
+            if query.signal == "slo_attainment":
+                cache[query] = parse_attainment(
+                    answer,
+                    now=now,
+                    thresholds=thresholds,
+                    namespace_label=query.namespace_label,
+                    service_label=query.service_label,
+                )
+            else:
+                cache[query] = parse_vector(
+                    answer,
+                    now=now,
+                    namespace_label=query.namespace_label,
+                    service_label=query.service_label,
+                    statistic=query.statistic,
+                )
         except ValueError as error:
             cache[query] = error
     parsed = cache[query]
@@ -376,11 +371,8 @@ def collect(plan: QueryPlan, answers: Mapping[Query, Answer], *, now: float) -> 
         for signal, route in routes.items():
             if isinstance(route, Unsupported):
                 observed[signal] = Observation(ObservationStatus.UNSUPPORTED, detail=route.reason)
-            elif signal == "slo_attainment":
-                threshold = plan.thresholds.get(key)
-                observed[signal] = _observe_attainment(route, answers.get(route), key, threshold, now, cache)
             else:
-                observed[signal] = _observe(route, answers.get(route), key, now, cache)
+                observed[signal] = _observe(route, answers.get(route), key, now, cache, plan.thresholds)
         out[key] = Observations(
             latency_milliseconds=observed.get("latency", NOT_OBSERVED),
             queue_depth_per_replica=observed.get("queue_depth", NOT_OBSERVED),

@@ -218,28 +218,6 @@ class Prometheus:
         bounds = [*self.bounds, math.inf]
         return list(zip(bounds, sums, strict=True))
 
-    def fraction_within(self, seconds: float, t: float, window: float) -> float | None:
-        """``sum(rate(<latency>_bucket{le="b"}[w])) / sum(rate(<latency>_count[w]))`` for the largest
-        bucket bound ``b <= seconds`` (exact when ``seconds`` is a bound). None = no series; NaN = no
-        requests."""
-        index = bisect.bisect_right(self.bounds, seconds) - 1
-        if index < 0:
-            return 0.0
-        within = total = 0.0
-        found = False
-        for series, lo, hi in self._in_range(t, window):
-            times = series.times[lo:hi]
-            rows = series.buckets[lo:hi]
-            part = extrapolated_rate(times, [row[index] for row in rows], t - window, t)
-            whole = extrapolated_rate(times, [row[-1] for row in rows], t - window, t)
-            if part is not None and whole is not None:
-                within += part
-                total += whole
-                found = True
-        if not found:
-            return None
-        return within / total if total > 0 else math.nan
-
     def request_rate(self, t: float, window: float) -> float | None:
         """``sum(rate(<requests>_total[w]))``, requests per second; None = no series."""
         total = 0.0
