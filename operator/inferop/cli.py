@@ -1,4 +1,4 @@
-"""The ``inferop`` command line: render objects offline, generate CRDs, run the operator.
+"""The ``inferop`` command line: render objects offline, generate CRDs, run the operator, simulate, backtest.
 
 Errors from bad input are one line naming the field, with exit code 2.
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from inferop import cli_backtest
 from inferop.api import GPUClass, InferenceService, InvalidObject, parse_gpuclass, parse_isvc
 from inferop.api.crdgen import render_crd_files
 from inferop.render import RenderError, render_all
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     sim_cli.add_parser(sub)
+    cli_backtest.add_parser(sub)
     return parser
 
 
@@ -151,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (CLIError, sim_cli.SimError) as err:
+    except (CLIError, sim_cli.SimError, cli_backtest.BacktestError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -8,6 +8,7 @@ control loop calls it from a worker thread, never on the event loop.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from prometheus_api_client import PrometheusConnect
@@ -20,6 +21,10 @@ from inferop.cost.signals import QueryFailed
 
 class MetricSource(Protocol):
     def query(self, promql: str) -> list[dict[str, Any]] | QueryFailed: ...
+
+
+#: Prometheus refuses a range query with more than 11,000 points per series; chunks stay below it.
+MAX_RANGE_POINTS = 10_000
 
 
 class Prometheus:
@@ -43,3 +48,32 @@ class Prometheus:
         if not isinstance(result, list):
             return QueryFailed(f"Prometheus {self.url}: unexpected answer {type(result).__name__}")
         return result
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]] | QueryFailed:
+        """A range query from ``start`` to ``end`` (unix seconds) every ``step`` seconds, as one matrix.
+
+        Long ranges are split into chunks of at most ``MAX_RANGE_POINTS`` steps on the same step grid and
+        the series' values joined, so the answer is the one Prometheus would give without the limit.
+        """
+        merged: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+        chunk = step * (MAX_RANGE_POINTS - 1)
+        at = start
+        while at <= end:
+            until = min(end, at + chunk)
+            try:
+                result = self.client.custom_query_range(
+                    query=promql,
+                    start_time=datetime.fromtimestamp(at, tz=UTC),
+                    end_time=datetime.fromtimestamp(until, tz=UTC),
+                    step=f"{step:g}s",
+                )
+            except (PrometheusApiClientException, RequestException, OSError, ValueError) as err:
+                return QueryFailed(f"Prometheus {self.url}: {type(err).__name__}: {str(err)[:300]}")
+            if not isinstance(result, list):
+                return QueryFailed(f"Prometheus {self.url}: unexpected answer {type(result).__name__}")
+            for series in result:
+                labels = tuple(sorted((series.get("metric") or {}).items()))
+                entry = merged.setdefault(labels, {"metric": series.get("metric") or {}, "values": []})
+                entry["values"].extend(series.get("values") or [])
+            at = until + step
+        return list(merged.values())

@@ -112,7 +112,7 @@ def _isvc(path: str | None, slo_ms: int, percentile: int, profile: ServiceProfil
     return Autoscaling.model_validate(data)
 
 
-def _cost_policy(path: str | None) -> CostPolicySpec:
+def load_cost_policy(path: str | None) -> CostPolicySpec:
     if path is None:
         return CostPolicySpec()
     docs = [d for d in _load_yaml("--policy", path) if d.get("kind") == "CostPolicy"]
@@ -215,7 +215,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     except ProfileError as err:
         raise SimError(f"--profile: {err}") from None
     autoscaling = _isvc(args.isvc, int(args.slo_ms), args.percentile, profile)
-    cost_policy = _cost_policy(args.policy)
+    cost_policy = load_cost_policy(args.policy)
     try:
         trace = load_trace(
             args.trace, seed=args.seed, rate_scale=args.rate_scale, start=args.start, duration=args.duration

@@ -1,0 +1,342 @@
+"""``inferop backtest``: replay a recorded Prometheus range of one InferenceService through ``decide()``.
+
+The I/O edge of :mod:`inferop.cost.backtest`: reads the InferenceService (and its CostPolicy and
+GPUClass) from the cluster, runs the cost controller's own queries as range queries with the
+CostPolicy interval as the step, reads the replicas that actually ran, and reports the projected
+decisions and GPU-hours against what ran. Every error names the flag and the fix (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from inferop.api import InferenceService, InvalidObject, parse_gpuclass, parse_isvc
+from inferop.api.costpolicy import CostPolicySpec
+from inferop.api.validation import plain
+from inferop.cost.backtest import RangeAnswer, Result, replay, series_at, steps
+from inferop.cost.prometheus import Prometheus
+from inferop.cost.queries import PromLabels, plan_queries, rate_window, service_query_spec
+from inferop.cost.signals import QueryFailed
+from inferop.sim.cli import SimError, load_cost_policy
+
+ISVC_API = "inferop.dev/v1alpha1"
+#: Where the replicas that actually ran come from, tried in order (first with data wins):
+#: kube-state-metrics' Deployment series, then the operator's own gauge.
+REPLICA_QUERIES = (
+    'max(kube_deployment_status_replicas{namespace="{namespace}",deployment="{name}"})',
+    'max(inferop_replicas{namespace="{namespace}",inferenceservice="{name}"})',
+)
+#: Model load time of new projected replicas when --cold-start is not given (the simulator's
+#: llama-8b-h100 profile: weights from a local cache onto one H100, see docs/simulate.md).
+DEFAULT_COLD_START = 120.0
+_RELATIVE = re.compile(r"^now(?:-(\d+)([smhd]))?$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class BacktestError(Exception):
+    """Bad input to ``inferop backtest``; the message names the flag."""
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "backtest",
+        help="replay a recorded Prometheus range of one InferenceService through decide()",
+        description=(
+            "Replay the recorded Prometheus range of one InferenceService through inferop's decide(), one "
+            "CostPolicy interval at a time, and report the decisions over time and the projected GPU-hours "
+            "against what actually ran (method: docs/backtest.md)."
+        ),
+    )
+    p.add_argument(
+        "--prometheus", metavar="URL", help="Prometheus URL (default: the CostPolicy's, then INFEROP_PROMETHEUS_URL)"
+    )
+    p.add_argument(
+        "--isvc",
+        required=True,
+        metavar="NAMESPACE/NAME",
+        help="the InferenceService (read from the current kubeconfig's cluster)",
+    )
+    p.add_argument("--start", required=True, metavar="T", help="RFC 3339 time, unix seconds, or now-<N>[smhd]")
+    p.add_argument("--end", required=True, metavar="T", help="RFC 3339 time, unix seconds, now or now-<N>[smhd]")
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="CostPolicy YAML to try (default: the service's CostPolicy from the cluster, or the default CostPolicy)",
+    )
+    p.add_argument(
+        "--cold-start",
+        type=float,
+        default=DEFAULT_COLD_START,
+        metavar="SECONDS",
+        help=f"seconds before a replica the projection adds is ready (default {DEFAULT_COLD_START:g})",
+    )
+    p.add_argument(
+        "--replicas-query",
+        metavar="PROMQL",
+        help="PromQL for the replicas that actually ran, one "
+        "series ({namespace} and {name} are substituted; default: kube-state-metrics, then "
+        "inferop_replicas)",
+    )
+    p.add_argument("--out", metavar="DIR", help="also write backtest.json, backtest.md and backtest.png here")
+    p.set_defaults(func=run_backtest)
+
+
+def parse_time(flag: str, text: str, now: float) -> float:
+    """RFC 3339, unix seconds, ``now`` or ``now-<N><s|m|h|d>``, as unix seconds."""
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        amount, unit = relative.groups()
+        return now - (int(amount) * _UNITS[unit] if amount else 0)
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BacktestError(
+            f"{flag}: {text!r} is not a time: use RFC 3339 (2026-11-30T12:00:00Z), unix seconds or now-2h"
+        ) from None
+    if parsed.tzinfo is None:
+        raise BacktestError(f"{flag}: {text!r} has no time zone: add Z or an offset such as +01:00")
+    return parsed.timestamp()
+
+
+def _service_ref(text: str) -> tuple[str, str]:
+    namespace, _, name = text.partition("/")
+    if not namespace or not name or "/" in name:
+        raise BacktestError(f"--isvc: {text!r} is not NAMESPACE/NAME (for example --isvc team-a/chat)")
+    return namespace, name
+
+
+def _read_cluster(namespace: str, name: str) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """The InferenceService, its CostPolicy (None when absent) and its GPUClass (None when absent or CPU)."""
+    from inferop.reconcile.kube import Kube, KubeError, load_config, path
+
+    try:
+        load_config()
+    except Exception as err:  # noqa: BLE001 - any kubeconfig problem is the same advice
+        raise BacktestError(f"--isvc: cannot load a kubeconfig ({err}): set KUBECONFIG") from None
+    kube = Kube()
+    try:
+        body = kube.get(path(ISVC_API, "InferenceService", namespace, name))
+        if body is None:
+            raise BacktestError(
+                f"--isvc: InferenceService {namespace}/{name} not found (kubectl get isvc -n {namespace})"
+            )
+        spec = body.get("spec") or {}
+        policy_name = (spec.get("autoscaling") or {}).get("policy") or "default"
+        policy = kube.get(path(ISVC_API, "CostPolicy", None, policy_name))
+        gpu_class = ((spec.get("resources") or {}).get("gpu") or {}).get("class")
+        gpuclass = kube.get(path(ISVC_API, "GPUClass", None, gpu_class)) if gpu_class else None
+    except KubeError as err:
+        raise BacktestError(f"--isvc: reading {namespace}/{name} from the cluster failed: {err}") from None
+    return body, policy, gpuclass
+
+
+def _policy(flag_file: str | None, stored: dict[str, Any] | None, isvc: InferenceService) -> tuple[CostPolicySpec, str]:
+    if flag_file:
+        try:
+            return load_cost_policy(flag_file), flag_file
+        except SimError as err:
+            raise BacktestError(str(err)) from None
+    if stored is None:
+        return CostPolicySpec(), "the default CostPolicy (none stored in the cluster)"
+    name = stored["metadata"]["name"]
+    try:
+        return CostPolicySpec.model_validate(plain(stored.get("spec") or {})), f"CostPolicy {name} (from the cluster)"
+    except ValueError as err:
+        raise BacktestError(f"--policy: the stored CostPolicy {name} is invalid ({err}); pass --policy FILE") from None
+
+
+def _actual_replicas(
+    source: Prometheus, override: str | None, namespace: str, name: str, start: float, end: float, step: float
+) -> tuple[list[dict[str, Any]], str]:
+    candidates = [override] if override else list(REPLICA_QUERIES)
+    for template in candidates:
+        assert template is not None
+        promql = template.replace("{namespace}", namespace).replace("{name}", name)
+        answer = source.query_range(promql, start, end, step)
+        if isinstance(answer, QueryFailed):
+            flag = "--replicas-query" if override else "--prometheus"
+            raise BacktestError(f"{flag}: {answer.message}")
+        if answer:
+            return answer, promql
+    if override:
+        raise BacktestError(f"--replicas-query: no data for {override!r} between --start and --end")
+    raise BacktestError(
+        "--replicas-query: no replica series between --start and --end (tried kube-state-metrics' "
+        "kube_deployment_status_replicas and inferop_replicas): install kube-state-metrics, scrape the operator's "
+        "/metrics, or pass --replicas-query"
+    )
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    now = time.time()
+    namespace, name = _service_ref(args.isvc)
+    start, end = parse_time("--start", args.start, now), parse_time("--end", args.end, now)
+    if end <= start:
+        raise BacktestError("--end: must be after --start")
+    if args.cold_start < 0:
+        raise BacktestError("--cold-start: must be 0 or more seconds")
+    body, stored_policy, gpuclass_body = _read_cluster(namespace, name)
+    try:
+        isvc = parse_isvc(body)
+    except InvalidObject as err:
+        raise BacktestError(f"--isvc: {namespace}/{name} is invalid: {err}") from None
+    if isvc.spec.autoscaling is None:
+        raise BacktestError(f"--isvc: {namespace}/{name} has no spec.autoscaling: there is nothing to backtest")
+    policy, policy_source = _policy(args.policy, stored_policy, isvc)
+    url = args.prometheus or policy.prometheus.url or os.environ.get("INFEROP_PROMETHEUS_URL")
+    if not url:
+        raise BacktestError("--prometheus: no Prometheus URL: pass --prometheus, or set INFEROP_PROMETHEUS_URL")
+    price = 0.0
+    if gpuclass_body is not None:
+        try:
+            gpuclass = parse_gpuclass(gpuclass_body)
+            price = float(gpuclass.spec.price.per_gpu_hour) if gpuclass.spec.price is not None else 0.0
+        except InvalidObject:
+            price = 0.0
+
+    interval = float(policy.interval_seconds)
+    times = steps(start, end, interval)
+    window = rate_window(policy.interval_seconds)
+    plan = plan_queries([service_query_spec(isvc)], window=window, labels=PromLabels.from_policy(policy))
+    source = Prometheus(url, timeout=60.0)
+    answers: dict[Any, RangeAnswer] = {}
+    for query in plan.queries:
+        answers[query] = source.query_range(query.promql, start, times[-1], interval)
+    failed = [a for a in answers.values() if isinstance(a, QueryFailed)]
+    if failed and len(failed) == len(answers):
+        raise BacktestError(f"--prometheus: every query failed; the first: {failed[0].message}")
+    matrix, replicas_query = _actual_replicas(source, args.replicas_query, namespace, name, start, times[-1], interval)
+    result = replay(
+        isvc,
+        policy,
+        plan,
+        answers,
+        times,
+        series_at(matrix, times),
+        cold_start_seconds=args.cold_start,
+        price_per_gpu_hour=price,
+    )
+    report = {
+        "command": shlex.join(["inferop", "backtest", *_argv(args)]),
+        "isvc": f"{namespace}/{name}",
+        "prometheus": url,
+        "start": _iso(start),
+        "end": _iso(end),
+        "policy": policy_source,
+        "rate_window": window,
+        "cold_start_seconds": args.cold_start,
+        "replicas_query": replicas_query,
+        "queries": [q.promql for q in plan.queries],
+        "failed_queries": [a.message for a in failed],
+        "summary": result.summary(),
+        "steps": [s.to_json() for s in result.steps],
+    }
+    text = markdown(report, result)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "backtest.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out / "backtest.md").write_text(text + "\n")
+        plot(result, isvc, out / "backtest.png")
+        print(f"wrote {out / 'backtest.json'}, {out / 'backtest.md'}, {out / 'backtest.png'}")
+    return 0
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    parts = ["--isvc", args.isvc, "--start", args.start, "--end", args.end]
+    for flag, value in (
+        ("--prometheus", args.prometheus),
+        ("--policy", args.policy),
+        ("--replicas-query", args.replicas_query),
+        ("--out", args.out),
+    ):
+        if value:
+            parts += [flag, value]
+    if args.cold_start != DEFAULT_COLD_START:
+        parts += ["--cold-start", f"{args.cold_start:g}"]
+    return parts
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def markdown(report: dict[str, Any], result: Result) -> str:
+    """The report a reader sees: the totals, then every step where the projection changed."""
+    s = report["summary"]
+    ratio = f"{s['ratio']:.2f}x" if s["ratio"] is not None else "n/a (nothing ran)"
+    lines = [
+        f"# Backtest of {report['isvc']}: {report['start']} to {report['end']}",
+        "",
+        f"`{report['command']}`",
+        "",
+        f"- policy: {report['policy']}; {s['steps']} decisions every {s['interval_seconds']:g} s; "
+        f"rate window {report['rate_window']}; cold start {report['cold_start_seconds']:g} s",
+        f"- what ran: `{report['replicas_query']}`",
+        f"- GPU-hours: actually ran **{s['actual_gpu_hours']:.2f}**, inferop projected "
+        f"**{s['projected_gpu_hours']:.2f}** ({ratio}); cost {s['actual_cost']:.2f} -> {s['projected_cost']:.2f} "
+        "(GPUClass price)",
+        f"- projected scale events: {s['scale_events']}; reasons: "
+        + ", ".join(f"{k} {v}" for k, v in s["reasons"].items()),
+        f"- optimistic steps (projected fewer replicas than ran, judged by the larger fleet's latency): "
+        f"{s['optimistic_steps']} of {s['steps']}",
+    ]
+    if s["steps_without_actual_replicas"]:
+        lines.append(f"- steps without a replicas sample (charged 0 as actual): {s['steps_without_actual_replicas']}")
+    if report["failed_queries"]:
+        lines.append(f"- failed queries (their signals read as missing): {'; '.join(report['failed_queries'])}")
+    lines += ["", "| time | ran | inferop | reason | message |", "|---|---:|---:|---|---|"]
+    previous: tuple[int, str] | None = None
+    for step in result.steps:
+        if (step.projected, step.reason) == previous:
+            continue
+        previous = (step.projected, step.reason)
+        message = step.message.replace("|", "/")
+        ran = "-" if step.actual is None else str(step.actual)
+        lines.append(f"| {_iso(step.time)} | {ran} | {step.current} -> {step.projected} | {step.reason} | {message} |")
+    return "\n".join(lines)
+
+
+def plot(result: Result, isvc: InferenceService, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t0 = result.steps[0].time if result.steps else 0.0
+    hours = [(s.time - t0) / 3600 for s in result.steps]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    ax1.step(
+        hours,
+        [s.actual if s.actual is not None else float("nan") for s in result.steps],
+        where="post",
+        label="actually ran",
+    )
+    ax1.step(hours, [s.projected for s in result.steps], where="post", label="inferop (projected)")
+    ax1.set_ylabel("replicas")
+    ax1.legend(loc="upper right")
+    latency = [s.latency_ms if s.latency_ms is not None else float("nan") for s in result.steps]
+    ax2.plot(hours, latency, lw=0.8, label="observed latency")
+    slo = isvc.spec.autoscaling.slo if isvc.spec.autoscaling else None
+    if slo is not None:
+        ax2.axhline(slo.latency.target_milliseconds, color="red", ls="--", label="SLO")
+    ax2.set_ylabel("ms")
+    ax2.set_xlabel("hours from --start")
+    ax2.legend(loc="upper right")
+    fig.suptitle(f"backtest {isvc.namespace}/{isvc.name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
