@@ -10,7 +10,7 @@ import pytest
 
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.validation import parse_isvc
-from inferop.cost.backtest import instant_at, replay, series_at, steps
+from inferop.cost.backtest import index_matrix, instant_at, replay, series_at, steps
 from inferop.cost.queries import QueryPlan, plan_queries, service_query_spec
 from inferop.cost.signals import QueryFailed
 
@@ -83,12 +83,13 @@ def test_steps_cover_the_range_every_interval_including_the_end() -> None:
 
 
 def test_a_range_answer_at_one_step_is_that_steps_instant_answer() -> None:
-    from inferop.cost.backtest import _index
-
-    rows = [{"metric": {"a": "1"}, "values": [[T0, "1"], [T0 + 30, "2"]]}, {"metric": {"a": "2"}, "values": [[T0, "5"]]}]
-    assert instant_at(_index(rows), T0 + 30) == [{"metric": {"a": "1"}, "value": [T0 + 30, "2"]}]
-    assert len(instant_at(_index(rows), T0)) == 2
-    assert instant_at(_index(rows), T0 + 60) == []
+    rows = [
+        {"metric": {"a": "1"}, "values": [[T0, "1"], [T0 + 30, "2"]]},
+        {"metric": {"a": "2"}, "values": [[T0, "5"]]},
+    ]
+    assert instant_at(index_matrix(rows), T0 + 30) == [{"metric": {"a": "1"}, "value": [T0 + 30, "2"]}]
+    assert len(instant_at(index_matrix(rows), T0)) == 2
+    assert instant_at(index_matrix(rows), T0 + 60) == []
     assert series_at(rows, [T0, T0 + 30, T0 + 60]) == [5, 2, None]
     assert series_at([{"metric": {}, "values": [[T0, "NaN"]]}], [T0]) == [None]
 

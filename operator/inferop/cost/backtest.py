@@ -148,7 +148,7 @@ def _key(t: float) -> float:
     return round(t * 1000) / 1000
 
 
-def _index(matrix: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], dict[float, str]]]:
+def index_matrix(matrix: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], dict[float, str]]]:
     return [
         (series.get("metric") or {}, {_key(float(ts)): v for ts, v in series.get("values") or []}) for series in matrix
     ]
@@ -162,7 +162,7 @@ def instant_at(indexed: list[tuple[Mapping[str, Any], dict[float, str]]], t: flo
 
 def series_at(matrix: Sequence[Mapping[str, Any]], times: Sequence[float]) -> list[int | None]:
     """One replica count per time from a range answer: the largest series' value, None where none has one."""
-    indexed = _index(matrix)
+    indexed = index_matrix(matrix)
     out: list[int | None] = []
     for t in times:
         values = [float(v[_key(t)]) for _, v in indexed if _key(t) in v]
@@ -208,7 +208,7 @@ def replay(
         raise ValueError("one actual replica count per step is needed")
     autoscaling = isvc.spec.autoscaling.model_copy(update={"mode": "Enforce"})
     key = ServiceKey(isvc.namespace, isvc.name)
-    indexed = {q: _index(a) for q, a in answers.items() if not isinstance(a, QueryFailed)}
+    indexed = {q: index_matrix(a) for q, a in answers.items() if not isinstance(a, QueryFailed)}
     first = next((a for a in actual if a is not None), None)
     current = first if first is not None else autoscaling.min_replicas
     # (time a replica became wanted, count): replicas added at t are ready at t + cold start
