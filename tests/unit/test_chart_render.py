@@ -161,6 +161,8 @@ def test_monitoring_objects_only_when_enabled(helm: str) -> None:
     selected = monitor["spec"]["selector"]["matchLabels"]
     assert selected.items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"] == "metrics"
+    # the series' namespace label is the InferenceService's, not the operator pod's
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is True
     rule = one(docs, "PrometheusRule")
     alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
     assert set(alerts) == {
