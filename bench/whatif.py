@@ -13,12 +13,17 @@ that proposals come with numbers:
 - ``no-up-cap``: the real decide() with ``MAX_UP_FACTOR`` lifted: one decision may multiply the ready
   replicas by the full latency (or queue) ratio (the rule before 2026-11-30).
 - ``policy:down-120s``: the real decide() with a 120 s scale-down stabilization window (default 300 s).
+- ``no-settle``: the real decide() without settling (``SETTLE_INTERVALS = 0``): a latency breach may
+  scale up again at the tick its new replicas become ready (the rule before 2026-11-30's second change).
+- ``no-blind-line``: the real decide() taking the unsized one-replica step down at the ordinary
+  scale-down line (96% within for p95) instead of 98% (``BLIND_STEP_BUDGET = 0.8``, the earlier rule).
 """
 
 from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from inferop.api.costpolicy import CostPolicySpec, ScaleRule
@@ -48,26 +53,43 @@ class NoAttainmentPolicy(InferopPolicy):
 
 
 @dataclass
-class NoUpCapPolicy(InferopPolicy):
-    """decide() with MAX_UP_FACTOR lifted for its own decisions."""
+class ConstantsPolicy(InferopPolicy):
+    """decide() with some of its module constants replaced for its own decisions."""
 
-    name: str = "inferop-no-up-cap"
+    name: str = "inferop-constants"
+    constants: tuple[tuple[str, float], ...] = ()
 
     def tick(self, ctx: Context, now: float) -> int | None:
-        saved = decide_module.MAX_UP_FACTOR
-        decide_module.MAX_UP_FACTOR = math.inf
+        saved = {name: getattr(decide_module, name) for name, _ in self.constants}
+        for name, value in self.constants:
+            setattr(decide_module, name, value)
         try:
             return super().tick(ctx, now)
         finally:
-            decide_module.MAX_UP_FACTOR = saved
+            for name, value in saved.items():
+                setattr(decide_module, name, value)
+
+
+def _no_up_cap() -> InferopPolicy:
+    return ConstantsPolicy(name="inferop-no-up-cap", constants=(("MAX_UP_FACTOR", math.inf),))
+
+
+def _no_settle() -> InferopPolicy:
+    return ConstantsPolicy(name="inferop-no-settle", constants=(("SETTLE_INTERVALS", 0),))
+
+
+def _no_blind_line() -> InferopPolicy:
+    return ConstantsPolicy(name="inferop-no-blind-line", constants=(("BLIND_STEP_BUDGET", 0.8),))
 
 
 #: name -> (policy factory, CostPolicy)
-VARIANTS: dict[str, tuple[type[InferopPolicy], CostPolicySpec]] = {
+VARIANTS: dict[str, tuple[Callable[[], InferopPolicy], CostPolicySpec]] = {
     "default": (InferopPolicy, CostPolicySpec()),
     "policy:fast-down": (InferopPolicy, FAST_DOWN),
     "policy:headroom-10": (InferopPolicy, HEADROOM_10),
     "policy:down-120s": (InferopPolicy, DOWN_120),
     "no-attainment": (NoAttainmentPolicy, CostPolicySpec()),
-    "no-up-cap": (NoUpCapPolicy, CostPolicySpec()),
+    "no-up-cap": (_no_up_cap, CostPolicySpec()),
+    "no-settle": (_no_settle, CostPolicySpec()),
+    "no-blind-line": (_no_blind_line, CostPolicySpec()),
 }

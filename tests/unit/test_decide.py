@@ -527,6 +527,37 @@ def test_attainment_below_the_goal_is_a_breach_even_with_the_quantile_under_the_
     assert run(with_attainment(0.94, latency=4900), current=3).desired_replicas == 4
 
 
+def test_a_scale_down_the_quantile_cannot_size_needs_clear_room() -> None:
+    """The quantile says "keep every replica"; one replica less needs 98% within the SLO (p95), not 96%."""
+    history = steady(1)
+    d = run(with_attainment(0.97, latency=4600), current=3, history=history)
+    assert (d.desired_replicas, d.reason) == (3, Reason.HOLD)
+    assert d.inputs["needs"]["down"] == {"latency": 3}
+    assert run(with_attainment(0.98, latency=4600), current=3, history=history).desired_replicas == 2
+    # where the quantile sizes the step, the 96% line is enough: ceil(3 x 2000 / 4000) = 2
+    sized = run(with_attainment(0.97, latency=2000), current=3, history=history)
+    assert (sized.desired_replicas, sized.reason) == (2, Reason.SCALE_DOWN_WITH_HEADROOM)
+
+
+def test_a_latency_breach_waits_for_the_window_to_see_replicas_that_just_became_ready() -> None:
+    """4 of 4 ready since this tick (2 before): the 2-minute window still holds the requests the 2 served."""
+    before = History(ready=2)
+    d = run(observed(latency=12_000), current=4, ready=4, history=before)
+    assert (d.desired_replicas, d.reason) == (4, Reason.WAITING_FOR_REPLICAS)
+    assert "replicas became ready 0 s ago: waiting 60 s for the latency window" in d.message
+    assert (d.history.ready, d.history.ready_rose_at) == (4, NOW)
+    # one interval later: still settling; two intervals later: scales up
+    later = run(observed(latency=12_000), current=4, ready=4, history=d.history, now=NOW + 30)
+    assert later.reason is Reason.WAITING_FOR_REPLICAS
+    assert run(observed(latency=12_000), current=4, ready=4, history=later.history, now=NOW + 60).desired_replicas == 8
+    # no ready replicas seen before (a restarted operator): no settling
+    assert run(observed(latency=12_000), current=4, ready=4, history=History()).desired_replicas == 8
+    # saturation of a per-replica gauge is not held: the queue depth is read per ready replica already
+    spec = autoscaling(targets={"queueDepthPerReplica": 4})
+    queued = run(observed(latency=1000, queue=12), current=4, ready=4, spec=spec, history=before)
+    assert (queued.desired_replicas, queued.reason) == (8, Reason.SATURATED)
+
+
 def test_unusable_attainment_falls_back_to_the_quantile() -> None:
     for missing in (Observation.missing(S.NAN), Observation.missing(S.EMPTY), ok(0.99, age=1000)):
         d = run(with_attainment(missing, latency=6000), current=2)

@@ -36,7 +36,12 @@ Rules, in the order they apply:
    of ``p / SLO`` and the error-budget overrun ``(1 - attainment) / (1 - goal)``. The
    recommendation is the largest need, at least the current replicas. Reason ``SLOBreach`` when the
    latency drives it, ``Saturated`` when the queue depth or GPU utilization does, and
-   ``WaitingForReplicas`` when the replicas already starting cover the need.
+   ``WaitingForReplicas`` when the replicas already starting cover the need. Settling: for
+   ``SETTLE_INTERVALS`` decision intervals after the ready replicas increased (``History`` remembers
+   the ready count and when it rose), a latency breach recommends the current replicas
+   (``WaitingForReplicas``): the rate window still holds mostly requests served, or queued, before the
+   new replicas were ready, so judging them then doubles again what the doubling already fixed. A
+   queue-depth or GPU breach is not held (they are read per ready replica).
 4. Hold on missing data. Otherwise, if a required signal is unusable, recommend the current replicas
    (reason ``MetricsUnavailable``): missing data never scales down.
 5. Scale down slowly, only with SLO headroom. Otherwise, when the latency is at most
@@ -48,9 +53,11 @@ Rules, in the order they apply:
    line and the target the recommendation is the current replicas (reason ``Hold``). With the SLO
    attainment usable, the latency leaves room when at most ``100 - sloHeadroomPercent`` percent of the
    error budget is used (p95 with 20%: at least 96% within the SLO); the latency need stays
-   ``ceil(current x latency / line)``, and is ``current - 1`` when that need would keep every replica
-   (the quantile, interpolated inside a wide bucket, can sit above the line however many replicas
-   run). Without an SLO and without targets there is nothing to scale on: ``Hold``, and only the
+   ``ceil(current x latency / line)``. When that need would keep every replica (the quantile,
+   interpolated inside a wide bucket, can sit above the line however many replicas run), the need is
+   ``current - 1`` if at most ``BLIND_STEP_BUDGET`` of the error budget is used (p95: 98% within),
+   else ``current``: a step no signal sizes needs clearer room than one the quantile sizes. Without
+   an SLO and without targets there is nothing to scale on: ``Hold``, and only the
    bounds apply.
 6. Stabilization, as the Kubernetes HPA does it. Every decision records its recommendation in the
    ``History``. Scaling up goes to the smallest recommendation of the last
@@ -103,6 +110,12 @@ from inferop.cost.signals import Observation, Observations, ObservationStatus
 STALE_AFTER_INTERVALS = 3
 #: One decision at most multiplies the ready replicas by this (see rule 3).
 MAX_UP_FACTOR = 2.0
+#: After the ready replicas increase, a latency breach waits this many decision intervals before scaling
+#: up again (rule 3): the rate window still holds requests served before the new replicas were ready.
+SETTLE_INTERVALS = 2
+#: A scale-down the latency percentile cannot size (rule 5) needs at most this fraction of the error
+#: budget used (p95: at least 98% of requests within the SLO).
+BLIND_STEP_BUDGET = 0.4
 #: Guards ceil() against float noise (2 x 1.5 must be 3, not 4).
 _EPSILON = 1e-9
 
@@ -139,14 +152,28 @@ class History:
 
     recommendations: tuple[tuple[float, int], ...] = ()
     last_scale_time: float | None = None
+    #: The ready replicas of the last tick (None: not known, e.g. after a restart) and when the ready
+    #: replicas last increased (rule 3's settle time).
+    ready: int | None = None
+    ready_rose_at: float | None = None
 
-    def record(self, now: float, recommendation: int, *, scaled: bool, keep_seconds: float) -> History:
-        """This tick's recommendation appended, entries older than ``keep_seconds`` dropped."""
+    def record(
+        self, now: float, recommendation: int, *, scaled: bool, keep_seconds: float, ready: int | None = None
+    ) -> History:
+        """This tick's recommendation (and ready replicas) appended, entries older than ``keep_seconds`` dropped."""
         kept = tuple((t, r) for t, r in self.recommendations if t > now - keep_seconds)
         return History(
             recommendations=(*kept, (now, recommendation)),
             last_scale_time=now if scaled else self.last_scale_time,
+            ready=self.ready if ready is None else ready,
+            ready_rose_at=self.rose_at(now, ready),
         )
+
+    def rose_at(self, now: float, ready: int | None) -> float | None:
+        """When the ready replicas last increased, counting ``ready`` seen at ``now``."""
+        if ready is not None and self.ready is not None and ready > self.ready:
+            return now
+        return self.ready_rose_at
 
     def within(self, now: float, seconds: float) -> list[int]:
         """Recommendations recorded in the last ``seconds`` (HPA semantics: strictly after the cutoff)."""
@@ -468,15 +495,26 @@ def decide(
 
     down: dict[str, int] = {}
     driver = ""
+    waiting_for = "waiting for the starting replicas before scaling further"
     if up:
         driver = max(up, key=lambda s: (up[s], s == "latency"))
         need = up[driver]
+        rose_at = history.rose_at(now, ready)
+        settle = SETTLE_INTERVALS * interval
+        settling = driver == "latency" and need > current and rose_at is not None and now - rose_at < settle
+        if settling:
+            need = current
         recommendation = max(current, need)
         if need <= current:
             reason = Reason.WAITING_FOR_REPLICAS
         else:
             reason = Reason.SLO_BREACH if driver == "latency" else Reason.SATURATED
         what = _signal_text(driver, observations, autoscaling, reading)
+        if settling and rose_at is not None:
+            waiting_for = (
+                f"replicas became ready {now - rose_at:.0f} s ago: waiting {settle:.0f} s for the latency "
+                "window to reflect them before scaling further"
+            )
     elif not metrics_available:
         recommendation, reason = current, Reason.METRICS_UNAVAILABLE
         what = "metrics unavailable (" + "; ".join(reading.problems) + ")"
@@ -492,9 +530,11 @@ def decide(
         if has_signal and latency_room:
             if slo is not None:
                 down["latency"] = 0 if reading.latency_waived else _ceil(current * (reading.latency or 0) / line)
+                blind_line = 1 - (1 - goal) * BLIND_STEP_BUDGET
                 if attainment is not None and not reading.latency_waived and down["latency"] >= current:
-                    # The quantile says "keep" but the attainment says there is room: one replica less.
-                    down["latency"] = current - 1
+                    # The quantile says "keep" but the attainment says there is room: one replica less,
+                    # when the room is clear (the step is not sized by any signal).
+                    down["latency"] = current - 1 if attainment >= blind_line else current
             if targets is not None and targets.queue_depth_per_replica is not None and reading.queue is not None:
                 down["queue"] = _ceil(current * reading.queue / targets.queue_depth_per_replica)
             if targets is not None and targets.gpu_utilization_percent is not None and reading.gpu is not None:
@@ -578,7 +618,15 @@ def decide(
 
     acts = autoscaling.mode == "Enforce" and desired != current
     message = _message(
-        reason, what, note, current=current, ready=ready, desired=desired, limited_by=limited_by, bound=bound
+        reason,
+        what,
+        note,
+        current=current,
+        ready=ready,
+        desired=desired,
+        limited_by=limited_by,
+        bound=bound,
+        waiting_for=waiting_for,
     )
     if autoscaling.mode == "Recommend" and desired != current:
         message += " (Recommend mode: not applied)"
@@ -617,7 +665,7 @@ def decide(
         acts=acts,
         inputs=inputs,
         recommendation=recommendation,
-        history=history.record(now, recommendation, scaled=acts, keep_seconds=keep),
+        history=history.record(now, recommendation, scaled=acts, keep_seconds=keep, ready=ready),
     )
 
 
@@ -631,10 +679,11 @@ def _message(
     desired: int,
     limited_by: LimitedBy | None,
     bound: Bounds,
+    waiting_for: str = "",
 ) -> str:
     replicas = f"with {current} replica{'s' if current != 1 else ''}"
     if reason is Reason.WAITING_FOR_REPLICAS:
-        return f"{what} {replicas}, {ready} ready: waiting for the starting replicas before scaling further"
+        return f"{what} {replicas}, {ready} ready: {waiting_for}"
     if reason in (Reason.STABILIZING, Reason.COOLDOWN):
         return f"{what} {replicas}: {note}: holding {desired}"
     if reason is Reason.AT_MAXIMUM:
