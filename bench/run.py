@@ -260,7 +260,7 @@ def report(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, flo
         "## What-ifs (not the shipped controller)",
         "",
         "`bench/whatif.py`: the same replay with other CostPolicy values (through the real decide()), or with",
-        "one of decide()'s 2026-11-30 rules taken out (`no-attainment`, `no-up-cap`). Each cell:",
+        "one of decide()'s rules taken out (`no-attainment`, `no-up-cap`, `no-settle`, `no-blind-line`). Each cell:",
         "GPU-hours / attainment, then the ratio to the best tuned baseline and to the oracle.",
         "",
         "| trace | " + " | ".join(VARIANTS) + " |",
