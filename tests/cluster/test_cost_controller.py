@@ -189,6 +189,11 @@ def test_closed_loop_scales_with_load_and_holds_without_metrics(
     # the SLO attainment came from the real Prometheus' bucket rates (the batched le query)
     attainment = status["autoscaling"]["lastDecision"]["inputs"]["observations"]["sloAttainment"]
     assert attainment["status"] == "Ok" and 0 <= attainment["value"] <= 1, attainment
+    # ... and is shown (percent, one decimal) for the InSLO% printer column
+    shown = status["signals"].get("sloAttainmentPercent")
+    assert isinstance(shown, int | float) and 0 <= shown <= 100, status["signals"]
+    printed = cluster.kubectl("get", "infsvc", "chat", "-n", namespace).stdout
+    assert "InSLO%" in printed.splitlines()[0], printed
     assert status["autoscaling"]["desiredReplicas"] >= 3
     assert status["autoscaling"]["recentDecisions"], "decisions must be explained"
     assert any(d["reason"] in ("SLOBreach", "Saturated") for d in status["autoscaling"]["recentDecisions"])

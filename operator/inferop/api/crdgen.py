@@ -69,6 +69,12 @@ CRDS: tuple[CRD, ...] = (
                 "jsonPath": ".status.signals.latencyMilliseconds",
                 "description": "Observed latency percentile of the SLO, in milliseconds",
             },
+            {
+                "name": "InSLO%",
+                "type": "number",
+                "jsonPath": ".status.signals.sloAttainmentPercent",
+                "description": "Percent of recent requests within the SLO target (what the cost controller judges)",
+            },
             {"name": "GPU%", "type": "integer", "jsonPath": ".status.signals.gpuUtilizationPercent"},
             {"name": "$/hr", "type": "string", "jsonPath": ".status.cost.hourly"},
             {"name": "LimitedBy", "type": "string", "jsonPath": ".status.autoscaling.limitedBy"},

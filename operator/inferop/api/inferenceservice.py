@@ -239,6 +239,9 @@ class Signals(StatusModel):
     latency_milliseconds: int | None = None
     gpu_utilization_percent: int | None = None
     queue_depth: int | None = None
+    slo_attainment_percent: float | None = Field(
+        default=None, description="Percent of the rate window's requests that finished within the SLO target."
+    )
 
 
 class InferenceServiceStatus(StatusModel):

@@ -61,20 +61,25 @@ class TickReport:
     acted: list[str] = field(default_factory=list)
 
 
-def _signals(obs: Observations) -> dict[str, int | None]:
+def _signals(obs: Observations) -> dict[str, int | float | None]:
     def num(o: Any) -> int | None:
         return round(o.value) if o.usable and o.value is not None else None
 
+    attainment = obs.slo_attainment.value if obs.slo_attainment.usable else None
     return {
         "latencyMilliseconds": num(obs.latency_milliseconds),
         "gpuUtilizationPercent": num(obs.gpu_utilization_percent),
         "queueDepth": num(obs.queue_depth_per_replica),
+        "sloAttainmentPercent": round(attainment * 100, 1) if attainment is not None else None,
     }
 
 
 def signals_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether the printed signals moved enough to be worth a write (10% latency, 5 points GPU, 1 queue)."""
-    for key, tolerance in (("latencyMilliseconds", 0.10), ("gpuUtilizationPercent", None), ("queueDepth", None)):
+    """Whether the printed signals moved enough to be worth a write (10% latency, 5 points GPU, 1 queue,
+    0.5 points of SLO attainment)."""
+    keys = ("latencyMilliseconds", "gpuUtilizationPercent", "queueDepth", "sloAttainmentPercent")
+    for key in keys:
+        tolerance = 0.10 if key == "latencyMilliseconds" else None
         a, b = old.get(key), new.get(key)
         if (a is None) != (b is None):
             return True
@@ -85,6 +90,8 @@ def signals_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         if key == "gpuUtilizationPercent" and abs(a - b) >= 5:
             return True
         if key == "queueDepth" and a != b:
+            return True
+        if key == "sloAttainmentPercent" and abs(a - b) >= 0.5:
             return True
     return False
 
