@@ -192,8 +192,11 @@ def test_closed_loop_scales_with_load_and_holds_without_metrics(
     # ... and is shown (percent, one decimal) for the InSLO% printer column
     shown = status["signals"].get("sloAttainmentPercent")
     assert isinstance(shown, int | float) and 0 <= shown <= 100, status["signals"]
-    printed = cluster.kubectl("get", "infsvc", "chat", "-n", namespace).stdout
-    assert "InSLO%" in printed.splitlines()[0], printed
+    printed = cluster.kubectl("get", "infsvc", "chat", "-n", namespace).stdout.splitlines()
+    header, row = printed[0].split(), printed[1].split()
+    assert "INSLO%" in header, printed  # kubectl prints column names in capitals
+    now_shown = isvc()["status"]["signals"]["sloAttainmentPercent"]
+    assert float(row[header.index("INSLO%")]) == pytest.approx(now_shown, abs=1)
     assert status["autoscaling"]["desiredReplicas"] >= 3
     assert status["autoscaling"]["recentDecisions"], "decisions must be explained"
     assert any(d["reason"] in ("SLOBreach", "Saturated") for d in status["autoscaling"]["recentDecisions"])
