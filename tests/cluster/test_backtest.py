@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.cluster.conftest import Cluster
-from tests.cluster.test_cost_controller import ROOT, Prom
+from tests.cluster.test_cost_controller import ROOT, SLO_MS, Prom, service
 
 SCRAPE = 15
 HOURS = 2
@@ -99,24 +99,11 @@ def recorded(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[dict[
     )
     prom = Prom(str(binary), tmp_path, "127.0.0.1:9")  # scrapes nothing useful: the data is recorded
     prom.start()
-    cluster.apply(
-        {
-            "apiVersion": "inferop.dev/v1alpha1",
-            "kind": "InferenceService",
-            "metadata": {"name": "chat", "namespace": namespace},
-            "spec": {
-                "model": {"uri": "hf://meta-llama/Llama-3.1-8B-Instruct"},
-                "runtime": {"name": "vllm"},
-                "resources": {"cpu": "2", "memory": "8Gi", "gpu": {"class": "h100", "count": 1}},
-                "autoscaling": {
-                    "minReplicas": 1,
-                    "maxReplicas": 8,
-                    "policy": "no-such-policy",
-                    "slo": {"latency": {"metric": "e2e", "percentile": 95, "targetMilliseconds": 1000}},
-                },
-            },
-        }
-    )
+    chat = service()  # the closed-loop test's service: vLLM, 1 H100, p95 e2e SLO of 1 s
+    chat["metadata"]["namespace"] = namespace
+    chat["spec"]["autoscaling"].update({"maxReplicas": 8, "policy": "no-such-policy"})
+    assert SLO_MS == 1000  # the recorded data is built around it: slow requests take 1.5-2 s
+    cluster.apply(chat)
     try:
         yield {"prom": prom, "start": start, "end": start + HOURS * 3600}
     finally:
@@ -145,19 +132,8 @@ def test_backtest_replays_recorded_range_through_decide(
     prom: Prom = recorded["prom"]
     start, end = recorded["start"], recorded["end"]
     out = tmp_path / "report"
-    proc = backtest(
-        cluster,
-        "--prometheus",
-        prom.url,
-        "--isvc",
-        f"{namespace}/chat",
-        "--start",
-        str(start),
-        "--end",
-        str(end),
-        "--out",
-        str(out),
-    )
+    args = ("--prometheus", prom.url, "--isvc", f"{namespace}/chat", "--start", str(start), "--end", str(end))
+    proc = backtest(cluster, *args, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "backtest.json").read_text())
     assert (out / "backtest.png").stat().st_size > 0
@@ -207,21 +183,7 @@ def test_backtest_replays_recorded_range_through_decide(
             }
         )
     )
-    fast = backtest(
-        cluster,
-        "--prometheus",
-        prom.url,
-        "--isvc",
-        f"{namespace}/chat",
-        "--start",
-        str(start),
-        "--end",
-        str(end),
-        "--policy",
-        str(policy),
-        "--out",
-        str(tmp_path / "fast"),
-    )
+    fast = backtest(cluster, *args, "--policy", str(policy), "--out", str(tmp_path / "fast"))
     assert fast.returncode == 0, fast.stderr
     fast_report = json.loads((tmp_path / "fast" / "backtest.json").read_text())
     assert fast_report["policy"] == str(policy)
