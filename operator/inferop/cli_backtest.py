@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.validation import plain
 from inferop.cost.backtest import RangeAnswer, Result, replay, series_at, steps
 from inferop.cost.prometheus import Prometheus
-from inferop.cost.queries import PromLabels, plan_queries, rate_window, service_query_spec
+from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
 from inferop.cost.signals import QueryFailed
 from inferop.sim.cli import SimError, load_cost_policy
 
@@ -209,7 +210,8 @@ def run_backtest(args: argparse.Namespace) -> int:
     interval = float(policy.interval_seconds)
     times = steps(start, end, interval)
     window = rate_window(policy.interval_seconds)
-    plan = plan_queries([service_query_spec(isvc)], window=window, labels=PromLabels.from_policy(policy))
+    labels = replace(PromLabels.from_policy(policy), only=ServiceKey(namespace, name))
+    plan = plan_queries([service_query_spec(isvc)], window=window, labels=labels)
     source = Prometheus(url, timeout=60.0)
     answers: dict[Any, RangeAnswer] = {}
     for query in plan.queries:

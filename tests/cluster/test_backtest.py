@@ -151,6 +151,7 @@ def test_backtest_replays_recorded_range_through_decide(
 
     # The signals of a step are what Prometheus answers to the controller's query at that time.
     latency_query = next(q for q in report["queries"] if q.startswith("histogram_quantile"))
+    assert f'{{namespace="{namespace}",inferenceservice="chat"}}' in latency_query  # only this service's series
     for offset in (600, SLOW[0] + 30, SLOW[0] + 90):  # inside the window where the latency moves every step
         step = at(offset)
         answer = [r for r in instant(prom, latency_query, step["time"]) if r["metric"]["namespace"] == namespace]

@@ -533,3 +533,21 @@ def test_collect_reads_each_services_attainment_at_its_own_target() -> None:
     assert collect(plan, {query: []}, now=NOW)[a].slo_attainment.status is ObservationStatus.EMPTY
     twice = collect(plan, {query: [*answer, bucket("a", "1.0", "7")]}, now=NOW)  # two scrape jobs
     assert twice[a].slo_attainment.status is ObservationStatus.MULTI_SERIES
+
+
+def test_one_service_can_be_asked_for_alone() -> None:
+    """``inferop backtest`` reads one service over a long range: its selectors name it (both label modes)."""
+    only = ServiceKey("team-a", "chat.v2")
+    plan = plan_queries([spec("chat.v2", "vllm")], window="2m", labels=PromLabels(only=only))
+    latency = next(q for q in plan.queries if q.signal == "latency")
+    assert 'vllm:e2e_request_latency_seconds_bucket{namespace="team-a",inferenceservice="chat.v2"}' in latency.promql
+    assert '!=""' not in " ".join(q.promql for q in plan.queries if q.signal != "gpu_utilization")
+    by_pod = plan_queries([spec("chat.v2", "vllm")], window="2m", labels=PromLabels(inferenceservice="", only=only))
+    rate = next(q for q in by_pod.queries if q.signal == "request_rate")
+    selector = re.search(r'vllm:request_success_total\{namespace="team-a",pod=~"([^"]+)"\}', rate.promql)
+    assert selector is not None, rate.promql
+    pattern = selector.group(1).replace("\\\\", "\\")
+    assert re.fullmatch(pattern, "chat.v2-7d9c5b6f4-x2x4z")
+    assert not re.fullmatch(pattern, "chatxv2-7d9c5b6f4-x2x4z")  # the dot is literal
+    assert not re.fullmatch(pattern, "other-7d9c5b6f4-x2x4z")
+    assert len(plan.queries) == len(plan_queries([spec("chat.v2", "vllm")], window="2m").queries)

@@ -125,6 +125,9 @@ class PromLabels:
     namespace: str = "namespace"
     pod: str = "pod"
     inferenceservice: str = SERVICE_LABEL
+    #: Only this service's runtime series (``inferop backtest`` asks for one service over a long range;
+    #: the control loop asks for all). GPU series are not narrowed: their pod labels vary by setup.
+    only: ServiceKey | None = None
 
     def __post_init__(self) -> None:
         for value in (self.namespace, self.pod, self.inferenceservice or SERVICE_LABEL):
@@ -253,10 +256,19 @@ def _string(value: str) -> str:
 
 
 def _selector(metric: str, labels: PromLabels) -> str:
-    """The metric restricted to series attributable to a service."""
+    """The metric restricted to series attributable to a service (or to ``labels.only``)."""
+    only = labels.only
     if labels.from_pod_name:
-        return f"{metric}{{{labels.pod}=~{_string(POD_NAME_REGEX)}}}"
-    return f'{metric}{{{labels.inferenceservice}!=""}}'
+        if only is None:
+            return f"{metric}{{{labels.pod}=~{_string(POD_NAME_REGEX)}}}"
+        pods = POD_NAME_REGEX.replace("(.+)", re.escape(only.name), 1)
+        return f"{metric}{{{labels.namespace}={_string(only.namespace)},{labels.pod}=~{_string(pods)}}}"
+    if only is None:
+        return f'{metric}{{{labels.inferenceservice}!=""}}'
+    return (
+        f"{metric}{{{labels.namespace}={_string(only.namespace)},"
+        f"{labels.inferenceservice}={_string(only.name)}}}"
+    )
 
 
 def _attributed(expr: str, labels: PromLabels) -> str:
