@@ -49,6 +49,9 @@ scrape_configs:
   - job_name: emulator
     honor_labels: true
     static_configs: [{targets: ["127.0.0.1:9400"]}]
+  - job_name: operator  # inferop_replicas: what ran, for inferop backtest
+    honor_labels: true
+    static_configs: [{targets: ["127.0.0.1:8080"]}]
 YAML
 nohup "$PROMETHEUS" --config.file="$RUN/prometheus.yml" --storage.tsdb.path="$RUN/prometheus-data" \
 	--web.listen-address=127.0.0.1:9090 >"$RUN/prometheus.log" 2>&1 &
@@ -78,4 +81,5 @@ echo
 echo "export KUBECONFIG=$KUBECONFIG"
 echo "Keep watching the loop:   kubectl get infsvc -n $NS -w"
 echo "Why did it scale?         kubectl get infsvc chat -n $NS -o jsonpath='{.status.autoscaling.recentDecisions}'"
+echo "Replay it through decide(): .venv/bin/inferop backtest --prometheus http://127.0.0.1:9090 --isvc $NS/chat --start now-${WATCH_SECONDS}s --end now"
 echo "Stop: kill \$(cat $RUN/*.pid); remove the cluster: make cluster-down"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shlex
@@ -183,7 +184,9 @@ def _actual_replicas(
 def run_backtest(args: argparse.Namespace) -> int:
     now = time.time()
     namespace, name = _service_ref(args.isvc)
-    start, end = parse_time("--start", args.start, now), parse_time("--end", args.end, now)
+    # Whole seconds: Prometheus answers a range at start + k x step, and the client sends whole seconds.
+    start = float(math.floor(parse_time("--start", args.start, now)))
+    end = float(math.floor(parse_time("--end", args.end, now)))
     if end <= start:
         raise BacktestError("--end: must be after --start")
     if args.cold_start < 0:

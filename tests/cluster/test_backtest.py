@@ -193,6 +193,13 @@ def test_backtest_replays_recorded_range_through_decide(
         return float(next(s["time"] for s in rows if s["to"] == 1))
 
     assert first_at_min(fast_report["steps"]) < first_at_min(steps)
+
+    # Relative times (fractional seconds from the clock) land on the same grid as Prometheus' answers.
+    relative = backtest(cluster, *args[:4], "--start", "now-2h", "--end", "now-90m", "--out", str(tmp_path / "rel"))
+    assert relative.returncode == 0, relative.stderr
+    rel = json.loads((tmp_path / "rel" / "backtest.json").read_text())
+    assert rel["summary"]["steps_without_actual_replicas"] == 0
+    assert all(s["inputs"]["observations"]["latencyMilliseconds"]["status"] == "Ok" for s in rel["steps"])
     assert fast_report["summary"]["projected_gpu_hours"] < summary["projected_gpu_hours"]
 
 

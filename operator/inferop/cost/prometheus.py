@@ -54,6 +54,8 @@ class Prometheus:
 
         Long ranges are split into chunks of at most ``MAX_RANGE_POINTS`` steps on the same step grid and
         the series' values joined, so the answer is the one Prometheus would give without the limit.
+        The client sends whole seconds, so ``start`` and ``step`` should be whole seconds for the answer's
+        timestamps to fall on ``start + k x step``.
         """
         merged: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
         chunk = step * (MAX_RANGE_POINTS - 1)
