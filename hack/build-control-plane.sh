@@ -20,17 +20,7 @@ LOG_TAG=build-control-plane
 # shellcheck source=hack/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-FORCE=0
-for arg in "$@"; do
-	case "$arg" in
-	--force) FORCE=1 ;;
-	-h | --help)
-		sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
-		exit 0
-		;;
-	*) die "unknown argument: $arg" ;;
-	esac
-done
+build_args 18 "$@"
 
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd etcdctl etcdutl kwok kwokctl)
 BIN_DIR="$INFEROP_BIN_DIR"

@@ -24,17 +24,7 @@ LOG_TAG=build-helm
 # rely on it). Built against k8s.io/* v0.37, which talks to our 1.36 API server fine (+/-1 skew).
 HELM_VERSION=v3.22.0
 
-FORCE=0
-for arg in "$@"; do
-	case "$arg" in
-	--force) FORCE=1 ;;
-	-h | --help)
-		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
-		exit 0
-		;;
-	*) die "unknown argument: $arg" ;;
-	esac
-done
+build_args 17 "$@"
 
 WRAPPER="$HACK_DIR/helm"
 BIN_DIR="$INFEROP_CACHE/helm-$HELM_VERSION/bin"

@@ -90,3 +90,21 @@ ensure_go() {
 	unset GOROOT
 	log "using $("$goroot/bin/go" version)"
 }
+
+# build_args LAST_HELP_LINE "$@": the build scripts' flags. Sets FORCE=1 for --force; --help prints
+# the script's header comment (lines 2..LAST_HELP_LINE) and exits; anything else is an error.
+build_args() {
+	local help_end="$1"
+	shift
+	FORCE=0
+	for arg in "$@"; do
+		case "$arg" in
+		--force) FORCE=1 ;;
+		-h | --help)
+			sed -n "2,${help_end}p" "$0" | sed 's/^# \{0,1\}//'
+			exit 0
+			;;
+		*) die "unknown argument: $arg" ;;
+		esac
+	done
+}
