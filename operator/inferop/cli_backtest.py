@@ -28,6 +28,7 @@ from inferop.cost.prometheus import Prometheus
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
 from inferop.cost.signals import QueryFailed
 from inferop.sim.cli import SimError, load_cost_policy
+from inferop.tenancy.usage import price_per_replica
 
 ISVC_API = "inferop.dev/v1alpha1"
 #: Where the replicas that actually ran come from, tried in order (first with data wins):
@@ -132,7 +133,7 @@ def _read_cluster(namespace: str, name: str) -> tuple[dict[str, Any], dict[str, 
         body = kube.get(path(ISVC_API, "InferenceService", namespace, name))
         if body is None:
             raise BacktestError(
-                f"--isvc: InferenceService {namespace}/{name} not found (kubectl get isvc -n {namespace})"
+                f"--isvc: InferenceService {namespace}/{name} not found (kubectl get infsvc -n {namespace})"
             )
         spec = body.get("spec") or {}
         policy_name = (spec.get("autoscaling") or {}).get("policy") or "default"
@@ -144,7 +145,7 @@ def _read_cluster(namespace: str, name: str) -> tuple[dict[str, Any], dict[str, 
     return body, policy, gpuclass
 
 
-def _policy(flag_file: str | None, stored: dict[str, Any] | None, isvc: InferenceService) -> tuple[CostPolicySpec, str]:
+def _policy(flag_file: str | None, stored: dict[str, Any] | None) -> tuple[CostPolicySpec, str]:
     if flag_file:
         try:
             return load_cost_policy(flag_file), flag_file
@@ -198,23 +199,34 @@ def run_backtest(args: argparse.Namespace) -> int:
         raise BacktestError(f"--isvc: {namespace}/{name} is invalid: {err}") from None
     if isvc.spec.autoscaling is None:
         raise BacktestError(f"--isvc: {namespace}/{name} has no spec.autoscaling: there is nothing to backtest")
-    policy, policy_source = _policy(args.policy, stored_policy, isvc)
+    policy, policy_source = _policy(args.policy, stored_policy)
     url = args.prometheus or policy.prometheus.url or os.environ.get("INFEROP_PROMETHEUS_URL")
     if not url:
         raise BacktestError("--prometheus: no Prometheus URL: pass --prometheus, or set INFEROP_PROMETHEUS_URL")
-    price = 0.0
+    gpuclass = None
     if gpuclass_body is not None:
         try:
             gpuclass = parse_gpuclass(gpuclass_body)
-            price = float(gpuclass.spec.price.per_gpu_hour) if gpuclass.spec.price is not None else 0.0
-        except InvalidObject:
-            price = 0.0
+        except InvalidObject as err:
+            raise BacktestError(f"--isvc: the service's GPUClass is invalid: {err}") from None
+    price, currency = price_per_replica(isvc, gpuclass)
+    gpu = isvc.spec.resources.gpu
+    if price > 0:
+        price_note = f"{price} {currency} per replica-hour, GPUClass {gpu.class_ if gpu else ''}"
+    elif gpu is None:
+        price_note = "CPU-only: inferop prices GPUs only"
+    else:
+        price_note = f"no price: GPUClass {gpu.class_} is missing or has no spec.price"
 
     interval = float(policy.interval_seconds)
     times = steps(start, end, interval)
-    window = rate_window(policy.interval_seconds)
+    # The operator's window: INFEROP_RATE_WINDOW when it ran with one, else the CostPolicy's.
+    window = os.environ.get("INFEROP_RATE_WINDOW") or rate_window(policy.interval_seconds)
     labels = replace(PromLabels.from_policy(policy), only=ServiceKey(namespace, name))
-    plan = plan_queries([service_query_spec(isvc)], window=window, labels=labels)
+    try:
+        plan = plan_queries([service_query_spec(isvc)], window=window, labels=labels)
+    except ValueError as err:
+        raise BacktestError(f"INFEROP_RATE_WINDOW: {err}") from None
     source = Prometheus(url, timeout=60.0)
     answers: dict[Any, RangeAnswer] = {}
     for query in plan.queries:
@@ -231,7 +243,8 @@ def run_backtest(args: argparse.Namespace) -> int:
         times,
         series_at(matrix, times),
         cold_start_seconds=args.cold_start,
-        price_per_gpu_hour=price,
+        price_per_replica_hour=float(price),
+        currency=currency,
     )
     report = {
         "command": shlex.join(["inferop", "backtest", *_argv(args)]),
@@ -241,6 +254,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         "end": _iso(end),
         "policy": policy_source,
         "rate_window": window,
+        "price": price_note,
         "cold_start_seconds": args.cold_start,
         "replicas_query": replicas_query,
         "queries": [q.promql for q in plan.queries],
@@ -252,10 +266,13 @@ def run_backtest(args: argparse.Namespace) -> int:
     print(text)
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "backtest.json").write_text(json.dumps(report, indent=2) + "\n")
-        (out / "backtest.md").write_text(text + "\n")
-        plot(result, isvc, out / "backtest.png")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "backtest.json").write_text(json.dumps(report, indent=2) + "\n")
+            (out / "backtest.md").write_text(text + "\n")
+            plot(result, isvc, out / "backtest.png")
+        except OSError as err:
+            raise BacktestError(f"--out: cannot write {out}: {err.strerror} (the report is printed above)") from None
         print(f"wrote {out / 'backtest.json'}, {out / 'backtest.md'}, {out / 'backtest.png'}")
     return 0
 
@@ -293,7 +310,7 @@ def markdown(report: dict[str, Any], result: Result) -> str:
         f"- what ran: `{report['replicas_query']}`",
         f"- GPU-hours: actually ran **{s['actual_gpu_hours']:.2f}**, inferop projected "
         f"**{s['projected_gpu_hours']:.2f}** ({ratio}); cost {s['actual_cost']:.2f} -> {s['projected_cost']:.2f} "
-        "(GPUClass price)",
+        f"{s['currency']} ({report['price']})",
         f"- projected scale events: {s['scale_events']}; reasons: "
         + ", ".join(f"{k} {v}" for k, v in s["reasons"].items()),
         f"- optimistic steps (projected fewer replicas than ran, judged by the larger fleet's latency): "

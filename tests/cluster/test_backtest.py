@@ -145,6 +145,7 @@ def test_backtest_replays_recorded_range_through_decide(
     assert all(s["actual"] == REPLICAS for s in steps)
     assert summary["actual_gpu_hours"] == pytest.approx(len(steps) * REPLICAS * 30 / 3600, abs=1e-3)
     assert summary["actual_cost"] == pytest.approx(summary["actual_gpu_hours"] * 4.10, abs=0.01)
+    assert (summary["currency"], report["price"]) == ("USD", "4.10 USD per replica-hour, GPUClass h100")
 
     def at(offset: float) -> dict[str, Any]:
         return next(s for s in steps if s["time"] >= start + offset)
@@ -221,6 +222,10 @@ def test_backtest_errors_name_the_flag(cluster: Cluster, namespace: str, recorde
         (
             ("--prometheus", prom.url, "--isvc", f"{namespace}/chat", "--start", "now-10m", "--end", "now"),
             "--replicas-query: no replica series",
+        ),
+        (
+            ("--prometheus", prom.url, "--isvc", f"{namespace}/chat", *span, "--out", "/proc/inferop"),
+            "--out: cannot write",
         ),
     ]
     for args, message in cases:

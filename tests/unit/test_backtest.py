@@ -95,7 +95,7 @@ def test_a_range_answer_at_one_step_is_that_steps_instant_answer() -> None:
 
 
 def test_an_idle_fleet_is_projected_down_and_charged_by_gpus_per_replica() -> None:
-    result = run(isvc(), latency=200.0, actual=4)
+    result = run(isvc(), latency=200.0, actual=4, price_per_replica_hour=8.2, currency="EUR")
     first = result.steps[0]
     assert (first.current, first.actual) == (4, 4)  # starts from what actually ran
     assert result.steps[-1].projected == 1
@@ -105,6 +105,10 @@ def test_an_idle_fleet_is_projected_down_and_charged_by_gpus_per_replica() -> No
     assert all(s.optimistic == (s.projected < 4) for s in result.steps)
     assert result.summary()["ratio"] == pytest.approx(result.projected_gpu_hours / result.actual_gpu_hours, abs=1e-4)
     assert result.steps[-1].latency_ms == 200.0
+    summary = result.summary()
+    assert summary["actual_cost"] == pytest.approx(n * 4 * INTERVAL / 3600 * 8.2, abs=0.01)  # per replica-hour
+    assert summary["currency"] == "EUR"
+    assert summary["reasons"] == dict(sorted(summary["reasons"].items())) and sum(summary["reasons"].values()) == n
 
 
 def test_the_replay_follows_its_own_decisions_with_history_and_cooldown() -> None:

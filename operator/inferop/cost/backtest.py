@@ -31,6 +31,7 @@ Must not: do I/O or read the clock (the caller fetches the ranges; see ``inferop
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -88,16 +89,26 @@ class Result:
     steps: tuple[Step, ...]
     interval_seconds: float
     gpus_per_replica: int
-    price_per_gpu_hour: float
+    #: What one replica costs per hour (``tenancy.usage.price_per_replica``) and in which currency.
+    price_per_replica_hour: float = 0.0
+    currency: str = "USD"
+
+    @property
+    def actual_replica_hours(self) -> float:
+        """Replica-hours of what actually ran (steps without a replicas sample charge nothing)."""
+        return sum(s.actual or 0 for s in self.steps) * self.interval_seconds / 3600
+
+    @property
+    def projected_replica_hours(self) -> float:
+        return sum(s.projected for s in self.steps) * self.interval_seconds / 3600
 
     @property
     def actual_gpu_hours(self) -> float:
-        """GPU-hours of what actually ran (steps without a replicas sample charge nothing)."""
-        return sum(s.actual or 0 for s in self.steps) * self.gpus_per_replica * self.interval_seconds / 3600
+        return self.actual_replica_hours * self.gpus_per_replica
 
     @property
     def projected_gpu_hours(self) -> float:
-        return sum(s.projected for s in self.steps) * self.gpus_per_replica * self.interval_seconds / 3600
+        return self.projected_replica_hours * self.gpus_per_replica
 
     @property
     def scale_events(self) -> int:
@@ -119,20 +130,14 @@ class Result:
             "actual_gpu_hours": round(actual, 4),
             "projected_gpu_hours": round(projected, 4),
             "ratio": round(projected / actual, 4) if actual > 0 else None,
-            "actual_cost": round(actual * self.price_per_gpu_hour, 2),
-            "projected_cost": round(projected * self.price_per_gpu_hour, 2),
+            "actual_cost": round(self.actual_replica_hours * self.price_per_replica_hour, 2),
+            "projected_cost": round(self.projected_replica_hours * self.price_per_replica_hour, 2),
+            "currency": self.currency,
             "scale_events": self.scale_events,
             "optimistic_steps": self.optimistic_steps,
             "steps_without_actual_replicas": self.missing_actual_steps,
-            "reasons": _count(s.reason for s in self.steps),
+            "reasons": dict(sorted(Counter(s.reason for s in self.steps).items())),
         }
-
-
-def _count(values: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return dict(sorted(out.items()))
 
 
 def steps(start: float, end: float, interval: float) -> list[float]:
@@ -199,7 +204,8 @@ def replay(
     actual: Sequence[int | None],
     *,
     cold_start_seconds: float,
-    price_per_gpu_hour: float = 0.0,
+    price_per_replica_hour: float = 0.0,
+    currency: str = "USD",
 ) -> Result:
     """Step ``decide()`` through ``times`` (see the module docstring). ``actual[i]`` ran at ``times[i]``."""
     if isvc.spec.autoscaling is None:
@@ -254,7 +260,8 @@ def replay(
         steps=tuple(out),
         interval_seconds=float(policy.interval_seconds),
         gpus_per_replica=isvc.spec.resources.gpu.count if isvc.spec.resources.gpu else 0,
-        price_per_gpu_hour=price_per_gpu_hour,
+        price_per_replica_hour=price_per_replica_hour,
+        currency=currency,
     )
 
 
