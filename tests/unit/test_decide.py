@@ -546,6 +546,7 @@ def test_a_latency_breach_waits_for_the_window_to_see_replicas_that_just_became_
     assert (d.desired_replicas, d.reason) == (4, Reason.WAITING_FOR_REPLICAS)
     assert "replicas became ready 0 s ago: waiting 60 s for the latency window" in d.message
     assert (d.history.ready, d.history.ready_rose_at) == (4, NOW)
+    assert d.inputs["history"]["readyRoseAt"] == NOW  # the settle is explained in the decision's inputs
     # one interval later: still settling; two intervals later: scales up
     later = run(observed(latency=12_000), current=4, ready=4, history=d.history, now=NOW + 30)
     assert later.reason is Reason.WAITING_FOR_REPLICAS

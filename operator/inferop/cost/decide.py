@@ -501,20 +501,18 @@ def decide(
         need = up[driver]
         rose_at = history.rose_at(now, ready)
         settle = SETTLE_INTERVALS * interval
-        settling = driver == "latency" and need > current and rose_at is not None and now - rose_at < settle
-        if settling:
+        if driver == "latency" and need > current and rose_at is not None and now - rose_at < settle:
             need = current
+            waiting_for = (
+                f"replicas became ready {now - rose_at:.0f} s ago: waiting {settle:.0f} s for the latency "
+                "window to reflect them before scaling further"
+            )
         recommendation = max(current, need)
         if need <= current:
             reason = Reason.WAITING_FOR_REPLICAS
         else:
             reason = Reason.SLO_BREACH if driver == "latency" else Reason.SATURATED
         what = _signal_text(driver, observations, autoscaling, reading)
-        if settling and rose_at is not None:
-            waiting_for = (
-                f"replicas became ready {now - rose_at:.0f} s ago: waiting {settle:.0f} s for the latency "
-                "window to reflect them before scaling further"
-            )
     elif not metrics_available:
         recommendation, reason = current, Reason.METRICS_UNAVAILABLE
         what = "metrics unavailable (" + "; ".join(reading.problems) + ")"
@@ -642,6 +640,7 @@ def decide(
         now=now,
         current=current,
         ready_replicas=ready_replicas,
+        ready=ready,
         headroom=headroom,
         bound=bound,
         reading=reading,
@@ -716,6 +715,7 @@ def _inputs(
     now: float,
     current: int,
     ready_replicas: int,
+    ready: int,
     headroom: Headroom,
     bound: Bounds,
     reading: _Reading,
@@ -783,5 +783,6 @@ def _inputs(
             "scaleUpWindowMin": min(up_past) if up_past else None,
             "scaleDownWindowMax": max(down_past) if down_past else None,
             "lastScaleTime": history.last_scale_time,
+            "readyRoseAt": history.rose_at(now, ready),
         },
     }
