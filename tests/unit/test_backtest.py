@@ -49,7 +49,7 @@ def matrix(times: list[float], value: Any) -> list[dict[str, Any]]:
     return [{"metric": dict(METRIC), "values": values}]
 
 
-def answers(plan: QueryPlan, times: list[float], latency: Any, gpu: Any = 30.0) -> dict[Any, Any]:
+def answers(plan: QueryPlan, times: list[float], latency: Any, gpu: Any = 30.0, queue: Any = 0.0) -> dict[Any, Any]:
     out: dict[Any, Any] = {}
     for query in plan.queries:
         if query.signal == "latency":
@@ -57,7 +57,7 @@ def answers(plan: QueryPlan, times: list[float], latency: Any, gpu: Any = 30.0) 
         elif query.signal == "request_rate":
             out[query] = matrix(times, 5.0)
         elif query.signal == "queue_depth":
-            out[query] = matrix(times, 0.0)
+            out[query] = matrix(times, queue)
         elif query.signal == "gpu_utilization":
             out[query] = matrix(times, gpu)
         else:  # the attainment is optional: without it the percentile judges the SLO
@@ -71,8 +71,9 @@ def run(service: Any, latency: Any, actual: list[int | None] | int, minutes: int
     ran = actual if isinstance(actual, list) else [actual] * len(times)
     policy = kw.pop("policy", CostPolicySpec())
     gpu = kw.pop("gpu", 30.0)
+    queue = kw.pop("queue", 0.0)
     kw.setdefault("cold_start_seconds", 0.0)
-    return replay(service, policy, plan, answers(plan, times, latency, gpu), times, ran, **kw)
+    return replay(service, policy, plan, answers(plan, times, latency, gpu, queue), times, ran, **kw)
 
 
 def test_steps_cover_the_range_every_interval_including_the_end() -> None:
@@ -140,10 +141,12 @@ def test_new_replicas_are_ready_after_the_cold_start() -> None:
 def test_per_replica_gpu_utilization_is_spread_over_the_projected_replicas() -> None:
     """30% on 4 replicas is 60% on 2: the same load, half the GPUs."""
     service = isvc(targets={"gpuUtilizationPercent": 50})
-    result = run(service, latency=200.0, actual=4, gpu=30.0)
+    result = run(service, latency=200.0, actual=4, gpu=30.0, queue=0.5)
     for step in result.steps:
-        observed = step.inputs["observations"]["gpuUtilizationPercent"]["value"]
-        assert observed == pytest.approx(min(100.0, 30.0 * 4 / step.current))
+        observed = step.inputs["observations"]
+        assert observed["gpuUtilizationPercent"]["value"] == pytest.approx(min(100.0, 30.0 * 4 / step.current))
+        assert observed["queueDepthPerReplica"]["value"] == pytest.approx(0.5 * 4 / step.current)
+        assert observed["requestRate"]["value"] == 5.0  # a total: not rescaled
     # the GPU target stops the scale-down where the spread load would exceed it: 4 x 30% / 50% = 2.4 -> 3
     assert result.steps[-1].projected == 3
 
@@ -176,3 +179,9 @@ def test_backtest_times_are_rfc3339_unix_seconds_or_relative_to_now() -> None:
         parse_time("--start", "yesterday", 0)
     with pytest.raises(BacktestError, match="--end: .* has no time zone"):
         parse_time("--end", "2026-11-30T12:00:00", 0)
+
+
+def test_spread_gpu_utilization_is_capped_at_100_percent() -> None:
+    result = run(isvc(targets={"gpuUtilizationPercent": 90}), latency=200.0, actual=4, gpu=80.0)
+    seen = [s.inputs["observations"]["gpuUtilizationPercent"]["value"] for s in result.steps]
+    assert max(seen) == 100.0 and any(s.current < 4 for s in result.steps)  # 80% x 4/3 = 107% reads 100%
