@@ -182,6 +182,11 @@ def test_backtest_times_are_rfc3339_unix_seconds_or_relative_to_now() -> None:
 
 
 def test_spread_gpu_utilization_is_capped_at_100_percent() -> None:
-    result = run(isvc(targets={"gpuUtilizationPercent": 90}), latency=200.0, actual=4, gpu=80.0)
-    seen = [s.inputs["observations"]["gpuUtilizationPercent"]["value"] for s in result.steps]
-    assert max(seen) == 100.0 and any(s.current < 4 for s in result.steps)  # 80% x 4/3 = 107% reads 100%
+    """The projection starts at 1 replica; then 4 actually ran at 80%: on 1 that reads 100%, not 320%."""
+    times = steps(T0, T0 + 600, INTERVAL)
+    ran: list[int | None] = [1] + [4] * (len(times) - 1)
+    result = run(isvc(targets={"gpuUtilizationPercent": 90}), latency=200.0, actual=ran, minutes=10, gpu=80.0)
+    second = result.steps[1]
+    assert (second.current, second.actual) == (1, 4)
+    assert second.inputs["observations"]["gpuUtilizationPercent"]["value"] == 100.0
+    assert second.reason == "Saturated"
