@@ -17,6 +17,10 @@ that proposals come with numbers:
   scale up again at the tick its new replicas become ready (the rule before 2026-11-30's second change).
 - ``no-blind-line``: the real decide() taking the unsized one-replica step down at the ordinary
   scale-down line (96% within for p95) instead of 98% (``BLIND_STEP_BUDGET = 0.8``, the earlier rule).
+- ``up-factor-2``: the real decide() with one decision at most doubling the ready replicas
+  (``MAX_UP_FACTOR = 2``, the rule before 2026-11-30's third change; now 3).
+- ``no-backlog-settle``: the real decide() without the longer settle while the ready replicas complete
+  under half the peak throughput per replica (``BACKLOG_THROUGHPUT_FRACTION = 0``).
 """
 
 from __future__ import annotations
@@ -82,6 +86,14 @@ def _no_blind_line() -> InferopPolicy:
     return ConstantsPolicy(name="inferop-no-blind-line", constants=(("BLIND_STEP_BUDGET", 0.8),))
 
 
+def _up_factor_2() -> InferopPolicy:
+    return ConstantsPolicy(name="inferop-up-factor-2", constants=(("MAX_UP_FACTOR", 2.0),))
+
+
+def _no_backlog_settle() -> InferopPolicy:
+    return ConstantsPolicy(name="inferop-no-backlog-settle", constants=(("BACKLOG_THROUGHPUT_FRACTION", 0.0),))
+
+
 #: name -> (policy factory, CostPolicy)
 VARIANTS: dict[str, tuple[Callable[[], InferopPolicy], CostPolicySpec]] = {
     "default": (InferopPolicy, CostPolicySpec()),
@@ -92,4 +104,6 @@ VARIANTS: dict[str, tuple[Callable[[], InferopPolicy], CostPolicySpec]] = {
     "no-up-cap": (_no_up_cap, CostPolicySpec()),
     "no-settle": (_no_settle, CostPolicySpec()),
     "no-blind-line": (_no_blind_line, CostPolicySpec()),
+    "up-factor-2": (_up_factor_2, CostPolicySpec()),
+    "no-backlog-settle": (_no_backlog_settle, CostPolicySpec()),
 }

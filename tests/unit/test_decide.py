@@ -113,10 +113,10 @@ def test_scale_up_is_limited_by_the_larger_of_step_replicas_and_step_percent() -
 
 def test_queue_saturation_scales_up_even_within_the_slo() -> None:
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
-    d = run(observed(latency=3000, queue=12), current=3, spec=spec)
-    # need ceil(3 x min(2, 12 / 4)) = 6 (one decision at most doubles the ready replicas)
-    assert (d.desired_replicas, d.reason) == (6, Reason.SATURATED)
-    assert d.message.startswith("queue depth 12.0 per replica > target 4 with 3 replicas: scaling to 6")
+    d = run(observed(latency=3000, queue=9), current=3, spec=spec)
+    # need ceil(3 x 9 / 4) = 7
+    assert (d.desired_replicas, d.reason) == (7, Reason.SATURATED)
+    assert d.message.startswith("queue depth 9.0 per replica > target 4 with 3 replicas: scaling to 7")
 
 
 def test_gpu_saturation_scales_up() -> None:
@@ -145,10 +145,12 @@ def test_need_is_computed_from_ready_replicas_and_starting_ones_are_awaited() ->
     d = run(observed(latency=6000), current=4, ready=2)
     assert (d.desired_replicas, d.reason, d.acts) == (4, Reason.WAITING_FOR_REPLICAS, False)
     assert "2 ready" in d.message
-    # a bigger breach cannot need more than twice the ready replicas: ceil(2 x min(2, 2.4)) = 4, coming
-    assert run(observed(latency=12_000), current=4, ready=2).reason is Reason.WAITING_FOR_REPLICAS
-    # with 3 of 4 ready: ceil(3 x 2) = 6
-    assert run(observed(latency=12_000), current=4, ready=3).desired_replicas == 6
+    # a bigger breach cannot need more than three times the ready replicas: ceil(2 x min(3, 6)) = 6,
+    # which the 6 replicas already coming cover; with 4 (2 ready) it scales to 6
+    assert run(observed(latency=30_000), current=6, ready=2).reason is Reason.WAITING_FOR_REPLICAS
+    assert run(observed(latency=30_000), current=4, ready=2).desired_replicas == 6
+    # with 3 of 4 ready: ceil(3 x 3) = 9, the step (max(4, 100% of 4)) allows 8
+    assert run(observed(latency=30_000), current=4, ready=3).desired_replicas == 8
 
 
 def test_scale_up_ignores_cooldown() -> None:
@@ -282,8 +284,8 @@ def test_a_missing_target_signal_holds_too() -> None:
 
 def test_a_usable_breaching_signal_still_scales_up_while_another_is_missing() -> None:
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
-    d = run(observed(latency=Observation.missing(S.NAN), queue=12, rate=5), current=2, spec=spec)
-    assert (d.desired_replicas, d.reason, d.metrics_available) == (4, Reason.SATURATED, False)
+    d = run(observed(latency=Observation.missing(S.NAN), queue=6, rate=5), current=2, spec=spec)
+    assert (d.desired_replicas, d.reason, d.metrics_available) == (3, Reason.SATURATED, False)
     assert d.metrics_message == "latency: NaN"
 
 
@@ -439,11 +441,11 @@ def test_mean_latency_is_named_as_such() -> None:
 
 def test_inputs_are_json_and_hold_what_was_used() -> None:
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
-    obs = observed(latency=Observation.missing(S.NAN), queue=12, rate=ok(3, age=200))
+    obs = observed(latency=Observation.missing(S.NAN), queue=8, rate=ok(3, age=200))
     d = run(obs, current=2, spec=spec, headroom=Headroom(quota_replicas=9))
     inputs = json.loads(json.dumps(d.inputs, allow_nan=False))
     assert inputs["observations"]["latencyMilliseconds"] == {"status": "NaN"}
-    assert inputs["observations"]["queueDepthPerReplica"] == {"status": "Ok", "value": 12, "ageSeconds": 5}
+    assert inputs["observations"]["queueDepthPerReplica"] == {"status": "Ok", "value": 8, "ageSeconds": 5}
     assert inputs["observations"]["requestRate"]["stale"] is True
     assert inputs["replicas"] == {"current": 2, "ready": 2}
     assert inputs["slo"] == {"metric": "e2e", "percentile": 95, "targetMilliseconds": 5000}
@@ -477,7 +479,7 @@ def test_a_scale_down_sequence_then_a_breach() -> None:
     assert [r for r, _ in trace] == [3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
     assert trace[1][1] == "Cooldown" and trace[-1][1] == "Hold"  # one replica is what 800 ms needs
     d = run(observed(latency=15_000), current=1, history=history, now=now)
-    assert (d.desired_replicas, d.reason) == (2, Reason.SLO_BREACH)  # at most doubles per decision
+    assert (d.desired_replicas, d.reason) == (3, Reason.SLO_BREACH)  # at most triples per decision
 
 
 # -- the SLO attainment (fraction of requests within the SLO target) -------------------------------
@@ -495,10 +497,13 @@ def with_attainment(fraction: float | Observation, latency: float) -> Observatio
     )
 
 
-def test_one_decision_at_most_doubles_the_ready_replicas() -> None:
-    # p95 10x the SLO with 3 ready: not 30 replicas, 6; the next decision sees what 6 do.
+def test_one_decision_at_most_triples_the_ready_replicas() -> None:
+    # p95 10x the SLO with 3 ready: not 30 replicas, 9 (the step allows 4 more: 7); the next decision
+    # sees what they do.
     d = run(observed(latency=50_000), current=3)
-    assert (d.desired_replicas, d.inputs["needs"]["up"]) == (6, {"latency": 6})
+    assert (d.desired_replicas, d.inputs["needs"]["up"]) == (7, {"latency": 9})
+    wide = policy(scaleUp={"stabilizationSeconds": 0, "maxStepReplicas": 100})
+    assert run(observed(latency=50_000), current=3, pol=wide).desired_replicas == 9
 
 
 def test_attainment_judges_the_slo_where_the_interpolated_quantile_cannot() -> None:
@@ -555,7 +560,7 @@ def test_a_latency_breach_waits_for_the_window_to_see_replicas_that_just_became_
     assert run(observed(latency=12_000), current=4, ready=4, history=History()).desired_replicas == 8
     # saturation of a per-replica gauge is not held: the queue depth is read per ready replica already
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
-    queued = run(observed(latency=1000, queue=12), current=4, ready=4, spec=spec, history=before)
+    queued = run(observed(latency=1000, queue=8), current=4, ready=4, spec=spec, history=before)
     assert (queued.desired_replicas, queued.reason) == (8, Reason.SATURATED)
 
 
@@ -564,3 +569,37 @@ def test_unusable_attainment_falls_back_to_the_quantile() -> None:
         d = run(with_attainment(missing, latency=6000), current=2)
         assert (d.desired_replicas, d.reason) == (3, Reason.SLO_BREACH)  # ceil(2 x 1.2), by the p95
         assert d.metrics_available  # the attainment is optional
+
+
+def test_a_breach_while_the_ready_replicas_have_room_waits_for_the_whole_window() -> None:
+    """Ready rose 60 s ago (the ordinary settle is over), but the 4 ready replicas complete 1 request/s
+    each where 4/s each was seen this hour: they have room; the window still holds the backlog."""
+    rose = NOW - 60
+    history = History(ready=4, ready_rose_at=rose, throughput=((NOW - 1800, 4.0),))
+    d = run(observed(latency=12_000, rate=4.0), current=4, ready=4, history=history)
+    assert (d.desired_replicas, d.reason) == (4, Reason.WAITING_FOR_REPLICAS)
+    assert "complete 1.00 requests/s each, under 50% of the peak 4.00" in d.message
+    assert "waiting 120 s" in d.message
+    assert d.inputs["history"]["peakThroughputPerReplica"] == 4.0
+    # 120 s after the rise the window holds only requests the 4 served: scale up
+    assert run(observed(latency=12_000, rate=4.0), current=4, history=history, now=rose + 120).desired_replicas == 8
+    # at half the peak or more the ordinary 60 s settle applies: scale up now
+    busy = run(observed(latency=12_000, rate=8.0), current=4, ready=4, history=history)
+    assert (busy.desired_replicas, busy.reason) == (8, Reason.SLO_BREACH)
+    # a peak older than an hour is forgotten
+    old = History(ready=4, ready_rose_at=rose, throughput=((NOW - 3601, 4.0),))
+    assert run(observed(latency=12_000, rate=4.0), current=4, history=old).desired_replicas == 8
+
+
+def test_history_keeps_the_peak_throughput_per_ready_replica_of_the_last_hour() -> None:
+    h = History()
+    for t, rate, ready in ((0, 9.0, 3), (30, 4.0, 2), (60, 3.0, 1), (90, 0.0, 1)):
+        h = h.record(NOW + t, ready, scaled=False, keep_seconds=330, ready=ready, throughput=rate / ready)
+    # a sliding-window maximum: an entry is dropped once a later one is as large (0 is not a sample)
+    assert h.throughput == ((NOW + 60, 3.0),)
+    assert h.peak_throughput(NOW + 90) == 3.0
+    assert h.peak_throughput(NOW + 3659) == 3.0
+    assert h.peak_throughput(NOW + 3660) is None  # an hour after the last 3.0
+    # decide() records rate / ready replicas
+    d = run(observed(latency=1000, rate=12.0), current=4, ready=3, history=steady(4))
+    assert d.history.peak_throughput(NOW) == 4.0

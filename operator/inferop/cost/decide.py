@@ -29,9 +29,9 @@ Rules, in the order they apply:
    For each breaching signal the proportional need is ``ceil(ready x min(2, observed / target))``,
    with ``ready = min(readyReplicas, currentReplicas)``: the observation was produced by the ready
    replicas, so replicas still starting (model loads take minutes) are not counted twice. One decision
-   at most doubles the ready replicas (``MAX_UP_FACTOR``): near saturation queueing makes latency
+   at most triples the ready replicas (``MAX_UP_FACTOR``): near saturation queueing makes latency
    grow much faster than load, so a burst reading 10x the SLO does not need 10x the replicas, and
-   the next decision sees what the doubling did. With the SLO attainment usable, the latency breaches
+   the next decision sees what the step did. With the SLO attainment usable, the latency breaches
    when the attainment is below the goal (the percentile: 95% for p95), and its ratio is the larger
    of ``p / SLO`` and the error-budget overrun ``(1 - attainment) / (1 - goal)``. The
    recommendation is the largest need, at least the current replicas. Reason ``SLOBreach`` when the
@@ -40,8 +40,13 @@ Rules, in the order they apply:
    ``SETTLE_INTERVALS`` decision intervals after the ready replicas increased (``History`` remembers
    the ready count and when it rose), a latency breach recommends the current replicas
    (``WaitingForReplicas``): the rate window still holds mostly requests served, or queued, before the
-   new replicas were ready, so judging them then doubles again what the doubling already fixed. A
-   queue-depth or GPU breach is not held (they are read per ready replica).
+   new replicas were ready, so judging them then scales up again what the last step already fixed.
+   The settle lasts ``BACKLOG_SETTLE_INTERVALS`` (four: the 2-minute rate window at the default
+   30 s interval) when the ready replicas complete fewer requests per second each than
+   ``BACKLOG_THROUGHPUT_FRACTION`` of the peak (the highest request rate per ready replica of the last
+   ``THROUGHPUT_MEMORY_SECONDS``, remembered in ``History``): replicas with that much room are not
+   what is missing, and the window still holds the backlog they are draining. A queue-depth or GPU
+   breach is not held (they are read per ready replica).
 4. Hold on missing data. Otherwise, if a required signal is unusable, recommend the current replicas
    (reason ``MetricsUnavailable``): missing data never scales down.
 5. Scale down slowly, only with SLO headroom. Otherwise, when the latency is at most
@@ -109,13 +114,19 @@ from inferop.cost.signals import Observation, Observations, ObservationStatus
 #: An observation older than this many CostPolicy intervals is stale.
 STALE_AFTER_INTERVALS = 3
 #: One decision at most multiplies the ready replicas by this (see rule 3).
-MAX_UP_FACTOR = 2.0
+MAX_UP_FACTOR = 3.0
 #: After the ready replicas increase, a latency breach waits this many decision intervals before scaling
 #: up again (rule 3): the rate window still holds requests served before the new replicas were ready.
 SETTLE_INTERVALS = 2
 #: A scale-down the latency percentile cannot size (rule 5) needs at most this fraction of the error
 #: budget used (p95: at least 98% of requests within the SLO).
 BLIND_STEP_BUDGET = 0.4
+#: Settling lasts ``BACKLOG_SETTLE_INTERVALS`` instead when the ready replicas complete fewer requests
+#: each than this fraction of the peak (rule 3): they have room, so the breach is a backlog draining.
+BACKLOG_THROUGHPUT_FRACTION = 0.5
+BACKLOG_SETTLE_INTERVALS = 4
+#: The peak throughput per ready replica is the highest of this many seconds (``History.throughput``).
+THROUGHPUT_MEMORY_SECONDS = 3600.0
 #: Guards ceil() against float noise (2 x 1.5 must be 3, not 4).
 _EPSILON = 1e-9
 
@@ -156,18 +167,37 @@ class History:
     #: replicas last increased (rule 3's settle time).
     ready: int | None = None
     ready_rose_at: float | None = None
+    #: (time, completed requests per second per ready replica), kept as a sliding-window maximum: each
+    #: entry is larger than every later one, none older than ``THROUGHPUT_MEMORY_SECONDS``.
+    throughput: tuple[tuple[float, float], ...] = ()
 
     def record(
-        self, now: float, recommendation: int, *, scaled: bool, keep_seconds: float, ready: int | None = None
+        self,
+        now: float,
+        recommendation: int,
+        *,
+        scaled: bool,
+        keep_seconds: float,
+        ready: int | None = None,
+        throughput: float | None = None,
     ) -> History:
-        """This tick's recommendation (and ready replicas) appended, entries older than ``keep_seconds`` dropped."""
+        """This tick's recommendation (and ready replicas, throughput) appended, old entries dropped."""
         kept = tuple((t, r) for t, r in self.recommendations if t > now - keep_seconds)
+        peaks = tuple((t, v) for t, v in self.throughput if t > now - THROUGHPUT_MEMORY_SECONDS)
+        if throughput is not None and throughput > 0:
+            peaks = (*(p for p in peaks if p[1] > throughput), (now, throughput))
         return History(
             recommendations=(*kept, (now, recommendation)),
             last_scale_time=now if scaled else self.last_scale_time,
             ready=self.ready if ready is None else ready,
             ready_rose_at=self.rose_at(now, ready),
+            throughput=peaks,
         )
+
+    def peak_throughput(self, now: float) -> float | None:
+        """The highest completed-request rate per ready replica of the last ``THROUGHPUT_MEMORY_SECONDS``."""
+        values = [v for t, v in self.throughput if t > now - THROUGHPUT_MEMORY_SECONDS]
+        return max(values) if values else None
 
     def rose_at(self, now: float, ready: int | None) -> float | None:
         """When the ready replicas last increased, counting ``ready`` seen at ``now``."""
@@ -288,6 +318,7 @@ class _Reading:
     queue: float | None = None
     gpu: float | None = None
     attainment: float | None = None
+    rate: float | None = None
     no_load: bool = False
     latency_waived: bool = False
     problems: list[str] = field(default_factory=list)
@@ -317,6 +348,7 @@ def _read(observations: Observations, autoscaling: Autoscaling, stale_after: flo
     queue = _fresh(queue_obs, stale_after)
     queue_idle = queue == 0 or queue_obs.status is ObservationStatus.UNSUPPORTED
     reading.no_load = rate == 0 and queue_idle
+    reading.rate = rate
     for key, obs in (
         ("latencyMilliseconds", latency_obs),
         ("queueDepthPerReplica", queue_obs),
@@ -500,12 +532,21 @@ def decide(
         driver = max(up, key=lambda s: (up[s], s == "latency"))
         need = up[driver]
         rose_at = history.rose_at(now, ready)
-        settle = SETTLE_INTERVALS * interval
+        settle, draining = SETTLE_INTERVALS * interval, ""
+        peak = history.peak_throughput(now)
+        if reading.rate is not None and peak is not None and ready > 0:
+            each = reading.rate / ready
+            if each < BACKLOG_THROUGHPUT_FRACTION * peak:
+                settle = BACKLOG_SETTLE_INTERVALS * interval
+                draining = (
+                    f", and they complete {each:.2f} requests/s each, under {BACKLOG_THROUGHPUT_FRACTION:.0%} "
+                    f"of the peak {peak:.2f} (a backlog draining, not missing capacity)"
+                )
         if driver == "latency" and need > current and rose_at is not None and now - rose_at < settle:
             need = current
             waiting_for = (
-                f"replicas became ready {now - rose_at:.0f} s ago: waiting {settle:.0f} s for the latency "
-                "window to reflect them before scaling further"
+                f"replicas became ready {now - rose_at:.0f} s ago{draining}: waiting {settle:.0f} s for the "
+                "latency window to reflect them before scaling further"
             )
         recommendation = max(current, need)
         if need <= current:
@@ -664,7 +705,14 @@ def decide(
         acts=acts,
         inputs=inputs,
         recommendation=recommendation,
-        history=history.record(now, recommendation, scaled=acts, keep_seconds=keep, ready=ready),
+        history=history.record(
+            now,
+            recommendation,
+            scaled=acts,
+            keep_seconds=keep,
+            ready=ready,
+            throughput=reading.rate / ready if reading.rate is not None and ready > 0 else None,
+        ),
     )
 
 
@@ -784,5 +832,6 @@ def _inputs(
             "scaleDownWindowMax": max(down_past) if down_past else None,
             "lastScaleTime": history.last_scale_time,
             "readyRoseAt": history.rose_at(now, ready),
+            "peakThroughputPerReplica": history.peak_throughput(now),
         },
     }
