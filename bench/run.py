@@ -261,7 +261,7 @@ def report(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, flo
         "",
         "`bench/whatif.py`: the same replay with other CostPolicy values (through the real decide()), or with",
         "one of decide()'s rules changed or taken out (`no-attainment`, `no-up-cap`, `no-settle`, `no-blind-line`,",
-        "`up-factor-2`, `no-backlog-settle`). Each cell:",
+        "`up-factor-2`, `no-backlog-settle`, `no-proven`). Each cell:",
         "GPU-hours / attainment, then the ratio to the best tuned baseline and to the oracle.",
         "",
         "| trace | " + " | ".join(VARIANTS) + " |",

@@ -21,6 +21,8 @@ that proposals come with numbers:
   (``MAX_UP_FACTOR = 2``, the rule before 2026-11-30's third change; now 3).
 - ``no-backlog-settle``: the real decide() without the longer settle while the ready replicas complete
   under half the peak throughput per replica (``BACKLOG_THROUGHPUT_FRACTION = 0``).
+- ``no-proven``: the real decide() without sizing scale-downs by the throughput per replica proven
+  within the scale-down line (``PROVEN_STEADY_INTERVALS = inf``: no throughput is ever proven).
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ def _no_backlog_settle() -> InferopPolicy:
     return ConstantsPolicy(name="inferop-no-backlog-settle", constants=(("BACKLOG_THROUGHPUT_FRACTION", 0.0),))
 
 
+def _no_proven() -> InferopPolicy:
+    return ConstantsPolicy(name="inferop-no-proven", constants=(("PROVEN_STEADY_INTERVALS", math.inf),))
+
+
 #: name -> (policy factory, CostPolicy)
 VARIANTS: dict[str, tuple[Callable[[], InferopPolicy], CostPolicySpec]] = {
     "default": (InferopPolicy, CostPolicySpec()),
@@ -106,4 +112,5 @@ VARIANTS: dict[str, tuple[Callable[[], InferopPolicy], CostPolicySpec]] = {
     "no-blind-line": (_no_blind_line, CostPolicySpec()),
     "up-factor-2": (_up_factor_2, CostPolicySpec()),
     "no-backlog-settle": (_no_backlog_settle, CostPolicySpec()),
+    "no-proven": (_no_proven, CostPolicySpec()),
 }

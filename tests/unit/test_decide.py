@@ -485,8 +485,8 @@ def test_a_scale_down_sequence_then_a_breach() -> None:
 # -- the SLO attainment (fraction of requests within the SLO target) -------------------------------
 
 
-def with_attainment(fraction: float | Observation, latency: float) -> Observations:
-    base = observed(latency=latency)
+def with_attainment(fraction: float | Observation, latency: float, rate: float = 10.0) -> Observations:
+    base = observed(latency=latency, rate=rate)
     value = fraction if isinstance(fraction, Observation) else ok(fraction, statistic="fraction within SLO")
     return Observations(
         base.latency_milliseconds,
@@ -603,3 +603,50 @@ def test_history_keeps_the_peak_throughput_per_ready_replica_of_the_last_hour() 
     # decide() records rate / ready replicas
     d = run(observed(latency=1000, rate=12.0), current=4, ready=3, history=steady(4))
     assert d.history.peak_throughput(NOW) == 4.0
+
+
+def test_a_scale_down_is_sized_by_the_throughput_proven_within_the_line() -> None:
+    """6 replicas, p95 4.6 s (the quantile cannot size a step), 99% within: one replica less, unless
+    this hour 4 ready replicas served 5 requests/s each within the line; then 12 requests/s need 3."""
+    history = steady(1)
+    blind = run(with_attainment(0.99, latency=4600, rate=12.0), current=6, history=history)
+    assert blind.desired_replicas == 5 and blind.inputs["needs"]["down"] == {"latency": 5}
+    proven = History(recommendations=history.recommendations, proven=((NOW - 1200, 5.0),))
+    d = run(with_attainment(0.99, latency=4600, rate=12.0), current=6, history=proven)
+    assert d.inputs["needs"]["down"] == {"latency": 3}  # ceil(12 / 5)
+    assert d.inputs["history"]["provenThroughputPerReplica"] == 5.0
+    assert (d.desired_replicas, d.reason) == (5, Reason.SCALE_DOWN_WITH_HEADROOM)  # the 1-replica step limit
+    assert "; 12.0 requests/s need 3 replicas at the 5.00 per replica served within the line" in d.message
+    # between the goal and the line nothing scales down, proven or not
+    assert run(with_attainment(0.955, latency=4600, rate=12.0), current=6, history=proven).desired_replicas == 6
+    # never below one replica (no requests completed, but requests are queued: not "no load")
+    tiny = run(with_attainment(0.99, latency=4600, rate=0.0), current=2, history=proven)
+    assert tiny.inputs["needs"]["down"] == {"latency": 1}
+    # where the percentile sizes a larger step, the percentile's need stands: ceil(6 x 1000 / 4000) = 2
+    assert run(with_attainment(0.99, latency=1000, rate=12.0), current=6, history=proven).inputs["needs"]["down"] == {
+        "latency": 2
+    }
+    # a proven throughput older than an hour is forgotten
+    old = History(recommendations=history.recommendations, proven=((NOW - 3600, 5.0),))
+    assert run(with_attainment(0.99, latency=4600, rate=12.0), current=6, history=old).inputs["needs"]["down"] == {
+        "latency": 5
+    }
+
+
+def test_a_throughput_is_proven_only_within_the_line_with_steady_ready_replicas() -> None:
+    steady_ready = History(recommendations=steady(3).recommendations, ready=3, ready_since=NOW - 120)
+    d = run(with_attainment(0.97, latency=4600, rate=15.0), current=3, history=steady_ready)
+    assert d.history.proven == ((NOW, 5.0),) and d.history.throughput == ((NOW, 5.0),)
+    # within the goal but below the line (96%): a peak, not proven
+    below = run(with_attainment(0.955, latency=4600, rate=15.0), current=3, history=steady_ready)
+    assert below.history.proven == () and below.history.throughput == ((NOW, 5.0),)
+    # the ready replicas changed 90 s ago: the 2-minute window also saw the others
+    recent = History(recommendations=steady(3).recommendations, ready=3, ready_since=NOW - 90)
+    assert run(with_attainment(0.97, latency=4600, rate=15.0), current=3, history=recent).history.proven == ()
+    # a replica still starting: not every replica was ready
+    starting = run(with_attainment(0.97, latency=4600, rate=10.0), current=3, ready=2, history=steady_ready)
+    assert starting.history.proven == ()
+    assert starting.history.ready_since == NOW  # the ready count changed (3 -> 2) now
+    # 2 of 3 ready for a long time: still not every replica
+    stuck = History(recommendations=steady(3).recommendations, ready=2, ready_since=NOW - 600)
+    assert run(with_attainment(0.97, latency=4600, rate=10.0), current=3, ready=2, history=stuck).history.proven == ()

@@ -61,7 +61,13 @@ Rules, in the order they apply:
    ``ceil(current x latency / line)``. When that need would keep every replica (the quantile,
    interpolated inside a wide bucket, can sit above the line however many replicas run), the need is
    ``current - 1`` if at most ``BLIND_STEP_BUDGET`` of the error budget is used (p95: 98% within),
-   else ``current``: a step no signal sizes needs clearer room than one the quantile sizes. Without
+   else ``current``: a step no signal sizes needs clearer room than one the quantile sizes. With the
+   attainment usable, the latency need is also at most ``ceil(requestRate / proven)`` (at least 1):
+   ``proven`` is the highest request rate per ready replica of the last ``THROUGHPUT_MEMORY_SECONDS``
+   that was served with the attainment at or above the line, every replica ready and the ready count
+   unchanged for ``PROVEN_STEADY_INTERVALS`` (so the rate window saw only those replicas;
+   ``History.proven``). A load already served within the line at that density sizes the step where
+   the latency percentile cannot: an LLM's latency hardly moves with load until it nears saturation. Without
    an SLO and without targets there is nothing to scale on: ``Hold``, and only the
    bounds apply.
 6. Stabilization, as the Kubernetes HPA does it. Every decision records its recommendation in the
@@ -125,8 +131,11 @@ BLIND_STEP_BUDGET = 0.4
 #: each than this fraction of the peak (rule 3): they have room, so the breach is a backlog draining.
 BACKLOG_THROUGHPUT_FRACTION = 0.5
 BACKLOG_SETTLE_INTERVALS = 4
-#: The peak throughput per ready replica is the highest of this many seconds (``History.throughput``).
+#: The peak and the proven throughput per ready replica are the highest of this many seconds.
 THROUGHPUT_MEMORY_SECONDS = 3600.0
+#: A throughput is proven (rule 5) only after the ready replicas stayed the same for this many
+#: intervals (the 2-minute rate window at the default 30 s interval).
+PROVEN_STEADY_INTERVALS = 4
 #: Guards ceil() against float noise (2 x 1.5 must be 3, not 4).
 _EPSILON = 1e-9
 
@@ -170,6 +179,10 @@ class History:
     #: (time, completed requests per second per ready replica), kept as a sliding-window maximum: each
     #: entry is larger than every later one, none older than ``THROUGHPUT_MEMORY_SECONDS``.
     throughput: tuple[tuple[float, float], ...] = ()
+    #: The same, only for ticks whose throughput was proven: served within the scale-down line (rule 5).
+    proven: tuple[tuple[float, float], ...] = ()
+    #: When the ready replicas last changed (None: never seen).
+    ready_since: float | None = None
 
     def record(
         self,
@@ -180,24 +193,32 @@ class History:
         keep_seconds: float,
         ready: int | None = None,
         throughput: float | None = None,
+        proven: float | None = None,
     ) -> History:
-        """This tick's recommendation (and ready replicas, throughput) appended, old entries dropped."""
+        """This tick's recommendation (ready replicas, throughputs) appended, old entries dropped."""
         kept = tuple((t, r) for t, r in self.recommendations if t > now - keep_seconds)
-        peaks = tuple((t, v) for t, v in self.throughput if t > now - THROUGHPUT_MEMORY_SECONDS)
-        if throughput is not None and throughput > 0:
-            peaks = (*(p for p in peaks if p[1] > throughput), (now, throughput))
+        changed = ready is not None and ready != self.ready
         return History(
             recommendations=(*kept, (now, recommendation)),
             last_scale_time=now if scaled else self.last_scale_time,
             ready=self.ready if ready is None else ready,
             ready_rose_at=self.rose_at(now, ready),
-            throughput=peaks,
+            throughput=_sliding_max(self.throughput, now, throughput),
+            proven=_sliding_max(self.proven, now, proven),
+            ready_since=now if changed else self.ready_since,
         )
 
     def peak_throughput(self, now: float) -> float | None:
         """The highest completed-request rate per ready replica of the last ``THROUGHPUT_MEMORY_SECONDS``."""
-        values = [v for t, v in self.throughput if t > now - THROUGHPUT_MEMORY_SECONDS]
-        return max(values) if values else None
+        return _window_max(self.throughput, now)
+
+    def proven_throughput(self, now: float) -> float | None:
+        """The highest of those rates served within the scale-down line with steady ready replicas."""
+        return _window_max(self.proven, now)
+
+    def steady_since(self, now: float, ready: int, seconds: float) -> bool:
+        """Whether ``ready`` replicas have been ready (no more, no fewer) for at least ``seconds``."""
+        return self.ready == ready and self.ready_since is not None and now - self.ready_since >= seconds
 
     def rose_at(self, now: float, ready: int | None) -> float | None:
         """When the ready replicas last increased, counting ``ready`` seen at ``now``."""
@@ -212,6 +233,22 @@ class History:
     def covers(self, now: float, seconds: float, interval: float) -> bool:
         """Whether the history reaches back over a window of ``seconds`` (to within one interval)."""
         return seconds <= 0 or any(t <= now - seconds + interval for t, _ in self.recommendations)
+
+
+def _sliding_max(
+    entries: tuple[tuple[float, float], ...], now: float, value: float | None
+) -> tuple[tuple[float, float], ...]:
+    """``entries`` without those older than ``THROUGHPUT_MEMORY_SECONDS`` or not larger than ``value``,
+    then ``(now, value)``: the maximum of the window is always among the entries (0 is not a sample)."""
+    kept = tuple((t, v) for t, v in entries if t > now - THROUGHPUT_MEMORY_SECONDS)
+    if value is None or value <= 0:
+        return kept
+    return (*((t, v) for t, v in kept if v > value), (now, value))
+
+
+def _window_max(entries: tuple[tuple[float, float], ...], now: float) -> float | None:
+    values = [v for t, v in entries if t > now - THROUGHPUT_MEMORY_SECONDS]
+    return max(values) if values else None
 
 
 @dataclass(frozen=True)
@@ -527,6 +564,7 @@ def decide(
 
     down: dict[str, int] = {}
     driver = ""
+    sized_by = ""
     waiting_for = "waiting for the starting replicas before scaling further"
     if up:
         driver = max(up, key=lambda s: (up[s], s == "latency"))
@@ -574,6 +612,15 @@ def decide(
                     # The quantile says "keep" but the attainment says there is room: one replica less,
                     # when the room is clear (the step is not sized by any signal).
                     down["latency"] = current - 1 if attainment >= blind_line else current
+                proven = history.proven_throughput(now)
+                if proven is not None and reading.rate is not None and attainment is not None:
+                    need_at_proven = max(1, _ceil(reading.rate / proven))
+                    if need_at_proven < down["latency"]:
+                        down["latency"] = need_at_proven
+                        sized_by = (
+                            f"; {reading.rate:.1f} requests/s need {need_at_proven} replicas at the "
+                            f"{proven:.2f} per replica served within the line in the last hour"
+                        )
             if targets is not None and targets.queue_depth_per_replica is not None and reading.queue is not None:
                 down["queue"] = _ceil(current * reading.queue / targets.queue_depth_per_replica)
             if targets is not None and targets.gpu_utilization_percent is not None and reading.gpu is not None:
@@ -586,7 +633,7 @@ def decide(
             else:
                 reason = Reason.SCALE_DOWN_WITH_HEADROOM
             what = (
-                _down_text(observations, autoscaling, reading, line, policy.slo_headroom_percent)
+                _down_text(observations, autoscaling, reading, line, policy.slo_headroom_percent) + sized_by
                 if reason is not Reason.HOLD
                 else _hold_text(observations, autoscaling, reading, line, policy.slo_headroom_percent)
             )
@@ -674,6 +721,14 @@ def decide(
         metrics_message = "no load: latency is undefined at zero requests"
 
     keep = max(up_window, down_window) + interval
+    throughput = reading.rate / ready if reading.rate is not None and ready > 0 else None
+    served_within_line = (
+        slo is not None
+        and attainment is not None
+        and attainment >= _attainment_line(slo.percentile, policy.slo_headroom_percent)
+        and ready == current
+        and history.steady_since(now, ready, PROVEN_STEADY_INTERVALS * interval)
+    )
     inputs = _inputs(
         observations,
         autoscaling=autoscaling,
@@ -711,7 +766,8 @@ def decide(
             scaled=acts,
             keep_seconds=keep,
             ready=ready,
-            throughput=reading.rate / ready if reading.rate is not None and ready > 0 else None,
+            throughput=throughput,
+            proven=throughput if served_within_line else None,
         ),
     )
 
@@ -833,5 +889,6 @@ def _inputs(
             "lastScaleTime": history.last_scale_time,
             "readyRoseAt": history.rose_at(now, ready),
             "peakThroughputPerReplica": history.peak_throughput(now),
+            "provenThroughputPerReplica": history.proven_throughput(now),
         },
     }
