@@ -25,8 +25,8 @@ import run as bench  # noqa: E402  # bench/run.py
 from inferop.api.costpolicy import CostPolicySpec  # noqa: E402
 from inferop.sim import run as sim_run  # noqa: E402
 from inferop.sim.cli import default_autoscaling, run_config  # noqa: E402
+from inferop.sim.compare import configured  # noqa: E402
 from inferop.sim.oracle import first_interval_replicas  # noqa: E402
-from inferop.sim.policies import InferopPolicy, make_baseline  # noqa: E402
 from inferop.sim.profile import DEFAULT_PROFILE, load_profile  # noqa: E402
 
 BUCKET_SECONDS = 300
@@ -47,13 +47,10 @@ def main() -> int:
     profile = load_profile(DEFAULT_PROFILE)
     config = run_config(float(slo), bench.PERCENTILE, default_autoscaling(slo, bench.PERCENTILE), CostPolicySpec())
     config = replace(config, initial_replicas=config.clamp(first_interval_replicas(trace, profile, config)))
-    if args.policy == "inferop":
-        policy: Any = InferopPolicy()
-    else:
-        name, _, target = args.policy.partition(":")
-        if not target:
-            parser.error(f"policy: {args.policy!r} needs a target, e.g. kpa:14")
-        policy = make_baseline(name, float(target))
+    name, _, target = args.policy.partition(":")
+    if name != "inferop" and not target:
+        parser.error(f"policy: {args.policy!r} needs a target, e.g. kpa:14")
+    policy, config = configured(name, float(target) if target else None, config)
 
     # run() reports only the summary; the per-request latencies are the first list it summarizes.
     seen: dict[str, list[float]] = {}

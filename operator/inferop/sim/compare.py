@@ -33,7 +33,7 @@ from typing import Any
 from inferop.sim.oracle import first_interval_replicas, oracle
 from inferop.sim.policies import InferopPolicy, make_baseline
 from inferop.sim.profile import ServiceProfile
-from inferop.sim.run import RunConfig, RunResult, run
+from inferop.sim.run import Policy, RunConfig, RunResult, run
 from inferop.sim.trace import Trace
 
 REFINE_STEPS = 3
@@ -77,12 +77,20 @@ def _run_one(task: tuple[str, float | None, bool]) -> RunResult:
     trace: Trace = _SHARED["trace"]
     profile: ServiceProfile = _SHARED["profile"]
     config: RunConfig = _SHARED["config"]
+    policy, config = configured(name, target, config)
+    return run(trace, profile, policy, config, record=record)
+
+
+def configured(name: str, target: float | None, config: RunConfig) -> tuple[Policy, RunConfig]:
+    """The policy ``name`` at ``target`` (None for ``inferop``) and the run config it starts from:
+    static peak provisioning starts with its replicas Ready (it never scales)."""
     if name == "inferop":
-        return run(trace, profile, InferopPolicy(), config, record=record)
-    assert target is not None
+        return InferopPolicy(), config
+    if target is None:
+        raise ValueError(f"policy {name!r} needs a target")
     if name == "static":
         config = replace(config, initial_replicas=config.clamp(int(target)))
-    return run(trace, profile, make_baseline(name, target), config, record=record)
+    return make_baseline(name, target), config
 
 
 class Runner:
