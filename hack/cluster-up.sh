@@ -39,6 +39,13 @@ CLUSTER_DIR="$KWOK_WORKDIR/clusters/$NAME"
 KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig.yaml"
 AUDIT_LOG="$CLUSTER_DIR/logs/audit.log"
 MARKER="$CLUSTER_DIR/.inferop-bin-dir"
+# kwok's node Lease duration. kwokctl's default heartbeat factor (5) makes it 200 s, and a
+# restarted kwok-controller waits that long before it manages any node; factor 1 gives 40 s
+# (the kubelet's default) with node status every 10 s.
+HEARTBEAT_FACTOR=1
+LEASE_SECONDS=40
+# The marker records what the cluster was made with; a different value recreates it.
+STAMP="$BIN_DIR heartbeatFactor=$HEARTBEAT_FACTOR"
 
 # One cluster-up/cluster-down per cluster name at a time. The lock is fd 8; every
 # kwokctl call gets `8>&-` because the components kwokctl starts are daemons that
@@ -76,6 +83,7 @@ options:
   # kwokctl's default is 0.0.0.0: etcd (plain http, no auth) and every component
   # would listen on all interfaces.
   bindAddress: 127.0.0.1
+  heartbeatFactor: $HEARTBEAT_FACTOR
   kubeVersion: $K8S_VERSION
   etcdVersion: ${ETCD_VERSION#v}
   kwokVersion: $KWOK_VERSION
@@ -107,11 +115,11 @@ EOF
 		--timeout 5m >&2 8>&-
 }
 
-if responds && [[ "$(cat "$MARKER" 2>/dev/null)" == "$BIN_DIR" ]]; then
+if responds && [[ "$(cat "$MARKER" 2>/dev/null)" == "$STAMP" ]]; then
 	log "cluster '$NAME' exists and responds; reusing it"
 else
-	if [[ -d "$CLUSTER_DIR" && "$(cat "$MARKER" 2>/dev/null)" != "$BIN_DIR" ]]; then
-		log "cluster '$NAME' was made with other binaries (or not by this script); recreating"
+	if [[ -d "$CLUSTER_DIR" && "$(cat "$MARKER" 2>/dev/null)" != "$STAMP" ]]; then
+		log "cluster '$NAME' was made with other binaries or settings (or not by this script); recreating"
 		delete_cluster
 	fi
 	log "creating cluster '$NAME' (kwokctl --runtime binary, binaries from $BIN_DIR)"
@@ -122,7 +130,7 @@ else
 		delete_cluster
 		create_cluster
 	fi
-	echo "$BIN_DIR" >"$MARKER"
+	echo "$STAMP" >"$MARKER"
 fi
 
 # Wait for the apiserver to be ready.
@@ -143,6 +151,31 @@ for _ in $(seq 1 60); do
 	sleep 1
 done
 kc get serviceaccount default -n default >/dev/null 2>&1 || die "default ServiceAccount never appeared"
+
+# Nodes that say Ready only prove a kwok-controller wrote them once. A restarted kwok-controller
+# has a new identity and manages no node until the previous one's node Leases expire (one lease
+# duration), and until then every pod stays Pending or not Ready. So prove kwok acts before
+# handing the cluster out: a probe pod on a fake node must turn Ready.
+kwok_acts() {
+	# A fresh name per probe: an earlier probe may still be terminating (kwok finalizes deletes).
+	local pod="inferop-kwok-probe-$RANDOM$RANDOM" ok=0
+	kc -n default apply -f - >/dev/null <<EOF || return 1
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $pod
+  labels: {app.kubernetes.io/name: inferop-kwok-probe}
+spec:
+  nodeSelector: {type: kwok}
+  tolerations: [{operator: Exists}]
+  containers: [{name: probe, image: fake}]
+EOF
+	kc -n default wait --for=condition=Ready "pod/$pod" --timeout="$1s" >/dev/null 2>&1 || ok=1
+	kc -n default delete pod "$pod" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+	return "$ok"
+}
+kwok_acts $((3 * LEASE_SECONDS)) ||
+	die "kwok-controller did not make a probe pod Ready in $((3 * LEASE_SECONDS))s; see kwokctl --name $NAME logs kwok-controller"
 
 log "cluster '$NAME' ready in $((SECONDS - T0))s ($(kc version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1))"
 log "server:    $(kc config view -o jsonpath='{.clusters[0].cluster.server}')"
