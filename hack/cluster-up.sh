@@ -39,11 +39,11 @@ CLUSTER_DIR="$KWOK_WORKDIR/clusters/$NAME"
 KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig.yaml"
 AUDIT_LOG="$CLUSTER_DIR/logs/audit.log"
 MARKER="$CLUSTER_DIR/.inferop-bin-dir"
-# kwok's node Lease duration. kwokctl's default heartbeat factor (5) makes it 200 s, and a
-# restarted kwok-controller waits that long before it manages any node; factor 1 gives 40 s
-# (the kubelet's default) with node status every 10 s.
+# kwokctl scales kwok's node Lease duration (40 s) and node status period (10 s) by its heartbeat
+# factor. Its default factor, 5, makes the Lease 200 s, and a restarted kwok-controller waits that
+# long before it manages any node; factor 1 gives the kubelet's defaults.
 HEARTBEAT_FACTOR=1
-LEASE_SECONDS=40
+LEASE_SECONDS=$((40 * HEARTBEAT_FACTOR))
 # The marker records what the cluster was made with; a different value recreates it.
 STAMP="$BIN_DIR heartbeatFactor=$HEARTBEAT_FACTOR"
 
