@@ -7,7 +7,7 @@ import logging
 from typing import Any, Protocol
 
 from inferop.reconcile import plan
-from inferop.reconcile.kube import Kube, path_of
+from inferop.reconcile.kube import FIELD_MANAGER, Kube, KubeError, path_of
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +64,112 @@ def describe(obj: dict[str, Any]) -> str:
     return f"{obj['kind']} {where}"
 
 
+class ChildConflict(KubeError):
+    """Objects we would apply exist and are not ours (no controller ownerReference to our owner's uid).
+
+    We never modify, adopt or delete them (STYLE 11a); the owner reports ``Ready=False, ChildConflict``
+    naming each one and who owns it, and the next reconcile after the object is gone creates ours.
+    """
+
+    def __init__(self, conflicts: list[str], applied: list[str] | None = None) -> None:
+        self.conflicts = conflicts
+        #: What was written before the conflict was raised (the other objects), for the caller's log.
+        self.applied = applied or []
+        message = "; ".join(conflicts)
+        Exception.__init__(self, message)
+        self.status = 409
+        self.message = message
+
+
+def controller_uid(obj: dict[str, Any]) -> str | None:
+    """The uid of ``obj``'s controller ownerReference (None: an object with no owner, e.g. a Namespace)."""
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("uid"):
+            return str(ref["uid"])
+    return None
+
+
+def _our_owner(want: dict[str, Any]) -> dict[str, Any]:
+    refs: list[dict[str, Any]] = want["metadata"].get("ownerReferences") or []
+    return next((r for r in refs if r.get("controller")), {})
+
+
+def owner_of(live: dict[str, Any], want: dict[str, Any]) -> str:
+    """Who owns ``live`` instead of us, in words: its controller, else its field managers."""
+    meta = live.get("metadata") or {}
+    ours = _our_owner(want)
+    controller = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
+    if controller is not None:
+        if (controller.get("kind"), controller.get("name")) == (ours.get("kind"), ours.get("name")):
+            return (
+                f"it is controlled by an earlier {controller.get('kind')} {controller.get('name')} "
+                f"(uid {controller.get('uid')}) that the garbage collector has not removed yet"
+            )
+        return f"it is controlled by {controller.get('kind')} {controller.get('name')}"
+    managers = sorted({str(m.get("manager")) for m in meta.get("managedFields") or [] if m.get("manager")})
+    if managers:
+        return f"it has no controller and is managed by {', '.join(managers)}"
+    return "it has no controller"
+
+
+def conflict_message(live: dict[str, Any], want: dict[str, Any]) -> str:
+    ours = _our_owner(want)
+    return (
+        f"{describe(want)} already exists and does not belong to {ours.get('kind')} {ours.get('name')}: "
+        f"{owner_of(live, want)}; inferop leaves it untouched (delete or rename it, or choose another name)"
+    )
+
+
+def _reads_api(reader: Reader, kube: Kube) -> bool:
+    while isinstance(reader, ReadOnce):
+        reader = reader.reader
+    return reader is kube
+
+
 def ensure_objects(
-    kube: Kube, objects: list[dict[str, Any]], reader: Reader | None = None
+    kube: Kube, objects: list[dict[str, Any]], reader: Reader | None = None, all_or_nothing: bool = False
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Read each object (from ``reader``, default the API); server-side apply it only when missing or
     drifted. Returns the live objects (in order) and a description of each write, so an undrifted set
-    costs reads only."""
+    costs reads only.
+
+    An object with a controller ownerReference is applied only over an object controlled by that same
+    owner (uid): one that exists without it belongs to someone else and is never written. Before a
+    create, an object the reader (a cache of labelled objects) does not know is confirmed missing with
+    a GET. Conflicts raise ``ChildConflict`` after the other objects were applied, or before anything
+    was written when ``all_or_nothing``.
+    """
     read = reader if reader is not None else kube
+    confirm = not _reads_api(read, kube)
+    found: list[dict[str, Any] | None] = []
+    conflicts: list[str] = []
+    for obj in objects:
+        url = path_of(obj)
+        live = read.get(url)
+        owner = controller_uid(obj)
+        if live is None and confirm and owner is not None:
+            live = kube.get(url)
+        if live is not None and owner is not None and not plan.is_owned_by(live, owner):
+            conflicts.append(conflict_message(live, obj))
+            live = _CONFLICT
+        found.append(live)
+    if conflicts and all_or_nothing:
+        raise ChildConflict(conflicts)
     live_objects: list[dict[str, Any]] = []
     applied: list[str] = []
-    for obj in objects:
-        live = read.get(path_of(obj))
-        if live is None or not plan.is_subset(obj, live):
+    for obj, live in zip(objects, found, strict=True):
+        if live is _CONFLICT:
+            continue
+        if live is None or plan.drifted(obj, live, FIELD_MANAGER):
             verb = "Created" if live is None else "Updated"
             live = kube.apply(obj)
             remember_write(read, live)
             applied.append(describe(obj))
             log.info("%s %s", verb, describe(obj))
         live_objects.append(live)
+    if conflicts:
+        raise ChildConflict(conflicts, applied)
     return live_objects, applied
+
+
+_CONFLICT: dict[str, Any] = {}

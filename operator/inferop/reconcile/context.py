@@ -16,9 +16,10 @@ headroom needs what each of its other services holds: O(services in the tenant) 
   GPUClass models are the very same objects.
 
 The children of InferenceServices (Deployments, Services, HPAs labelled ``managed-by: inferop``) are
-indexed by API path, so a reconcile triggered by an event reads them here instead of one GET each
-(``IndexReader``). kopf fills every index from a full listing before it calls any handler and updates
-it from the same watch streams that trigger ``child_changed``; the drift timer still reads the API.
+indexed by API path (with only our own managedFields entry), so a reconcile triggered by an event reads
+them here instead of one GET each (``IndexReader``). kopf fills every index from a full listing before
+it calls any handler and updates it from the same watch streams that trigger ``child_changed``; the
+drift timer still reads the API.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from inferop.api.inferenceservice import InferenceService
 from inferop.api.tenant import Tenant
 from inferop.api.validation import parse_tenant, plain
 from inferop.reconcile.isvc import Tenancy
-from inferop.reconcile.kube import path_of
+from inferop.reconcile.kube import FIELD_MANAGER, path_of
 from inferop.tenancy.headroom import ServiceUsage
 from inferop.tenancy.usage import held_replicas, service_usage
 
@@ -57,9 +58,19 @@ _cache_lock = threading.Lock()
 
 
 def slim_child(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A child as kept in the index: the object as a GET returns it, without managedFields."""
+    """A child as kept in the index: the object as a GET returns it, with only our own server-side apply
+    entry of managedFields (the drift check compares what we own, ``plan.drifted``; the other managers'
+    entries would only cost memory)."""
     out = {k: plain(v) for k, v in body.items() if k != "metadata"}
-    out["metadata"] = {k: plain(v) for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    meta = body.get("metadata") or {}
+    out["metadata"] = {k: plain(v) for k, v in meta.items() if k != "managedFields"}
+    ours = [
+        plain(entry)
+        for entry in meta.get("managedFields") or []
+        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply" and not entry.get("subresource")
+    ]
+    if ours:
+        out["metadata"]["managedFields"] = ours
     return out
 
 

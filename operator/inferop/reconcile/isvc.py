@@ -16,7 +16,14 @@ from inferop.api.inferenceservice import InferenceService
 from inferop.api.tenant import TenantSpec
 from inferop.api.validation import plain
 from inferop.reconcile import plan
-from inferop.reconcile.children import Reader, ReadOnce, ensure_objects, now_iso, remember_delete
+from inferop.reconcile.children import (
+    ChildConflict,
+    Reader,
+    ReadOnce,
+    ensure_objects,
+    now_iso,
+    remember_delete,
+)
 from inferop.reconcile.kube import Kube, KubeError, Transient, path, path_of
 from inferop.render import RenderError, Scale, render_all
 from inferop.render.labels import selector_string, service_url
@@ -105,8 +112,16 @@ def apply_children(
     kube: Kube, owner: Mapping[str, Any], objects: list[dict[str, Any]], reader: Reader | None = None
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Apply each object that is missing or drifted; return the live objects by kind and what was written."""
-    live, applied = ensure_objects(kube, [plan.with_owner(obj, owner) for obj in objects], reader)
+    live, applied = ensure_objects(
+        kube, [plan.with_owner(obj, owner) for obj in objects], reader, all_or_nothing=True
+    )
     return {obj["kind"]: obj for obj in live}, applied
+
+
+def _ours(obj: dict[str, Any] | None, owner: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``obj`` if this InferenceService controls it (someone else's object of the same name says nothing
+    about our service's state)."""
+    return obj if obj is not None and plan.is_owned_by(obj, owner["metadata"].get("uid", "")) else None
 
 
 def delete_stale_hpa(kube: Kube, owner: Mapping[str, Any], reader: Reader | None = None) -> bool:
@@ -166,6 +181,9 @@ def reconcile(
                 applied.append("delete HorizontalPodAutoscaler")
         except Transient:
             raise
+        except ChildConflict as err:
+            # Objects of our children's names that someone else owns: never touched, reported.
+            error = plan.Cond(plan.READY, "False", "ChildConflict", str(err))
         except KubeError as err:
             # The API server refused a child (invalid, forbidden, quota): say so instead of failing silently.
             error = plan.Cond(plan.READY, "False", "ApplyFailed", f"the API server rejected a child object: {err}")
@@ -174,8 +192,8 @@ def reconcile(
     else:
         # Leave existing children alone (the old version keeps serving); report what we see (not from
         # ``read``: an apply may have failed after another child was written).
-        deployment = source.get(_child_url(body, "apps/v1", "Deployment"))
-        hpa = source.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler"))
+        deployment = _ours(source.get(_child_url(body, "apps/v1", "Deployment")), body)
+        hpa = _ours(source.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler")), body)
 
     parts = [plan.deployment_condition(deployment)]
     autoscaled = isvc.spec.autoscaling is not None if isvc else bool((body.get("spec") or {}).get("autoscaling"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -91,6 +92,22 @@ def _raise_for(status: int, body: bytes | str | None) -> None:
     raise KubeError(status, message)
 
 
+#: What may stay raw in an apply body: printable characters YAML reads as themselves. Escaped as
+#: ``\\uXXXX`` (all are in the Basic Multilingual Plane, and YAML double-quoted scalars accept such
+#: escapes): control characters, DEL, the C1 block (NEL \\x85 is a YAML line break, folded to a space),
+#: U+2028/U+2029 (line breaks too), the byte order mark, surrogates, U+FFFE/U+FFFF.
+_ESCAPE = re.compile(r"[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+
+
+def apply_body(obj: Any) -> bytes:
+    """``obj`` as a server-side apply body (``application/apply-patch+yaml``) the API server parses for
+    every valid string: JSON (which is YAML) in UTF-8, characters outside the Basic Multilingual Plane
+    written as themselves (YAML reads an escaped surrogate pair such as ``\\ud83d\\ude80`` as two
+    invalid characters, not one emoji: HTTP 400), the rest of what YAML would not read back escaped."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return _ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+
+
 def retry_conflicts(fn: Callable[[], T], attempts: int = 3) -> T:
     """Run ``fn``; on 409 Conflict try again at once (the next attempt re-reads), up to ``attempts``."""
     for attempt in range(attempts):
@@ -164,12 +181,17 @@ class Kube:
         return list(items)
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply as field manager ``inferop``, taking back fields others changed."""
+        """Server-side apply as field manager ``inferop``, taking back fields others changed.
+
+        The body is serialised here (``apply_body``): the client's own ``json.dumps`` escapes an emoji as
+        a surrogate pair, which the API server's YAML parser refuses (HTTP 400).
+        """
+        body = apply_body(obj)
         return retry_conflicts(
             lambda: self.request(
                 "PATCH",
                 path_of(obj),
-                body=obj,
+                body=body,
                 content_type="application/apply-patch+yaml",
                 query={"fieldManager": FIELD_MANAGER, "force": "true"},
             )

@@ -17,7 +17,7 @@ from inferop.api import GPUClass, InvalidObject, parse_isvc
 from inferop.api.tenant import Tenant
 from inferop.api.validation import parse_tenant
 from inferop.reconcile import plan
-from inferop.reconcile.children import ensure_objects, now_iso
+from inferop.reconcile.children import ChildConflict, ensure_objects, now_iso
 from inferop.reconcile.kube import Kube, path
 from inferop.render.quota import (
     LIMITRANGE_NAME,
@@ -85,8 +85,12 @@ def reconcile_tenant(
         objects.append(build_namespace_labels(name, tenant.spec, ns))
         objects.append(_owned(build_resource_quota(name, tenant.spec, ns, resources), body))
         objects.append(_owned(build_limit_range(name, tenant.spec, ns), body))
-    _, applied = ensure_objects(kube, objects)
-    applied += remove_stale(kube, name, set(tenant.spec.namespaces))
+    conflict: ChildConflict | None = None
+    try:
+        _, applied = ensure_objects(kube, objects)
+    except ChildConflict as err:  # a quota object of our name that is not this Tenant's: left untouched
+        conflict, applied = err, list(err.applied)
+    applied += remove_stale(kube, name, set(tenant.spec.namespaces), str(meta.get("uid") or ""))
 
     held = usages(services, gpuclasses, tenant)
     gpus = sum(u.gpus_per_replica * u.replicas for u in held)
@@ -99,6 +103,8 @@ def reconcile_tenant(
             f"ResourceQuota and LimitRange in {len(tenant.spec.namespaces)} namespace(s)",
         )
     ]
+    if conflict is not None:
+        conds[0] = plan.Cond(plan.READY, "False", "ChildConflict", str(conflict))
     if tenant.spec.budget is not None:
         budget = Decimal(tenant.spec.budget.hourly)
         over = hourly > budget
@@ -119,15 +125,16 @@ def reconcile_tenant(
     return TenantResult(plan.status_patch(current, desired), applied)
 
 
-def remove_stale(kube: Kube, tenant: str, namespaces: set[str]) -> list[str]:
-    """Delete this tenant's quota objects and labels in namespaces it no longer lists."""
+def remove_stale(kube: Kube, tenant: str, namespaces: set[str], owner_uid: str) -> list[str]:
+    """Delete this tenant's quota objects (controlled by ``owner_uid``, never another's that carries
+    our label) and labels in namespaces it no longer lists."""
     removed: list[str] = []
     selector = f"{TENANT_LABEL}={tenant}"
     stale_namespaces: set[str] = set()
     for kind, name in (("ResourceQuota", QUOTA_NAME), ("LimitRange", LIMITRANGE_NAME)):
         for obj in kube.list(path("v1", kind), label_selector=selector):
             ns = obj["metadata"]["namespace"]
-            if ns not in namespaces and obj["metadata"]["name"] == name:
+            if ns not in namespaces and obj["metadata"]["name"] == name and plan.is_owned_by(obj, owner_uid):
                 kube.delete(path("v1", kind, ns, name))
                 removed.append(f"delete {kind} {ns}/{name}")
                 stale_namespaces.add(ns)
