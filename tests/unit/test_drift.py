@@ -426,3 +426,12 @@ def test_a_removed_port_is_drift() -> None:
     live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:ports"]['k:{"port":9090,"protocol":"TCP"}'] = {
         ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}
     assert plan.drifted(SERVICE, live, MANAGER)
+
+
+def test_an_empty_map_the_server_dropped_is_not_drift() -> None:
+    desired = desired_with(lambda o: o["spec"]["template"]["spec"].update(nodeSelector={}))
+    owned = owned_tree()
+    del owned["f:spec"]["f:template"]["f:spec"]["f:nodeSelector"]
+    live = live_of(desired, owned)
+    del live["spec"]["template"]["spec"]["nodeSelector"]
+    assert not plan.drifted(desired, live, MANAGER)

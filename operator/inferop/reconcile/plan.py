@@ -146,8 +146,8 @@ def _in_sync(want: Any, have: Any, owned: Owned, quantity: bool, name: str | Non
         if not isinstance(have, Mapping):
             return False
         for k, v in want.items():
-            if v is None:
-                continue
+            if v is None or (k not in have and _empty(v)):
+                continue  # the API server drops an empty map or list (``nodeSelector: {}``)
             if k not in have or not _in_sync(v, have[k], _child(owned, f"f:{k}"), quantity or k in QUANTITY_KEYS, k):
                 return False
         if isinstance(owned, _Whole):
@@ -175,6 +175,10 @@ def _in_sync(want: Any, have: Any, owned: Owned, quantity: bool, name: str | Non
 
 
 _ABSENT = object()
+
+
+def _empty(value: Any) -> bool:
+    return isinstance(value, (Mapping, list)) and not value
 
 
 def _parse_key(raw: str) -> Any:
