@@ -166,10 +166,12 @@ def test_an_inferenceservice_named_kubernetes_never_touches_the_api_servers_serv
 
 
 def _restore_kubernetes_service(cluster: Cluster, before: dict[str, Any]) -> None:
-    """If a failed run damaged default/kubernetes: drop our ownerReference (so the garbage collector
-    keeps it) and put its spec back; the API server recreates it if it was deleted."""
-    now = cluster.get("service", "kubernetes", "default")
-    if now is None or (not now["metadata"].get("ownerReferences") and now["spec"] == before["spec"]):
+    """If a failed run damaged default/kubernetes: wait for the API server to recreate it if it was
+    garbage-collected, else drop our ownerReference (so the garbage collector keeps it) and put its
+    spec back."""
+    now = wait_for(lambda: cluster.get("service", "kubernetes", "default"), timeout=90,
+                   what="default/kubernetes (the API server recreates it)")
+    if (not now["metadata"].get("ownerReferences") and now["spec"] == before["spec"]):
         return
     spec = {k: before["spec"][k] for k in ("ports", "type") if k in before["spec"]}
     patch = {"metadata": {"ownerReferences": None, "labels": before["metadata"].get("labels")},
@@ -236,25 +238,27 @@ def test_a_sidecar_added_by_another_manager_stays_and_causes_no_writes(
         "-p", json.dumps({"spec": {"template": {"spec": {"containers": [sidecar]}}}}),
     )
 
-    def names() -> list[str]:
+    def containers() -> dict[str, dict[str, Any]]:
         dep = cluster.get("deployment", "embed", namespace) or {}
-        return [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]]
+        return {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}
 
-    assert names() == ["server", "mesh-proxy"]
+    def names() -> list[str]:
+        return sorted(containers())
+
+    assert names() == ["mesh-proxy", "server"]  # a strategic merge patch puts it first
     time.sleep(1)
     timer_runs_before = operator.log().count("Timer 'repair_drift' succeeded")
     start = time.time()
     time.sleep(4 * DRIFT_INTERVAL + 1)  # several drift-timer periods (and the rollout the sidecar started)
     operator.assert_alive()
     assert operator_writes(cluster, start, namespace, {"deployments"}) == [], "the operator fought the sidecar"
-    assert names() == ["server", "mesh-proxy"], "the sidecar was removed"
+    assert names() == ["mesh-proxy", "server"], "the sidecar was removed"
     assert operator.log().count("Timer 'repair_drift' succeeded") - timer_runs_before >= 3
 
     # Our own fields are still repaired next to the sidecar.
     cluster.kubectl("set", "image", "deployment/embed", "server=evil/image:latest", "-n", namespace)
-    wait_for(lambda: (cluster.get("deployment", "embed", namespace) or {})["spec"]["template"]["spec"]
-             ["containers"][0]["image"] == "kserve/huggingfaceserver:v0.20.0", what="our image restored")
-    assert names() == ["server", "mesh-proxy"]
+    wait_for(lambda: containers()["server"]["image"] == "kserve/huggingfaceserver:v0.20.0", what="our image restored")
+    assert names() == ["mesh-proxy", "server"]
 
 
 def test_a_removed_node_selector_key_is_removed_from_the_deployment(
