@@ -142,3 +142,35 @@ def test_quota_leaving_no_gpu_is_not_ready(
     ready = ready_with_reason(cluster, operator, "starved", namespace, "QuotaLimited")
     assert ready["status"] == "False" and f"tenant {tenant} has 0 of 0 GPUs left" in ready["message"], ready
     assert cluster.get("deployment", "starved", namespace)["spec"]["replicas"] == 0  # type: ignore[index]
+
+
+def test_server_side_apply_schema_error_is_rejected_not_an_outage(cluster: Cluster, namespace: str) -> None:
+    """What the API server really answers when an unknown field reaches server-side apply (HTTP 500),
+    and that ``Kube`` classifies it as ``Rejected`` (reported as ApplyFailed), not ``Transient``."""
+    from kubernetes import config as k8s_config
+
+    from inferop.reconcile.kube import Kube, Rejected, Transient
+
+    kube = Kube(k8s_config.new_client_from_config(config_file=cluster.kubeconfig))
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "bad-affinity", "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"app": "bad"}},
+            "template": {
+                "metadata": {"labels": {"app": "bad"}},
+                "spec": {
+                    "affinity": {"nodeAffinity": {"foo": "bar"}},
+                    "containers": [{"name": "c", "image": "busybox"}],
+                },
+            },
+        },
+    }
+    try:
+        kube.apply(deployment)
+    except Rejected as err:
+        assert err.status == 500 and "foo" in err.message and not isinstance(err, Transient), err
+    else:
+        raise AssertionError("the API server accepted an unknown affinity field")
+    assert cluster.get("deployment", "bad-affinity", namespace) is None
