@@ -81,6 +81,9 @@ def test_a_missing_policy_is_said_and_what_is_used_instead() -> None:
     assert '"does-not-exist"' in cond.message and 'using CostPolicy "default" instead' in cond.message
     policy, cond = resolve_policy("does-not-exist", {})
     assert policy == CostPolicySpec() and "built-in defaults" in cond.message
+    # "default" is the field's default: the built-in defaults are then what was asked for, no warning.
+    policy, cond = resolve_policy("default", {})
+    assert policy == CostPolicySpec() and (cond.status, cond.reason) == ("True", "BuiltInDefaults")
 
 
 def test_the_policy_condition_is_written_once_with_a_warning() -> None:

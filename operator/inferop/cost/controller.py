@@ -147,6 +147,9 @@ def resolve_policy(name: str, policies: Mapping[str, CostPolicySpec]) -> tuple[C
     ``PolicyResolved`` condition that says which: a misspelt name must not silently mean the defaults."""
     if name in policies:
         return policies[name], plan.Cond(POLICY_RESOLVED, "True", "PolicyFound", f'using CostPolicy "{name}"')
+    if name == "default":  # the field's default: without a CostPolicy "default" the built-in defaults apply
+        message = 'no CostPolicy "default": using the built-in defaults'
+        return CostPolicySpec(), plan.Cond(POLICY_RESOLVED, "True", "BuiltInDefaults", message)
     if "default" in policies:
         instead = 'CostPolicy "default" instead'
         fallback = policies["default"]
