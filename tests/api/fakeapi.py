@@ -54,9 +54,23 @@ class FakeAPI:
 
     def _get(self, request: kmocklib.Request) -> Response:
         obj = self.objects.get(request.url.path)
+        if obj is None and request.url.path.endswith("/pods"):
+            return Response(status=200, payload={"kind": "PodList", "items": self._list(request)})
         if obj is None:
             return failure(404, "NotFound", f"{request.url.path} not found")
         return Response(status=200, payload=obj)
+
+    def _list(self, request: kmocklib.Request) -> list[dict[str, Any]]:
+        """A collection: the objects directly under the path, filtered by an equality labelSelector."""
+        prefix = request.url.path + "/"
+        selector = request.url.query.get("labelSelector") or ""
+        wanted = dict(pair.split("=", 1) for pair in selector.split(",") if "=" in pair)
+        return [
+            obj
+            for path, obj in self.objects.items()
+            if path.startswith(prefix) and "/" not in path.removeprefix(prefix)
+            and wanted.items() <= ((obj.get("metadata") or {}).get("labels") or {}).items()
+        ]
 
     def _patch(self, request: kmocklib.Request) -> Response:
         path = request.url.path

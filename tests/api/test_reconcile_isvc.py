@@ -300,3 +300,43 @@ async def test_conflict_on_apply_is_retried_within_the_reconcile(kmock: kmocklib
     result = await run_reconcile(kube, body, gpuclasses)
     assert len(result.applied) == 3 and CHILDREN <= set(fake_api.objects)
     assert fake_api.objects[ISVC_URL]["status"]["observedGeneration"] == 3
+
+
+async def test_schema_error_answered_with_500_is_reported_not_retried(kmock: kmocklib.RawHandler, kube: Kube,
+                                                                      fake_api: FakeAPI, body: dict[str, Any],
+                                                                      gpuclasses: dict[str, GPUClass]) -> None:
+    """Server-side apply answers 500 for a field outside the schema: not an outage (issue 17, item 5)."""
+    message = ("failed to create typed patch object (team-a/chat; apps/v1, Kind=Deployment): "
+               ".spec.template.spec.affinity.nodeAffinity.foo: field not declared in schema")
+    kmock[f"patch {DEPLOYMENT_URL}"] << 500 << status_body(500, "InternalError", message)
+    result = await run_reconcile(kube, body, gpuclasses)  # no Transient: the handler does not back off and retry
+    ready = next(c for c in fake_api.objects[ISVC_URL]["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ApplyFailed")
+    assert "nodeAffinity.foo: field not declared in schema" in ready["message"]
+    assert result.event is not None and (result.event.type, result.event.reason) == ("Warning", "ApplyFailed")
+
+
+async def test_unschedulable_pods_surface_the_schedulers_reason(kmock: kmocklib.RawHandler, kube: Kube,
+                                                                fake_api: FakeAPI, body: dict[str, Any],
+                                                                gpuclasses: dict[str, GPUClass]) -> None:
+    """Issue 17, item 12a: not "0 of 1 replicas ready" but why."""
+    await run_reconcile(kube, body, gpuclasses)
+    said = "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
+    labels = fake_api.objects[DEPLOYMENT_URL]["spec"]["template"]["metadata"]["labels"]
+    fake_api.put(f"/api/v1/namespaces/{NS}/pods/chat-abc", {
+        "metadata": {"name": "chat-abc", "namespace": NS, "labels": labels},
+        "status": {"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": said}]},
+    })
+    fake_api.put(f"/api/v1/namespaces/{NS}/pods/other", {  # another app's pod in the namespace
+        "metadata": {"name": "other", "namespace": NS, "labels": {"app": "other"}},
+        "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                   "message": "not ours"}]},
+    })
+    dep = fake_api.objects[DEPLOYMENT_URL]
+    dep["status"] = {"observedGeneration": dep["metadata"]["generation"], "replicas": 1, "updatedReplicas": 1}
+    result = await run_reconcile(kube, copy.deepcopy(fake_api.objects[ISVC_URL]), gpuclasses)
+    ready = next(c for c in fake_api.objects[ISVC_URL]["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Unschedulable")
+    assert said in ready["message"] and "not ours" not in ready["message"]
+    assert result.event is not None and result.event.reason == "Unschedulable"

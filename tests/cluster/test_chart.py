@@ -1,7 +1,7 @@
 """The Helm chart on a real API server with RBAC on: `helm install` (CRDs included) into a PSA-restricted
 namespace, the operator run with the chart's ServiceAccount token and nothing else, through the
 reconcile, tenancy and cost scenarios with no 403 anywhere; the account is denied what it does not need
-(Secrets, Pods, ConfigMaps, Nodes, RBAC, deleting namespaces, writing GPUClasses...), by
+(Secrets, Pods beyond listing them, ConfigMaps, Nodes, RBAC, deleting namespaces, writing GPUClasses...), by
 `kubectl auth can-i` and by a real request that gets 403; `helm upgrade` with changed values rolls the
 operator (Recreate) and adds a GPUClass, a ServiceMonitor and a PrometheusRule (validated by their real
 CRDs); `helm uninstall` removes the operator and its RBAC but keeps the CRDs and every custom resource.
@@ -307,6 +307,7 @@ def test_service_account_is_denied_what_it_does_not_need(installed: Install) -> 
         ("create", "resourcequotas"),
         ("patch", "namespaces"),
         ("create", "events"),
+        ("list", "pods"),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
     ]
     denied = [
@@ -314,7 +315,8 @@ def test_service_account_is_denied_what_it_does_not_need(installed: Install) -> 
         ("list", "secrets"),
         ("get", "configmaps"),
         ("create", "pods"),
-        ("list", "pods"),
+        ("get", "pods"),
+        ("watch", "pods"),
         ("create", "pods/exec"),
         ("list", "nodes"),
         ("delete", "namespaces"),

@@ -1,10 +1,12 @@
-"""The cost controller's status patch (pure): which signals are shown and when they are worth a write."""
+"""The cost controller's status patch (pure): which signals are shown and when they are worth a write;
+the PolicyResolved condition and its Events when spec.autoscaling.policy names no CostPolicy."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from inferop.cost.controller import signals_changed, status_plan
+from inferop.api.costpolicy import CostPolicySpec
+from inferop.cost.controller import policy_event, resolve_policy, signals_changed, status_plan
 from inferop.cost.decide import Decision, Reason
 from inferop.cost.signals import Observation, Observations, ObservationStatus
 
@@ -64,3 +66,40 @@ def test_small_moves_of_the_attainment_write_nothing() -> None:
     assert status_plan(body(shown), decision(), observations(0.977), now=0) == {}
     assert status_plan(body(shown), decision(), observations(0.980), now=0)["signals"]["sloAttainmentPercent"] == 98.0
     assert signals_changed({**shown, "sloAttainmentPercent": None}, shown)
+
+
+# --- spec.autoscaling.policy that names no CostPolicy (issue 17, item 12b) ---------------------------
+
+
+def test_a_missing_policy_is_said_and_what_is_used_instead() -> None:
+    mine = CostPolicySpec(interval_seconds=60)
+    default = CostPolicySpec(interval_seconds=120)
+    policy, cond = resolve_policy("mine", {"mine": mine, "default": default})
+    assert policy is mine and (cond.type, cond.status, cond.reason) == ("PolicyResolved", "True", "PolicyFound")
+    policy, cond = resolve_policy("does-not-exist", {"default": default})
+    assert policy is default and (cond.status, cond.reason) == ("False", "PolicyNotFound")
+    assert '"does-not-exist"' in cond.message and 'using CostPolicy "default" instead' in cond.message
+    policy, cond = resolve_policy("does-not-exist", {})
+    assert policy == CostPolicySpec() and "built-in defaults" in cond.message
+    # "default" is the field's default: the built-in defaults are then what was asked for, no warning.
+    policy, cond = resolve_policy("default", {})
+    assert policy == CostPolicySpec() and (cond.status, cond.reason) == ("True", "BuiltInDefaults")
+
+
+def test_the_policy_condition_is_written_once_with_a_warning() -> None:
+    _, missing = resolve_policy("nope", {})
+    body: dict[str, Any] = {"metadata": {"name": "chat", "namespace": "a", "generation": 1}, "status": {}}
+    patch = status_plan(body, decision(), observations(0.9), now=0.0, policy=missing)
+    cond = next(c for c in patch["conditions"] if c["type"] == "PolicyResolved")
+    assert (cond["status"], cond["reason"]) == ("False", "PolicyNotFound")
+    event = policy_event(body["status"], patch)
+    assert event is not None and (event.type, event.reason) == ("Warning", "PolicyNotFound")
+    # Written: the next tick writes nothing more about it and posts no second Event.
+    body["status"] = {**patch}
+    again = status_plan(body, decision(), observations(0.9), now=1.0, policy=missing)
+    assert "conditions" not in again and policy_event(body["status"], again) is None
+    # The policy appears: the condition heals with a Normal Event.
+    _, found = resolve_policy("nope", {"nope": CostPolicySpec()})
+    healed = status_plan(body, decision(), observations(0.9), now=2.0, policy=found)
+    event = policy_event(body["status"], healed)
+    assert event is not None and (event.type, event.reason) == ("Normal", "PolicyFound")

@@ -357,3 +357,71 @@ def test_status_patch_carries_only_what_changed() -> None:
     desired = {"observedGeneration": 3, "replicas": 1, "readyReplicas": 0, "url": "http://x"}
     assert plan.status_patch(current, desired) == {"observedGeneration": 3, "readyReplicas": 0}
     assert plan.status_patch({}, {"replicas": 0}) == {"replicas": 0}
+
+
+# --- why a service is not ready (issue 17, item 12) -------------------------------------------------
+
+
+def pod(scheduled: dict[str, Any] | None, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "chat-1"}
+    if deleting:
+        meta["deletionTimestamp"] = T0
+    conditions = [{"type": "PodScheduled", **scheduled}] if scheduled else []
+    return {"metadata": meta, "status": {"conditions": conditions}}
+
+
+SCHEDULER_SAYS = "0/4 nodes are available: 4 Insufficient nvidia.com/gpu. preemption: 0/4 nodes are available"
+
+
+def test_unschedulable_pods_carry_the_schedulers_reason() -> None:
+    pods = [
+        pod({"status": "False", "reason": "Unschedulable", "message": SCHEDULER_SAYS}),
+        pod({"status": "True"}),
+        pod({"status": "False", "reason": "Unschedulable", "message": "old"}, deleting=True),
+    ]
+    cond = plan.unschedulable_condition(pods)
+    assert cond == Cond(
+        plan.DEPLOYMENT_READY, "False", "Unschedulable", f"1 of 2 pods cannot be scheduled: {SCHEDULER_SAYS}"
+    )
+    ready = plan.ready_condition([cond])
+    assert (ready.status, ready.reason) == ("False", "Unschedulable") and SCHEDULER_SAYS in ready.message
+    assert plan.ready_transition_event([], ready) == plan.Event("Warning", "Unschedulable", ready.message)
+
+
+def test_scheduled_or_unscheduled_yet_pods_say_nothing() -> None:
+    assert plan.unschedulable_condition([]) is None
+    assert plan.unschedulable_condition([pod({"status": "True"}), pod(None)]) is None
+
+
+def test_a_clamp_to_zero_replicas_is_not_ready() -> None:
+    msg = "tenant team-a has 0 of 4 GPUs left"
+    cond = plan.clamp_condition(2, 0, "Quota", msg)
+    assert cond == Cond(plan.READY, "False", "QuotaLimited", msg)
+    ready = plan.ready_condition([Cond(plan.DEPLOYMENT_READY, "True", "ScaledToZero", "0 replicas requested")], cond)
+    assert (ready.status, ready.reason, ready.message) == ("False", "QuotaLimited", msg)
+    assert plan.clamp_condition(2, 0, "Budget", "")
+    assert plan.clamp_condition(2, 1, "Quota", msg) is None  # limited, but it runs
+    assert plan.clamp_condition(0, 0, None, "") is None  # the user asked for zero
+
+
+def test_cost_with_a_deleted_gpuclass_is_unknown_not_zero() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from inferop.api import parse_gpuclass, parse_isvc
+    from inferop.reconcile.isvc import cost_status
+
+    root = Path(__file__).resolve().parents[2]
+    doc = yaml.safe_load((root / "examples" / "llm-vllm.yaml").read_text())
+    doc["metadata"]["namespace"] = "a"
+    isvc = parse_isvc(doc)
+    docs = yaml.safe_load_all((root / "examples" / "gpuclasses.yaml").read_text())
+    classes = {c.name: c for c in (parse_gpuclass(d) for d in docs if d)}
+    known = cost_status(isvc, classes, 2)
+    assert known["hourly"] not in (None, "0.00") and known["unknownReason"] is None
+    gone = cost_status(isvc, {}, 2)
+    assert gone["hourly"] is None and gone["currency"] is None
+    assert 'GPUClass "h100" not found' in gone["unknownReason"]
+    # A merge patch with None removes the keys: the printer column is empty, not 0.00.
+    assert plan.status_patch({"cost": {"hourly": "9.00", "currency": "USD"}}, {"cost": gone}) == {"cost": gone}

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from inferop.api.affinity import affinity_problem
 from inferop.api.common import (
     Condition,
     FreeForm,
@@ -175,6 +176,15 @@ class Scheduling(Model):
     affinity: FreeForm | None = None
     priority_class_name: Annotated[str, Field(max_length=253)] | None = None
 
+    @field_validator("affinity")
+    @classmethod
+    def _affinity_fits_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Free-form in the CRD; an unknown key would make server-side apply fail with HTTP 500.
+        problem = affinity_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class Rollout(Model):
     max_surge: IntOrString | None = None
@@ -229,8 +239,11 @@ class AutoscalingStatus(StatusModel):
 
 
 class CostStatus(StatusModel):
-    hourly: str | None = None
+    hourly: str | None = Field(default=None, description="Price per hour now; absent when unknown (see unknownReason).")
     currency: str | None = None
+    unknown_reason: str | None = Field(
+        default=None, description="Why the cost is unknown (e.g. the GPUClass was deleted); unknown is not zero."
+    )
 
 
 class Signals(StatusModel):

@@ -44,6 +44,8 @@ from inferop.tenancy.usage import service_usage
 
 log = logging.getLogger(__name__)
 METRICS_AVAILABLE = "MetricsAvailable"
+#: Whether the service's ``spec.autoscaling.policy`` names an existing CostPolicy.
+POLICY_RESOLVED = "PolicyResolved"
 RECENT_DECISIONS = 5
 ISVC_API = "inferop.dev/v1alpha1"
 
@@ -96,8 +98,11 @@ def signals_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return False
 
 
-def status_plan(body: Mapping[str, Any], decision: Decision, obs: Observations, now: float) -> dict[str, Any]:
-    """The status merge patch for one decision (pure); empty when nothing a reader cares about changed."""
+def status_plan(
+    body: Mapping[str, Any], decision: Decision, obs: Observations, now: float, policy: plan.Cond | None = None
+) -> dict[str, Any]:
+    """The status merge patch for one decision (pure); empty when nothing a reader cares about changed.
+    ``policy``: the ``PolicyResolved`` condition (``resolve_policy``), written when it changes."""
     status = body.get("status") or {}
     auto = status.get("autoscaling") or {}
     last = auto.get("lastDecision") or {}
@@ -122,11 +127,52 @@ def status_plan(body: Mapping[str, Any], decision: Decision, obs: Observations, 
         "SignalsObserved" if decision.metrics_available else "MetricsUnavailable",
         decision.metrics_message or ("all signals observed" if decision.metrics_available else "no usable signals"),
     )
-    old = next((c for c in status.get("conditions") or [] if c.get("type") == METRICS_AVAILABLE), None)
+    conditions = status.get("conditions") or []
+    changed = []
+    old = next((c for c in conditions if c.get("type") == METRICS_AVAILABLE), None)
     if old is None or old.get("status") != cond.status:
+        changed.append(cond)
+    if policy is not None:
+        before = next((c for c in conditions if c.get("type") == POLICY_RESOLVED), None)
+        if before is None or (before.get("status"), before.get("message")) != (policy.status, policy.message):
+            changed.append(policy)
+    if changed:
         generation = int(body["metadata"].get("generation", 0) or 0)
-        patch["conditions"] = plan.merge_conditions(status.get("conditions") or [], [cond], generation, now_iso())
+        patch["conditions"] = plan.merge_conditions(conditions, changed, generation, now_iso())
     return patch
+
+
+def resolve_policy(name: str, policies: Mapping[str, CostPolicySpec]) -> tuple[CostPolicySpec, plan.Cond]:
+    """The CostPolicy a service names, or what the controller uses instead (pure), and the
+    ``PolicyResolved`` condition that says which: a misspelt name must not silently mean the defaults."""
+    if name in policies:
+        return policies[name], plan.Cond(POLICY_RESOLVED, "True", "PolicyFound", f'using CostPolicy "{name}"')
+    if name == "default":  # the field's default: without a CostPolicy "default" the built-in defaults apply
+        message = 'no CostPolicy "default": using the built-in defaults'
+        return CostPolicySpec(), plan.Cond(POLICY_RESOLVED, "True", "BuiltInDefaults", message)
+    if "default" in policies:
+        instead = 'CostPolicy "default" instead'
+        fallback = policies["default"]
+    else:
+        instead = "the built-in defaults instead (there is no CostPolicy \"default\" either)"
+        fallback = CostPolicySpec()
+    message = f'CostPolicy "{name}" (spec.autoscaling.policy) not found; using {instead}'
+    return fallback, plan.Cond(POLICY_RESOLVED, "False", "PolicyNotFound", message)
+
+
+def policy_event(old_status: Mapping[str, Any], patch: Mapping[str, Any]) -> plan.Event | None:
+    """A Warning when the patch turns PolicyResolved False (or changes why), Normal when it heals."""
+    new = next((c for c in patch.get("conditions") or [] if c.get("type") == POLICY_RESOLVED), None)
+    if new is None:
+        return None
+    before = next((c for c in old_status.get("conditions") or [] if c.get("type") == POLICY_RESOLVED), None)
+    if new["status"] == "False":
+        if before is not None and (before.get("status"), before.get("message")) == ("False", new["message"]):
+            return None
+        return plan.Event("Warning", str(new["reason"]), str(new["message"]))
+    if before is not None and before.get("status") == "False":
+        return plan.Event("Normal", str(new["reason"]), str(new["message"]))
+    return None
 
 
 def now_iso_at(t: float) -> str:
@@ -170,7 +216,7 @@ class CostController:
         policies = context.cost_policies(indexes)
         default = policies.get("default", CostPolicySpec())
         classes = context.gpuclasses(indexes)
-        due: list[tuple[dict[str, Any], InferenceService, CostPolicySpec]] = []
+        due: list[tuple[dict[str, Any], InferenceService, CostPolicySpec, plan.Cond]] = []
         for body in context.all_services(indexes):
             if body["metadata"].get("deletionTimestamp"):
                 continue
@@ -180,15 +226,15 @@ class CostController:
                 continue
             if isvc.spec.autoscaling is None:
                 continue
-            policy = policies.get(isvc.spec.autoscaling.policy, default)
+            policy, resolved = resolve_policy(isvc.spec.autoscaling.policy, policies)
             state = self.state.setdefault(ServiceKey(isvc.namespace, isvc.name), ServiceState())
             if now - state.last_run >= policy.interval_seconds - 0.5:
-                due.append((body, isvc, policy))
+                due.append((body, isvc, policy, resolved))
         if not due:
             return report
-        window = self.rate_window_override or rate_window(min(p.interval_seconds for _, _, p in due))
+        window = self.rate_window_override or rate_window(min(p.interval_seconds for _, _, p, _ in due))
         query_plan = plan_queries(
-            [service_query_spec(i) for _, i, _ in due], window=window, labels=PromLabels.from_policy(default)
+            [service_query_spec(i) for _, i, _, _ in due], window=window, labels=PromLabels.from_policy(default)
         )
         source = self._source(default.prometheus.url or self.default_url)
         answers: dict[Any, Any] = {}
@@ -206,10 +252,10 @@ class CostController:
         report.queries = len(query_plan.queries) if source is not None else 0
         metrics.QUERIES_PER_TICK.set(report.queries)
         observed = collect(query_plan, answers, now=now)
-        for body, isvc, policy in due:
+        for body, isvc, policy, resolved in due:
             key = ServiceKey(isvc.namespace, isvc.name)
             try:
-                self._decide_one(body, isvc, policy, observed[key], now, classes, indexes, report)
+                self._decide_one(body, isvc, policy, observed[key], now, classes, indexes, report, resolved)
             except KubeError as err:
                 log.warning("Cost controller: %s: %s (retrying next tick)", key, err)
             report.decided += 1
@@ -225,6 +271,7 @@ class CostController:
         classes: Mapping[str, Any],
         indexes: context.Indexes,
         report: TickReport,
+        resolved: plan.Cond | None = None,
     ) -> None:
         assert isvc.spec.autoscaling is not None
         key = ServiceKey(isvc.namespace, isvc.name)
@@ -260,16 +307,20 @@ class CostController:
         )
         metrics.SLO_BREACH.labels(*labels).set(1 if breach else 0)
         try:
-            metrics.HOURLY_COST.labels(*labels).set(float((status.get("cost") or {}).get("hourly") or 0))
+            hourly = (status.get("cost") or {}).get("hourly")
+            # Unknown (the GPUClass is gone) is NaN, not 0.
+            metrics.HOURLY_COST.labels(*labels).set(float(hourly) if hourly is not None else math.nan)
         except ValueError:
             pass
         if self.runner is None:
-            self._act(body, isvc, decision, obs, now, current, classes, tenancy, indexes, report)
+            self._act(body, isvc, decision, obs, now, current, classes, tenancy, indexes, report, resolved)
         else:
             runner = self.runner
             runner.exclusive(
                 labels,
-                lambda _: self._act(body, isvc, decision, obs, now, current, classes, tenancy, indexes, report),
+                lambda _: self._act(
+                    body, isvc, decision, obs, now, current, classes, tenancy, indexes, report, resolved
+                ),
                 reconciles=False,  # it reconciles only when the decision changed
             )
 
@@ -285,6 +336,7 @@ class CostController:
         tenancy: Tenancy | None,
         indexes: context.Indexes,
         report: TickReport,
+        resolved: plan.Cond | None = None,
     ) -> None:
         """Write the decision's status (and, in Enforce mode, reconcile it into the HPA's bounds)."""
         assert isvc.spec.autoscaling is not None
@@ -297,15 +349,23 @@ class CostController:
             if stored is None:
                 return
             body = stored
-        patch = status_plan(body, decision, obs, now)
+        patch = status_plan(body, decision, obs, now, resolved)
         if not patch:
             return
+        about_policy = policy_event(body.get("status") or {}, patch)
         changed = "autoscaling" in patch and "lastDecision" in patch["autoscaling"]
         if changed:
             metrics.DECISIONS.labels(*labels, str(decision.reason)).inc()
         written = write_status(self.kube, body, patch)
         if self.runner is not None:
             self.runner.wrote(labels, written)
+        if about_policy is not None:
+            self.kube.post_event(
+                {"apiVersion": ISVC_API, "kind": "InferenceService", **body},
+                about_policy.type,
+                about_policy.reason,
+                about_policy.message,
+            )
         if changed:
             enforce = isvc.spec.autoscaling.mode == "Enforce"
             verb = "Scaling" if enforce else "Recommending"

@@ -196,9 +196,17 @@ def reconcile(
         hpa = _ours(source.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler")), body)
 
     parts = [plan.deployment_condition(deployment)]
+    if parts[0].status != "True" and deployment is not None and isvc is not None:
+        # Not ready: ask the pods why (the scheduler's reason); a ready service reads no pods.
+        pods = kube.list(path("v1", "Pod", meta.get("namespace")), label_selector=selector_string(isvc))
+        parts[0] = plan.unschedulable_condition(pods) or parts[0]
     autoscaled = isvc.spec.autoscaling is not None if isvc else bool((body.get("spec") or {}).get("autoscaling"))
     if autoscaled:
         parts.append(plan.autoscaler_condition(hpa))
+    if error is None and tenant_applies and isvc is not None:
+        spec = isvc.spec
+        wanted = spec.autoscaling.max_replicas if spec.autoscaling is not None else (spec.fixed_replicas or 0)
+        error = plan.clamp_condition(wanted, clamped.replicas, clamped.limited_by, clamped.message)
     ready = plan.ready_condition(parts, error)
     limits = limit_conditions(clamped, tenant_applies, tenancy.name if tenancy else None)
     old_conditions = current.get("conditions") or []
@@ -213,15 +221,27 @@ def reconcile(
     if isvc is not None:
         desired["selector"] = selector_string(isvc)
         desired["url"] = service_url(isvc)
-        gpu = isvc.spec.resources.gpu
-        price, currency = price_per_replica(isvc, gpuclasses.get(gpu.class_) if gpu else None)
-        desired["cost"] = {"hourly": money(price * desired["replicas"]), "currency": currency}
+        desired["cost"] = cost_status(isvc, gpuclasses, desired["replicas"])
         if isvc.spec.autoscaling is None:  # the cost controller owns status.autoscaling of autoscaled services
             desired["autoscaling"] = {"desiredReplicas": clamped.replicas, "limitedBy": clamped.limited_by}
     patch = plan.status_patch(current, desired)
     events = [e for e in [plan.ready_transition_event(old_conditions, ready),
                           *(plan.limit_transition_event(old_conditions, c) for c in limits)] if e is not None]
     return Result(status_patch=patch, events=events, applied=applied)
+
+
+def cost_status(isvc: InferenceService, gpuclasses: Mapping[str, GPUClass], replicas: int) -> dict[str, Any]:
+    """``status.cost``: replicas x price, or, when the price is unknown (the GPUClass is gone or has no
+    price), no ``hourly`` at all and the reason: unknown is not zero (the printer column stays empty)."""
+    gpu = isvc.spec.resources.gpu
+    gpuclass = gpuclasses.get(gpu.class_) if gpu else None
+    if gpu is not None and (gpuclass is None or gpuclass.spec.price is None):
+        why = (
+            f'GPUClass "{gpu.class_}" not found' if gpuclass is None else f'GPUClass "{gpu.class_}" has no spec.price'
+        )
+        return {"hourly": None, "currency": None, "unknownReason": f"{why}: the cost of the GPUs is unknown"}
+    price, currency = price_per_replica(isvc, gpuclass)
+    return {"hourly": money(price * replicas), "currency": currency, "unknownReason": None}
 
 
 def write_status(kube: Kube, body: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any] | None:

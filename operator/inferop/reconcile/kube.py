@@ -58,6 +58,30 @@ class Transient(KubeError):
     """A server-side or network failure worth retrying later (5xx, 429, connection errors)."""
 
 
+class Rejected(KubeError):
+    """The API server refused the object as sent, although it answered 5xx: the same request fails the
+    same way every time, so it is a problem to report, not an outage to wait out."""
+
+
+#: Messages of HTTP 500 answers that are about the request body, not the server's health. Server-side
+#: apply answers 500 when the object does not fit the type's schema (an unknown field in a free-form
+#: part we passed through, a wrong type): "failed to create typed patch object (...): .spec.x: field not
+#: declared in schema".
+PERMANENT_5XX_MARKERS = (
+    "field not declared in schema",
+    "failed to create typed patch object",
+    "failed to create typed live object",
+    "expected map, got",
+    "expected list, got",
+    "expected string, got",
+    "expected numeric",
+)
+
+
+def is_permanent_5xx(message: str) -> bool:
+    return any(marker in message for marker in PERMANENT_5XX_MARKERS)
+
+
 def path(
     api_version: str, kind: str, namespace: str | None = None, name: str | None = None, subresource: str | None = None
 ) -> str:
@@ -87,6 +111,8 @@ def _raise_for(status: int, body: bytes | str | None) -> None:
         raise NotFound(status, message)
     if status == 409:
         raise Conflict(status, message)
+    if status >= 500 and is_permanent_5xx(message):
+        raise Rejected(status, message)
     if status == 429 or status >= 500:
         raise Transient(status, message)
     raise KubeError(status, message)

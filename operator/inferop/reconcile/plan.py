@@ -298,6 +298,38 @@ def deployment_condition(dep: Mapping[str, Any] | None) -> Cond:
     return Cond(DEPLOYMENT_READY, "True", "ReplicasReady", f"{ready} of {want} replicas ready")
 
 
+def unschedulable_condition(pods: Sequence[Mapping[str, Any]]) -> Cond | None:
+    """``DeploymentReady=False, reason: Unschedulable`` with the scheduler's own words when some of the
+    service's pods cannot be placed (their ``PodScheduled`` condition is False), else None.
+
+    Only worth asking when the Deployment is not ready: the reconcile loop lists pods only then."""
+    live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    stuck = []
+    for pod in live:
+        scheduled = _cond_of(pod, "PodScheduled")
+        if scheduled is not None and scheduled.get("status") == "False":
+            stuck.append(scheduled)
+    if not stuck:
+        return None
+    reason = str(stuck[0].get("reason") or "Unschedulable")
+    said = str(stuck[0].get("message") or "no reason given by the scheduler")
+    return Cond(
+        DEPLOYMENT_READY,
+        "False",
+        reason,
+        f"{len(stuck)} of {len(live)} pods cannot be scheduled: {said}",
+    )
+
+
+def clamp_condition(wanted: int, replicas: int, limited_by: str | None, message: str) -> Cond | None:
+    """``Ready=False`` when the tenant's quota or budget leaves the service no replica at all (it wants
+    some): a service that cannot run is not ready, whatever its zero-replica Deployment says."""
+    if wanted > 0 and replicas == 0 and limited_by:
+        said = message or f"the tenant's {limited_by.lower()} leaves 0 replicas"
+        return Cond(READY, "False", f"{limited_by}Limited", said)
+    return None
+
+
 def autoscaler_condition(hpa: Mapping[str, Any] | None) -> Cond:
     if hpa is None:
         return Cond(AUTOSCALER_READY, "False", "HPAMissing", "the HorizontalPodAutoscaler does not exist yet")
@@ -376,6 +408,14 @@ def limit_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event
     return None
 
 
+#: Ready=False reasons worth a Warning Event when Ready turns to them (QuotaLimited/BudgetLimited get
+#: theirs from ``limit_transition_event``).
+WARNING_REASONS = (
+    "InvalidSpec", "GPUClassNotFound", "ApplyFailed", "ChildConflict", "ProgressDeadlineExceeded", "ReplicaFailure",
+    "Unschedulable",
+)
+
+
 def ready_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event | None:
     """An Event when Ready changes status or reason; nothing in steady state."""
     before = next((c for c in old if c.get("type") == READY), None)
@@ -383,9 +423,7 @@ def ready_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event
         return None
     if new.status == "True":
         return Event("Normal", "Ready", new.message)
-    if new.reason in (
-        "InvalidSpec", "GPUClassNotFound", "ApplyFailed", "ChildConflict", "ProgressDeadlineExceeded", "ReplicaFailure"
-    ):
+    if new.reason in WARNING_REASONS:
         return Event("Warning", new.reason, new.message)
     return None
 
