@@ -199,13 +199,9 @@ def kubernetes_cel_library(celpy: Any) -> dict[str, Any]:
             raise ValueError(f"not a quantity: {text}")
         return value
 
-    def sign(value: Any) -> Any:
-        return celtypes.IntType((value > 0) - (value < 0))
-
     return {
         "isQuantity": is_quantity,
         "quantity": quantity,
-        "sign": sign,
         "isLessThan": lambda a, b: celtypes.BoolType(a < b),
         "sum": lambda items: celtypes.IntType(sum(int(i) for i in items)),
     }

@@ -42,7 +42,7 @@ QUANTITY_MAX_LENGTH = 64
 MSG_QUANTITY_NEGATIVE = 'must be a non-negative quantity, e.g. "500m", "2" or "16Gi"'
 #: ``string(self)`` turns the int-or-string value into the text the Kubernetes CEL quantity library
 #: parses (an int 2 becomes "2").
-CEL_QUANTITY_NON_NEGATIVE = "isQuantity(string(self)) && quantity(string(self)).sign() >= 0"
+CEL_QUANTITY_NON_NEGATIVE = "isQuantity(string(self)) && !quantity(string(self)).isLessThan(quantity('0'))"
 
 
 def _quantity(value: Any) -> int | str:
