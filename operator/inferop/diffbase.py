@@ -11,7 +11,8 @@ tell "changed since last handled" from "unchanged". So this storage keeps
 - the essence without ``metadata.annotations`` (users' and tools' annotations are no input of ours;
   a change of one alone is not a reason to reconcile), and
 - in the annotation, ``sha256:<hex>`` of that essence (71 bytes, whatever the object's size), and
-  nothing once the object is being deleted, so the patch that removes our finalizer adds no bytes.
+  nothing once the object is being deleted (the patch that removes our finalizer adds no bytes) or
+  when the users' annotations leave no room for it.
 
 ``fetch`` returns the current essence when the digest matches (no change) and an empty essence when
 it does not (a change: kopf calls the update handlers, which reconcile from the whole object). An
@@ -31,6 +32,8 @@ from typing import Any, cast
 import kopf
 
 DIGEST_PREFIX = "sha256:"
+#: The API server's limit on an object's annotations, keys and values together (ValidateAnnotationsSize).
+ANNOTATIONS_LIMIT = 256 * 1024
 
 
 def digest(essence: Any) -> str:
@@ -66,6 +69,15 @@ class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
         if body.metadata.deletion_timestamp:
             return  # the patch that removes the finalizer carries no annotation of ours
-        for full_key in self.make_keys(self.key, body=body):
-            patch.metadata.annotations[full_key] = digest(essence)
-        self._store_marker(prefix=self.prefix, patch=patch, body=body)
+        ours = {key: digest(essence) for key in self.make_keys(self.key, body=body)}
+        marker = kopf.Patch()
+        self._store_marker(prefix=self.prefix, patch=marker, body=body)
+        ours.update(marker.get("metadata", {}).get("annotations", {}))
+        annotations = {**body.metadata.annotations, **ours}
+        if sum(len(k) + len(v or "") for k, v in annotations.items()) > ANNOTATIONS_LIMIT:
+            # Users' annotations leave no room: store nothing rather than a patch the API server
+            # refuses forever. kopf then treats the next event as a creation; our handlers are
+            # level-based, so that is one more idempotent reconcile.
+            return
+        for key, value in ours.items():
+            patch.metadata.annotations[key] = value

@@ -254,3 +254,12 @@ def test_diffbase_writes_nothing_while_the_object_is_being_deleted() -> None:
 
 def test_digest_does_not_depend_on_key_order() -> None:
     assert digest({"a": 1, "b": {"c": 2, "d": 3}}) == digest({"b": {"d": 3, "c": 2}, "a": 1})
+
+
+def test_diffbase_writes_nothing_when_the_users_annotations_leave_no_room() -> None:
+    storage = DigestDiffBaseStorage(prefix="inferop.dev", key="last-handled-configuration")
+    key = "example.com/fill"
+    full = _body({"replicas": 1}, {key: "n" * (256 * 1024 - len(key) - 64)})
+    assert _stored(storage, full) == {}
+    roomy = _body({"replicas": 1}, {key: "n" * (256 * 1024 - len(key) - 512)})
+    assert set(_stored(storage, roomy)) == {"inferop.dev/last-handled-configuration", "inferop.dev/kopf-managed"}
