@@ -107,6 +107,61 @@ def test_gpuclass_with_an_extended_resource_name_is_accepted(
     assert stored is not None and stored["spec"]["resourceName"] == resource
 
 
+def test_gpuclass_stored_before_the_rule_writes_no_gpu_count_under_memory(
+    cluster: Cluster, operator_factory: Callable[..., Operator], namespace: str
+) -> None:
+    """An upgrade: a GPUClass with resourceName memory, admitted by the old CRD, is still stored. A
+    service using it gets no memory limit of "1" and is not Ready; a Tenant's quota keeps the user's
+    requests.memory and requests.cpu."""
+    crd = yaml.safe_load((ROOT / "crds" / "inferop.dev_gpuclasses.yaml").read_text())
+    (version,) = crd["spec"]["versions"]
+    spec_schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    permissive = copy.deepcopy(crd)
+    permissive["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].pop("x-kubernetes-validations")
+    assert "x-kubernetes-validations" in spec_schema
+    bad = f"old-{uuid.uuid4().hex[:6]}"
+    tenant = f"tenant-{uuid.uuid4().hex[:6]}"
+    try:
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(permissive))
+        wait_for(
+            lambda: _create(cluster, _gpuclass(bad, "memory")).returncode == 0 or cluster.get("gpuclass", bad),
+            timeout=30,
+            what="the old CRD admitting resourceName memory",
+        )
+    finally:
+        cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds" / "inferop.dev_gpuclasses.yaml")
+        )
+    try:
+        assert cluster.get("gpuclass", bad)["spec"]["resourceName"] == "memory"  # type: ignore[index]
+        op = operator_factory()
+        quota = {"gpus": 4, "cpu": "16", "memory": "64Gi"}
+        cluster.apply({**_tenant(tenant), "spec": {"namespaces": [namespace], "quota": quota}})
+        obj = copy.deepcopy(_example("llm-vllm.yaml"))
+        del obj["spec"]["autoscaling"]
+        obj["spec"]["resources"] = {"cpu": "500m", "memory": "2Gi", "gpu": {"class": bad, "count": 1}}
+        cluster.apply(obj, namespace=namespace)
+
+        def refused() -> dict[str, Any] | None:
+            op.assert_alive()
+            svc = cluster.get("inferenceservice", "chat", namespace)
+            return svc if condition(svc, "Ready").get("status") == "False" else None
+
+        svc = wait_for(refused, timeout=60, what="Ready=False for a service on the invalid GPUClass")
+        assert bad in condition(svc, "Ready")["message"]
+        deploy = cluster.get("deployment", "chat", namespace)
+        if deploy is not None:
+            resources = deploy["spec"]["template"]["spec"]["containers"][0]["resources"]
+            assert resources.get("limits", {}).get("memory") == "2Gi", resources
+        hard = wait_for(lambda: cluster.get("resourcequota", "inferop-tenant", namespace), what="the quota")["spec"][
+            "hard"
+        ]
+        assert hard["requests.memory"] == "64Gi" and hard["requests.cpu"] == "16", hard
+    finally:
+        cluster.kubectl("delete", "tenant", tenant, "--ignore-not-found", "--wait=false", check=False)
+        cluster.kubectl("delete", "gpuclass", bad, "--ignore-not-found", "--wait=false", check=False)
+
+
 # --- item 3: bounded sizes, and bookkeeping that survives any admitted object ---------------------------
 
 
