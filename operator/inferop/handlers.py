@@ -24,6 +24,7 @@ from inferop.api.common import GROUP, VERSION
 from inferop.api.validation import plain
 from inferop.cost import controller as cost_controller
 from inferop.cost.controller import CostController
+from inferop.diffbase import DigestDiffBaseStorage
 from inferop.reconcile import context
 from inferop.reconcile import isvc as isvc_reconcile
 from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
@@ -56,9 +57,9 @@ def backoff(retry: int) -> float:
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    # A digest, not kopf's copy of spec and annotations: an object of any admitted size stays
+    # writable for kopf's bookkeeping, so our finalizer can always be removed (inferop.diffbase).
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
     # Handler successes are logged, not posted as Events: steady state must write nothing.
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = SETTINGS.workers

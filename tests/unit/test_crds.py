@@ -23,6 +23,7 @@ import yaml
 
 from inferop.api import InvalidObject, parse_isvc
 from inferop.api.crdgen import CRDS, render_crd_files
+from inferop.api.quantity import parse_quantity
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "crds"
@@ -184,12 +185,34 @@ def with_defaults(schema: dict[str, Any], value: Any) -> Any:
     return value
 
 
+def kubernetes_cel_library(celpy: Any) -> dict[str, Any]:
+    """The parts of the Kubernetes CEL libraries our rules use (quantity, lists.sum), for cel-python.
+    A stand-in built on our own quantity parser: the cluster tier checks the real API server's."""
+    from celpy import celtypes
+
+    def is_quantity(text: Any) -> Any:
+        return celtypes.BoolType(parse_quantity(str(text)) is not None)
+
+    def quantity(text: Any) -> Any:
+        value = parse_quantity(str(text))
+        if value is None:
+            raise ValueError(f"not a quantity: {text}")
+        return value
+
+    return {
+        "isQuantity": is_quantity,
+        "quantity": quantity,
+        "isLessThan": lambda a, b: celtypes.BoolType(a < b),
+        "sum": lambda items: celtypes.IntType(sum(int(i) for i in items)),
+    }
+
+
 def cel_violations(celpy: Any, schema: dict[str, Any], value: Any) -> list[str]:
     """Evaluate every x-kubernetes-validations rule on every node present in ``value``."""
     out: list[str] = []
     env = celpy.Environment()
     for validation in schema.get("x-kubernetes-validations") or []:
-        program = env.program(env.compile(validation["rule"]))
+        program = env.program(env.compile(validation["rule"]), functions=kubernetes_cel_library(celpy))
         if not bool(program.evaluate({"self": celpy.json_to_cel(value)})):
             out.append(validation["message"])
     if isinstance(value, dict):

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
+from inferop.api.quantity import parse_quantity
+
 GROUP = "inferop.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -23,6 +25,7 @@ Money = Annotated[
     str,
     Field(
         pattern=MONEY_PATTERN,
+        max_length=32,
         description='A decimal amount as a string, e.g. "4.10". Floats are rejected: write the number in quotes.',
     ),
 ]
@@ -32,13 +35,24 @@ QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 _QUANTITY_RE = re.compile(QUANTITY_PATTERN)
+#: Longer than any real quantity ("1.5Gi", "128974848", "129e6"); bounds the CEL cost of the rules below.
+QUANTITY_MAX_LENGTH = 64
+#: Every Quantity in the API is an amount of CPU or memory: negative makes no sense (and a negative
+#: ResourceQuota or LimitRange is refused by the API server long after the Tenant was admitted).
+MSG_QUANTITY_NEGATIVE = 'must be a non-negative quantity, e.g. "500m", "2" or "16Gi"'
+#: ``string(self)`` turns the int-or-string value into the text the Kubernetes CEL quantity library
+#: parses (an int 2 becomes "2").
+CEL_QUANTITY_NON_NEGATIVE = "isQuantity(string(self)) && !quantity(string(self)).isLessThan(quantity('0'))"
 
 
 def _quantity(value: Any) -> int | str:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError('must be an integer or a quantity string such as "500m" or "16Gi"')
-    if isinstance(value, str) and not _QUANTITY_RE.fullmatch(value):
-        raise ValueError(f'"{value}" is not a Kubernetes quantity (e.g. "500m", "2", "16Gi")')
+    if isinstance(value, str) and (len(value) > QUANTITY_MAX_LENGTH or not _QUANTITY_RE.fullmatch(value)):
+        raise ValueError(f'"{value[:QUANTITY_MAX_LENGTH]}" is not a Kubernetes quantity (e.g. "500m", "2", "16Gi")')
+    parsed = parse_quantity(value)
+    if parsed is not None and parsed < 0:
+        raise ValueError(MSG_QUANTITY_NEGATIVE)
     return value
 
 
@@ -55,7 +69,9 @@ Quantity = Annotated[
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "pattern": QUANTITY_PATTERN,
+            "maxLength": QUANTITY_MAX_LENGTH,
             "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [{"rule": CEL_QUANTITY_NON_NEGATIVE, "message": MSG_QUANTITY_NEGATIVE}],
         }
     ),
 ]
@@ -98,12 +114,20 @@ class StatusModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
+#: A label key (a 253-character DNS prefix, "/", a 63-character name) and a label value, as bounds
+#: for node selectors and tolerations: the API server would refuse longer ones on the Deployment.
+LabelKey = Annotated[str, Field(max_length=317)]
+LabelValue = Annotated[str, Field(max_length=63)]
+#: At most this many node selector entries or tolerations (real GPU pools use a handful).
+MAX_SELECTOR_ENTRIES = 64
+
+
 class Toleration(Model):
     """A core/v1 Toleration."""
 
-    key: str | None = None
+    key: LabelKey | None = None
     operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = None
+    value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
 

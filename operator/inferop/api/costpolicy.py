@@ -34,7 +34,7 @@ class ScheduleWindow(Model):
         }
     )
 
-    days: list[Day] = Field(default_factory=lambda: list(DAYS))
+    days: list[Day] = Field(default_factory=lambda: list(DAYS), max_length=7)
     start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     end: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")]
     min_replicas: Annotated[int, Field(ge=0)] | None = None
@@ -42,12 +42,12 @@ class ScheduleWindow(Model):
 
 
 class PrometheusLabels(Model):
-    namespace: str = "namespace"
-    pod: str = "pod"
+    namespace: Annotated[str, Field(max_length=128)] = "namespace"
+    pod: Annotated[str, Field(max_length=128)] = "pod"
 
 
 class PrometheusSettings(Model):
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)] | None = None
     labels: PrometheusLabels = Field(default_factory=PrometheusLabels)
 
 
@@ -62,5 +62,5 @@ class CostPolicySpec(Model):
         default=20, description="Scale down only while latency is at least this far below the SLO target."
     )
     on_missing_metrics: Literal["Hold"] = "Hold"
-    schedule: list[ScheduleWindow] = Field(default_factory=list)
+    schedule: list[ScheduleWindow] = Field(default_factory=list, max_length=64)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)

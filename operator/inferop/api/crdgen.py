@@ -2,8 +2,9 @@
 
 Pure: returns dicts; ``inferop crds`` writes them to ``crds/``. The conversion turns pydantic's JSON
 Schema into a Kubernetes *structural* schema: ``$ref`` inlined, ``Optional`` unwrapped, ``title`` and
-``additionalProperties: false`` dropped (structural schemas forbid the latter; unknown fields are
-rejected by the API server's strict field validation instead), CEL rules kept.
+``additionalProperties: false`` dropped (structural schemas forbid the latter: the API server prunes
+unknown fields, and rejects them only for clients that ask for strict field validation, as kubectl
+does by default), ``propertyNames`` bounds turned into CEL, CEL rules kept.
 """
 
 from __future__ import annotations
@@ -155,6 +156,15 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
         node.pop("default")
     if node.get("type") == "object" and "default" in node and node["default"] == {}:
         node.pop("default")
+    if "propertyNames" in node:
+        # Structural schemas have no propertyNames: a bound on map keys becomes a CEL rule.
+        names = node.pop("propertyNames")
+        if set(names) - {"type", "maxLength"}:
+            raise ValueError(f"cannot express propertyNames {names} in a structural schema")
+        if "maxLength" in names:
+            limit = names["maxLength"]
+            rule = {"rule": f"self.all(k, size(k) <= {limit})", "message": f"keys must be at most {limit} characters"}
+            node["x-kubernetes-validations"] = [*node.get("x-kubernetes-validations", []), rule]
     if "enum" in node and "type" not in node:
         node["type"] = "integer" if all(isinstance(v, int) for v in node["enum"]) else "string"
     out: dict[str, Any] = {}

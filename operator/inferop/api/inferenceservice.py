@@ -15,9 +15,12 @@ from pydantic.config import JsonDict
 
 from inferop.api.affinity import affinity_problem
 from inferop.api.common import (
+    MAX_SELECTOR_ENTRIES,
     Condition,
     FreeForm,
     IntOrString,
+    LabelKey,
+    LabelValue,
     Model,
     Quantity,
     StatusModel,
@@ -36,6 +39,30 @@ MSG_MIN_LE_MAX = "spec.autoscaling.minReplicas must be less than or equal to max
 MSG_GPU_COUNT = "spec.resources.gpu.count must be at least 1 when a GPU class is given"
 MSG_URI = "spec.model.uri must start with hf://, s3://, gs://, pvc://, oci://, http:// or https://"
 MSG_CUSTOM_IMAGE = "spec.runtime.image is required when spec.runtime.name is custom"
+
+# Size bounds of what a user passes to the model server. Generous for real inference servers: vLLM,
+# TGI and Triton take a few dozen flags, and the largest single values seen in practice (an inline
+# chat template, a JSON --hf-overrides or --override-generation-config, a PEM certificate in an env
+# var) are a few KiB each. They keep one InferenceService (and the Deployment that copies its args and
+# env) far below the API server's 256 KiB annotation and ~1.5 MiB object limits, so that no user can
+# make an object the operator's bookkeeping or a Deployment apply cannot write.
+MAX_ARGS = 256
+MAX_ARG_LENGTH = 32 * 1024
+MAX_ENV = 256
+MAX_ENV_NAME_LENGTH = 256
+MAX_ENV_VALUE_LENGTH = 32 * 1024
+#: args and env values together (the sum of their lengths).
+MAX_RUNTIME_TOTAL = 128 * 1024
+MAX_IMAGE_LENGTH = 1024
+MSG_RUNTIME_TOTAL = (
+    f"spec.runtime.args and spec.runtime.env values must be at most {MAX_RUNTIME_TOTAL // 1024} KiB together; "
+    "mount large configuration from a ConfigMap instead"
+)
+CEL_RUNTIME_TOTAL = (
+    "(has(self.args) ? self.args.map(a, size(a)).sum() : 0) + "
+    "(has(self.env) ? self.env.map(e, has(e.value) ? size(e.value) : 0).sum() : 0) "
+    f"<= {MAX_RUNTIME_TOTAL}"
+)
 
 
 def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
@@ -69,8 +96,8 @@ class ModelSource(Model):
 
 
 class EnvVar(Model):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
-    value: str = ""
+    name: Annotated[str, Field(min_length=1, max_length=MAX_ENV_NAME_LENGTH, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
+    value: Annotated[str, Field(max_length=MAX_ENV_VALUE_LENGTH)] = ""
 
 
 class Runtime(Model):
@@ -78,20 +105,31 @@ class Runtime(Model):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "x-kubernetes-validations": [cel("self.name != 'custom' || has(self.image)", MSG_CUSTOM_IMAGE)]
+            "x-kubernetes-validations": [
+                cel("self.name != 'custom' || has(self.image)", MSG_CUSTOM_IMAGE),
+                cel(CEL_RUNTIME_TOTAL, MSG_RUNTIME_TOTAL),
+            ]
         }
     )
 
     name: RuntimeName = "vllm"
-    image: Annotated[str, Field(min_length=1)] | None = None
-    args: list[str] = Field(default_factory=list, description="Extra arguments appended to the profile's.")
-    env: list[EnvVar] = Field(default_factory=list)
+    image: Annotated[str, Field(min_length=1, max_length=MAX_IMAGE_LENGTH)] | None = None
+    args: list[Annotated[str, Field(max_length=MAX_ARG_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_ARGS, description="Extra arguments appended to the profile's."
+    )
+    env: list[EnvVar] = Field(default_factory=list, max_length=MAX_ENV)
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
 
     @model_validator(mode="after")
     def _custom_needs_image(self) -> Runtime:
         if self.name == "custom" and not self.image:
             raise ValueError(MSG_CUSTOM_IMAGE)
+        return self
+
+    @model_validator(mode="after")
+    def _bounded_total(self) -> Runtime:
+        if sum(map(len, self.args)) + sum(len(e.value) for e in self.env) > MAX_RUNTIME_TOTAL:
+            raise ValueError(MSG_RUNTIME_TOTAL)
         return self
 
 
@@ -171,8 +209,8 @@ class Autoscaling(Model):
 
 
 class Scheduling(Model):
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[Toleration] = Field(default_factory=list)
+    node_selector: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=MAX_SELECTOR_ENTRIES)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=MAX_SELECTOR_ENTRIES)
     affinity: FreeForm | None = None
     priority_class_name: Annotated[str, Field(max_length=253)] | None = None
 

@@ -4,18 +4,42 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from inferop.api.common import Condition, Model, Money, Quantity, StatusModel
+from inferop.api.quantity import parse_quantity
 
 NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: Requests a container gets in a tenant namespace when it names none (a ResourceQuota on cpu or
+#: memory rejects pods without requests, so the LimitRange always fills them in).
+DEFAULT_REQUEST_CPU = "100m"
+DEFAULT_REQUEST_MEMORY = "128Mi"
+MSG_DEFAULT_CPU = (
+    f"spec.limitDefaults.defaultCPU must be at least defaultRequestCPU ({DEFAULT_REQUEST_CPU} when unset): "
+    "a LimitRange's default limit cannot be below its default request"
+)
+MSG_DEFAULT_MEMORY = (
+    f"spec.limitDefaults.defaultMemory must be at least defaultRequestMemory ({DEFAULT_REQUEST_MEMORY} when unset): "
+    "a LimitRange's default limit cannot be below its default request"
+)
+
+
+def _cel_default_at_least_request(default: str, request: str, fallback: str) -> str:
+    """CEL: ``self.<default>`` >= ``self.<request>`` (or ``fallback``), as Kubernetes quantities. A value
+    that is not a quantity passes here: its own field rule reports it."""
+    req = f"(has(self.{request}) ? string(self.{request}) : '{fallback}')"
+    return (
+        f"!has(self.{default}) || !isQuantity(string(self.{default})) || !isQuantity({req}) || "
+        f"!quantity(string(self.{default})).isLessThan(quantity({req}))"
+    )
 
 
 class Quota(Model):
     gpus: Annotated[int, Field(ge=0)] | None = Field(default=None, description="GPUs across all classes.")
-    gpus_per_class: dict[str, Annotated[int, Field(ge=0)]] = Field(
+    gpus_per_class: dict[Annotated[str, Field(max_length=253)], Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict,
         alias="gpusPerClass",
+        max_length=64,
         description="At most this many GPUs of one GPUClass (enforced by inferop's clamp, not by a ResourceQuota).",
     )
     cpu: Quantity | None = None
@@ -31,10 +55,41 @@ class Budget(Model):
 class LimitDefaults(Model):
     """LimitRange defaults for containers in the tenant's namespaces."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": _cel_default_at_least_request("defaultCPU", "defaultRequestCPU", DEFAULT_REQUEST_CPU),
+                    "message": MSG_DEFAULT_CPU,
+                    "fieldPath": ".defaultCPU",
+                },
+                {
+                    "rule": _cel_default_at_least_request(
+                        "defaultMemory", "defaultRequestMemory", DEFAULT_REQUEST_MEMORY
+                    ),
+                    "message": MSG_DEFAULT_MEMORY,
+                    "fieldPath": ".defaultMemory",
+                },
+            ]
+        }
+    )
+
     default_cpu: Quantity | None = Field(default=None, alias="defaultCPU")
     default_memory: Quantity | None = None
     default_request_cpu: Quantity | None = Field(default=None, alias="defaultRequestCPU")
     default_request_memory: Quantity | None = None
+
+    @model_validator(mode="after")
+    def _default_at_least_request(self) -> LimitDefaults:
+        for default, request, fallback, message in (
+            (self.default_cpu, self.default_request_cpu, DEFAULT_REQUEST_CPU, MSG_DEFAULT_CPU),
+            (self.default_memory, self.default_request_memory, DEFAULT_REQUEST_MEMORY, MSG_DEFAULT_MEMORY),
+        ):
+            limit = parse_quantity(default) if default is not None else None
+            floor = parse_quantity(request if request is not None else fallback)
+            if limit is not None and floor is not None and limit < floor:
+                raise ValueError(message)
+        return self
 
 
 class TenantSpec(Model):

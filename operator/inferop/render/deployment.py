@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from inferop.api.common import Toleration
-from inferop.api.gpuclass import GPUClass
+from inferop.api.gpuclass import MSG_RESOURCE_NAME, GPUClass, is_extended_resource_name
 from inferop.api.inferenceservice import InferenceService
 from inferop.render.errors import RenderError
 from inferop.render.labels import labels, selector
@@ -81,6 +81,14 @@ def _resources(isvc: InferenceService, gpuclass: GPUClass | None) -> dict[str, A
         requests["memory"] = str(spec.memory)
         limits["memory"] = str(spec.memory)
     if spec.gpu is not None and gpuclass is not None:
+        if not is_extended_resource_name(gpuclass.spec.resource_name):
+            # Admission refuses such a class; one stored before that rule must still never put a GPU
+            # count under cpu, memory or another native resource.
+            raise RenderError(
+                "spec.resources.gpu.class",
+                f'GPUClass "{gpuclass.name}" is invalid: {MSG_RESOURCE_NAME} (it is "{gpuclass.spec.resource_name}")',
+                reason="InvalidGPUClass",
+            )
         # Extended resources cannot be overcommitted: requests must equal limits.
         requests[gpuclass.spec.resource_name] = str(spec.gpu.count)
         limits[gpuclass.spec.resource_name] = str(spec.gpu.count)

@@ -6,15 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from inferop.api.tenant import TenantSpec
+from inferop.api.gpuclass import is_extended_resource_name
+from inferop.api.tenant import DEFAULT_REQUEST_CPU, DEFAULT_REQUEST_MEMORY, TenantSpec
+from inferop.render.errors import RenderError
 
 QUOTA_NAME = "inferop-tenant"
 LIMITRANGE_NAME = "inferop-tenant"
 TENANT_LABEL = "inferop.dev/tenant"
-#: Requests a container gets in a tenant namespace when it names none (a ResourceQuota on cpu or
-#: memory rejects pods without requests, so the LimitRange always fills them in).
-DEFAULT_REQUEST_CPU = "100m"
-DEFAULT_REQUEST_MEMORY = "128Mi"
 
 
 def _labels(tenant: str) -> dict[str, str]:
@@ -27,6 +25,10 @@ def build_resource_quota(tenant: str, spec: TenantSpec, namespace: str, gpu_reso
     hard: dict[str, str] = {}
     if spec.quota.gpus is not None:
         for resource in sorted(set(gpu_resources)):
+            if not is_extended_resource_name(resource):
+                # Never a GPU count under requests.cpu, requests.memory or another native key.
+                message = f'GPUClass resource "{resource}" is not an extended resource name; refusing to quota it'
+                raise RenderError("spec.quota.gpus", message)
             hard[f"requests.{resource}"] = str(spec.quota.gpus)
     if spec.quota.cpu is not None:
         hard["requests.cpu"] = str(spec.quota.cpu)
