@@ -108,3 +108,43 @@ build_args() {
 		esac
 	done
 }
+
+# wait_established TIMEOUT_S CRD...: poll until every named CRD has condition Established=True.
+# CRD names may be bare or as `kubectl apply -o name` prints them. Uses `kubectl` from PATH with the
+# caller's KUBECONFIG. Returns 1 after TIMEOUT_S seconds, naming each CRD that is not Established and
+# what was last seen.
+# Why not `kubectl wait --for=condition=Established`: on a CRD created a moment before, the API server
+# serves `status.conditions: null` until the apiextensions controller writes the status, and kubectl
+# fails at once on a null list (".status.conditions accessor error: <nil>") instead of waiting.
+wait_established() {
+	local timeout="$1"
+	shift
+	local deadline=$((SECONDS + timeout)) name status pending=() still=() why=()
+	for name in "$@"; do
+		name="${name#customresourcedefinition.apiextensions.k8s.io/}"
+		name="${name#crd/}"
+		pending+=("$name")
+	done
+	((${#pending[@]} > 0)) || { log "wait_established: no CRD names given"; return 1; }
+	while :; do
+		still=()
+		why=()
+		for name in "${pending[@]}"; do
+			# Empty when the CRD or its condition is missing; "False" etc. otherwise.
+			if ! status="$(kubectl get crd "$name" --ignore-not-found \
+				-o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>&1)"; then
+				status="kubectl get failed: ${status: -200}"
+			fi
+			[[ "$status" == True ]] && continue
+			still+=("$name")
+			why+=("$name (${status:-not found, or no Established condition yet})")
+		done
+		((${#still[@]} == 0)) && return 0
+		if ((SECONDS >= deadline)); then
+			log "ERROR: ${#still[@]} CRD(s) not Established after ${timeout}s: ${why[*]}"
+			return 1
+		fi
+		pending=("${still[@]}")
+		sleep 0.2
+	done
+}

@@ -59,6 +59,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "operator"))
+sys.path.insert(0, str(ROOT / "hack"))
+
+from kubewait import crd_names, wait_established  # noqa: E402  (hack/kubewait.py, shared with tests/cluster)
 
 from inferop.api.tenant import TenantSpec  # noqa: E402
 from inferop.reconcile.kube import Kube  # noqa: E402
@@ -900,8 +903,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"adding {len(nodes)} fake nodes")
         cluster.apply(nodes)
         cluster.kubectl("wait", "--for=condition=Ready", "node", "-l", "type=kwok", "--timeout=180s")
-        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-        cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        applied = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), "-o", "name")
+        wait_established(crd_names(applied), env=cluster.env, timeout=60)
         if args.tenant_namespaces:
             wait_quota_discovery(cluster)
         policy = yaml.safe_load((ROOT / "examples" / "costpolicy-default.yaml").read_text())
