@@ -14,14 +14,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -129,6 +133,143 @@ def test_wait_established_names_what_did_not_become_established(cluster: Cluster
     assert proc.returncode == 1
     assert "2 CRD(s) not Established after 2s" in proc.stderr and f"b{run}s.{GROUP} (False)" in proc.stderr
     assert missing in proc.stderr
+
+
+class CrdStub(BaseHTTPRequestHandler):
+    """Just enough of an API server for ``kubectl get/wait crd/<NAME>``: discovery, then one CRD whose
+    ``status.conditions`` is null for the first ``null_reads`` reads (what a real API server serves
+    between the create and the apiextensions controller's first status write), Established after."""
+
+    NAME = "stubs.waits.hack.inferop.dev"
+    null_reads = 3
+    reads = 0
+
+    def crd(self) -> dict[str, Any]:
+        type(self).reads += 1
+        conditions = None if self.reads <= self.null_reads else [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "accepted"},
+        ]
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": self.NAME, "resourceVersion": str(self.reads), "generation": 1, "uid": "u1"},
+            "spec": {},
+            "status": {"acceptedNames": {"kind": "", "plural": ""}, "conditions": conditions, "storedVersions": ["v1"]},
+        }
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        path, _, query = self.path.partition("?")
+        base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        body: dict[str, Any]
+        if path == "/api":
+            body = {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+        elif path == "/api/v1":
+            body = {"kind": "APIResourceList", "groupVersion": "v1", "resources": []}
+        elif path == "/apis":
+            version = {"groupVersion": "apiextensions.k8s.io/v1", "version": "v1"}
+            group = {"name": "apiextensions.k8s.io", "versions": [version], "preferredVersion": version}
+            body = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]}
+        elif path == "/apis/apiextensions.k8s.io/v1":
+            resource = {
+                "name": "customresourcedefinitions",
+                "singularName": "customresourcedefinition",
+                "namespaced": False,
+                "kind": "CustomResourceDefinition",
+                "verbs": ["get", "list", "watch"],
+                "shortNames": ["crd", "crds"],
+            }
+            body = {"kind": "APIResourceList", "groupVersion": "apiextensions.k8s.io/v1", "resources": [resource]}
+        elif path == f"{base}/{self.NAME}":
+            body = self.crd()
+        elif path == base and "watch=true" not in query:
+            body = {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinitionList",
+                "metadata": {"resourceVersion": str(self.reads)},
+                "items": [self.crd()],
+            }
+        else:
+            self.send_error(404)
+            return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def kubectl_dir() -> str:
+    """The bin dir of the kubectl hack/build-control-plane.sh built (reused from its cache)."""
+    proc = subprocess.run(
+        ["bash", str(ROOT / "hack" / "build-control-plane.sh")], capture_output=True, text=True, timeout=3600
+    )
+    if proc.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"hack/build-control-plane.sh failed:\n{proc.stderr[-3000:]}", pytrace=False)
+        pytest.skip(f"no control plane binaries (hack/build-control-plane.sh failed):\n{proc.stderr[-2000:]}")
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def crd_stub(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A stub API server (CrdStub) and the environment for kubectl to use it (its own discovery cache)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CrdStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "stub", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+                "users": [{"name": "stub", "user": {}}],
+                "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "stub"}}],
+                "current-context": "stub",
+            }
+        )
+    )
+    CrdStub.reads = 0
+    yield {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "HOME": str(tmp_path),
+        "PATH": f"{kubectl_dir()}:{os.environ['PATH']}",
+    }
+    server.shutdown()
+
+
+def test_kubectl_wait_fails_where_wait_established_waits(crd_stub: dict[str, str]) -> None:
+    """The old pattern, made deterministic: the real kubectl against a stub that serves the CRD's status
+    as a fresh one has it. `kubectl wait` fails at once; both copies of wait_established wait it out."""
+    old = subprocess.run(
+        ["kubectl", "wait", "--for=condition=Established", f"crd/{CrdStub.NAME}", "--timeout=20s"],
+        env=crd_stub,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert old.returncode != 0 and "accessor error" in old.stderr, (old.returncode, old.stderr)
+
+    CrdStub.reads = 0
+    waited = wait_established([f"crd/{CrdStub.NAME}"], env=crd_stub, timeout=20, interval=0.05)
+    assert CrdStub.reads > CrdStub.null_reads and waited < 20
+
+    CrdStub.reads = 0
+    shell = subprocess.run(
+        ["bash", "-c", f". hack/lib.sh && wait_established 20 crd/{CrdStub.NAME}"],
+        cwd=ROOT,
+        env=crd_stub,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert CrdStub.reads > CrdStub.null_reads
 
 
 # --- item 15: cluster-down leaves nothing running ---------------------------------------------------
