@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop and delete the local kwok cluster made by hack/cluster-up.sh, and make sure no process of it
-# is left: after kwokctl's delete, every process whose command line or working directory names the
-# cluster's directory is stopped (SIGTERM, then SIGKILL), and the script fails if one survives.
+# is left: after kwokctl's delete, every process whose command line names the cluster's directory is
+# stopped (SIGTERM, then SIGKILL), and the script fails if one survives.
 # Leaves the binary cache alone. Safe to run when the cluster does not exist (it still stops what an
 # earlier delete left running).
 #

@@ -149,13 +149,17 @@ wait_established() {
 	done
 }
 
-# cluster_pids DIR: pids of the processes whose command line or working directory names the cluster
-# directory DIR (a kwokctl cluster's $KWOK_WORKDIR/clusters/<name>), one per line: "DIR/" in the
-# command line, DIR itself (or below it) as the cwd, so cluster "a" never matches cluster "a-b". A
-# removed DIR still matches (the kernel shows such a cwd as "DIR (deleted)"). The calling shell, its
-# ancestors and the script's ($$) descendants are left out: cluster-down may run from inside DIR or
-# from a `bash -c` whose text names DIR.
+# cluster_pids [--cwd] DIR: pids of the processes of the cluster directory DIR (a kwokctl cluster's
+# $KWOK_WORKDIR/clusters/<name>), one per line: those whose command line holds "DIR/" (every component
+# kwokctl starts runs as DIR/bin/<component>, with its pki, kubeconfig and logs under DIR), so cluster
+# "a" never matches cluster "a-b"; the text stays in the command line after DIR is removed. With
+# --cwd instead: those whose working directory is DIR or below it, removed or not (a developer's
+# shell or `tail -f` in DIR/logs: reported by stop_cluster_processes, never stopped). The calling
+# shell, its ancestors and the script's ($$) descendants are left out: cluster-down may run from
+# inside DIR or from a `bash -c` whose text names DIR.
 cluster_pids() {
+	local by=cmdline
+	[[ "${1:-}" == --cwd ]] && { by=cwd; shift; }
 	local dir="${1%/}" pid re
 	[[ "$dir" == /*/* ]] || { log "cluster_pids: refusing a short or relative path '$dir'"; return 1; }
 	local -A ancestors=()
@@ -169,11 +173,12 @@ cluster_pids() {
 	(
 		# From /, so the helpers of this pipeline never match by their own cwd.
 		cd /
-		{
+		if [[ "$by" == cwd ]]; then
 			find /proc -mindepth 2 -maxdepth 2 -name cwd \( -lname "$dir" -o -lname "$dir/*" \
 				-o -lname "$dir (deleted)" \) 2>/dev/null | cut -d/ -f3
+		else
 			grep -laE -- "$re" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3
-		} | sort -un | while read -r pid; do
+		fi | sort -un | while read -r pid; do
 			local p="$pid" mine=""
 			[[ -n "${ancestors[$pid]:-}" ]] && mine=1
 			# Walk up to init: a descendant of this script (this pipeline included) is not the cluster's.
@@ -198,7 +203,8 @@ _ppid() {
 
 # stop_cluster_processes DIR: SIGTERM every process of the cluster directory DIR (see cluster_pids),
 # SIGKILL what is left after 10 s, and fail loudly (return 1, naming them) if any survives that.
-# kwokctl's delete does not stop everything it started (hack/README.md, trap 15).
+# Run after kwokctl's delete, for what it missed: a component without a pid file (started twice), or
+# everything when kwokctl was not run (hack/README.md, trap 15).
 stop_cluster_processes() {
 	local dir="$1" pids=() signalled=() pid deadline
 	_remaining() {
@@ -211,6 +217,10 @@ stop_cluster_processes() {
 		return 0
 	}
 	mapfile -t pids < <(_remaining)
+	for pid in $(cluster_pids --cwd "$dir"); do
+		[[ " ${pids[*]} " == *" $pid "* ]] ||
+			log "note: pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) has its working directory in $dir; not stopped"
+	done
 	((${#pids[@]} == 0)) && return 0
 	signalled=("${pids[@]}")
 	for pid in "${pids[@]}"; do

@@ -318,6 +318,7 @@ def test_cluster_down_leaves_no_process_and_frees_the_ports() -> None:
     name = f"inferop-hack-{uuid.uuid4().hex[:6]}"
     cluster_dir = KWOK_WORKDIR / "clusters" / name
     env = {**os.environ, "INFEROP_CLUSTER_NAME": name, "KWOK_WORKDIR": str(KWOK_WORKDIR)}
+    stray: subprocess.Popen[bytes] | None = None
     try:
         up = subprocess.run(
             ["bash", "hack/cluster-up.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
@@ -332,18 +333,22 @@ def test_cluster_down_leaves_no_process_and_frees_the_ports() -> None:
             assert f"/{component} " in commands or f"bin/{component}" in commands, f"no {component}: {running}"
         ports = listening_ports(set(running))
         assert len(ports) >= 4, f"expected the components' ports, found {ports}"
-        # A process of the cluster that kwokctl did not record in pids/ (as a component started twice
-        # would be): cluster-down must stop it too.
-        stray = subprocess.Popen(["sleep", "600"], cwd=cluster_dir, start_new_session=True)
+        # A process of the cluster that kwokctl did not record in pids/, as a component started twice
+        # would be (its binary under the cluster's bin/): cluster-down must stop it too.
+        stray = subprocess.Popen(
+            ["bash", "-c", f'exec -a "{cluster_dir}/bin/kube-apiserver" sleep 600'],
+            cwd=cluster_dir,
+            start_new_session=True,
+        )
 
         down = subprocess.run(
             ["bash", "hack/cluster-down.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
         )
         assert down.returncode == 0, f"hack/cluster-down.sh failed:\n{down.stderr[-4000:]}"
         assert not cluster_dir.exists()
-        assert stray.wait(timeout=5) == -signal.SIGTERM, "the unrecorded process was not stopped"
         left = processes_of(cluster_dir)
         assert not left, f"cluster-down left processes of {cluster_dir}: {left}"
+        assert stray.wait(timeout=5) == -signal.SIGTERM, "the unrecorded process was not stopped by SIGTERM"
         still = ports & listening_ports()
         assert not still, f"ports of the deleted cluster still listening: {sorted(still)}"
     finally:
@@ -353,4 +358,7 @@ def test_cluster_down_leaves_no_process_and_frees_the_ports() -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if stray is not None and stray.poll() is None:
+            stray.kill()
+            stray.wait(timeout=5)
         shutil.rmtree(cluster_dir, ignore_errors=True)
