@@ -85,13 +85,16 @@ def wait_established(
     deadline = start + timeout
     why: dict[str, str] = {}
     while True:
-        proc = subprocess.run(
-            ["kubectl", "get", "crd", *pending, "--ignore-not-found", "-o", "json"],
-            capture_output=True,
-            text=True,
-            env=dict(env) if env is not None else None,
-            timeout=max(5.0, min(30.0, timeout)),
-        )
+        try:
+            proc = subprocess.run(
+                ["kubectl", "get", "crd", *pending, "--ignore-not-found", "-o", "json", "--request-timeout=10s"],
+                capture_output=True,
+                text=True,
+                env=dict(env) if env is not None else None,
+                timeout=30,
+            )
+        except subprocess.TimeoutExpired:
+            proc = subprocess.CompletedProcess([], 1, "", "kubectl get did not answer in 30 s")
         if proc.returncode == 0:
             found: dict[str, dict[str, Any]] = {}
             if proc.stdout.strip():
