@@ -44,7 +44,8 @@ MARKER="$CLUSTER_DIR/.inferop-bin-dir"
 # long before it manages any node; factor 1 gives the kubelet's defaults.
 HEARTBEAT_FACTOR=1
 LEASE_SECONDS=$((40 * HEARTBEAT_FACTOR))
-# The marker records what the cluster was made with; a different value recreates it.
+# The marker records what the cluster was made with; a different value recreates it. cluster-down.sh
+# reads the bin dir back as everything before " heartbeatFactor=": keep that suffix last.
 STAMP="$BIN_DIR heartbeatFactor=$HEARTBEAT_FACTOR"
 
 # One cluster-up/cluster-down per cluster name at a time. The lock is fd 8; every
@@ -68,6 +69,9 @@ delete_cluster() {
 	# --kubeconfig must be non-empty for delete; point it at a file that does not exist
 	# so kwokctl never rewrites ~/.kube/config.
 	kwokctl delete cluster --name "$NAME" --kubeconfig "$KWOK_WORKDIR/.inferop-no-kubeconfig" >&2 8>&- || true
+	# What kwokctl's delete left running (hack/README.md, trap 15), matched by the cluster's directory.
+	stop_cluster_processes "$CLUSTER_DIR" || die "could not stop the old processes of cluster '$NAME'"
+	rm -rf "$CLUSTER_DIR"
 }
 
 create_cluster() {

@@ -5,6 +5,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+LOG_TAG=demo
+# shellcheck source=hack/lib.sh
+. hack/lib.sh
 NS="${DEMO_NAMESPACE:-demo}"
 RUN="${TMPDIR:-/tmp}/inferop-demo"
 WATCH_SECONDS="${DEMO_WATCH_SECONDS:-120}"
@@ -15,8 +18,9 @@ BIN_DIR="$(bash hack/build-control-plane.sh | tail -n 1)"
 export PATH="$BIN_DIR:$PATH"
 PROMETHEUS="$(bash hack/prometheus.sh | tail -n 1)"
 
-kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
-kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+CRDS="$(kubectl apply --server-side --force-conflicts -f crds/ -o name)"
+# shellcheck disable=SC2086 # one CRD name per word
+wait_established 60 $CRDS
 kubectl apply -f examples/gpuclasses.yaml -f examples/costpolicy-default.yaml
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 

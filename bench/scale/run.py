@@ -59,6 +59,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "operator"))
+sys.path.insert(0, str(ROOT / "hack"))
+
+from kubewait import crd_names, wait_established  # noqa: E402  (hack/kubewait.py, shared with tests/cluster)
 
 from inferop.api.tenant import TenantSpec  # noqa: E402
 from inferop.reconcile.kube import Kube  # noqa: E402
@@ -223,8 +226,18 @@ class Cluster:
         return str(self.kube.request("GET", "/version").get("gitVersion"))
 
     def down(self) -> None:
-        env = {**os.environ, "INFEROP_CLUSTER_NAME": CLUSTER}
-        subprocess.run(["bash", str(ROOT / "hack" / "cluster-down.sh")], env=env, check=False, timeout=300)
+        cluster_down()
+
+
+def cluster_down() -> None:
+    """hack/cluster-down.sh for the bench's cluster. It stops every process of the cluster (kwokctl's
+    delete used to leave kube-apiserver running, ~490 MB a run) and fails if one survives: so does this."""
+    env = {**os.environ, "INFEROP_CLUSTER_NAME": CLUSTER}
+    proc = subprocess.run(
+        ["bash", str(ROOT / "hack" / "cluster-down.sh")], env=env, capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"hack/cluster-down.sh failed for cluster {CLUSTER}:\n{proc.stderr[-3000:]}")
 
 
 def cond(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
@@ -885,8 +898,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="inferop-bench-scale-"))
     log(f"work dir {workdir}; cluster {CLUSTER}")
-    env = {**os.environ, "INFEROP_CLUSTER_NAME": CLUSTER}
-    subprocess.run(["bash", str(ROOT / "hack" / "cluster-down.sh")], env=env, check=False, capture_output=True)
+    cluster_down()
     cluster = Cluster()
     try:
         # The apiserver's default service range is a /24: a second ServiceCIDR makes room for N Services.
@@ -900,8 +912,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"adding {len(nodes)} fake nodes")
         cluster.apply(nodes)
         cluster.kubectl("wait", "--for=condition=Ready", "node", "-l", "type=kwok", "--timeout=180s")
-        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-        cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        applied = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), "-o", "name")
+        wait_established(crd_names(applied), env=cluster.env, timeout=60)
         if args.tenant_namespaces:
             wait_quota_discovery(cluster)
         policy = yaml.safe_load((ROOT / "examples" / "costpolicy-default.yaml").read_text())

@@ -27,6 +27,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "hack"))
+from kubewait import NotEstablished as NotEstablished  # noqa: E402  (re-exported for the tests)
+from kubewait import crd_names, wait_established  # noqa: E402  (hack/kubewait.py, shared with bench/scale)
+
 CLUSTER_NAME = os.environ.get("INFEROP_TEST_CLUSTER", "inferop-test")
 OPERATOR_NS = "inferop-system"
 OPERATOR_SA = "inferop"
@@ -144,8 +148,8 @@ def cluster() -> Cluster:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and the local cluster could not start: {err}", pytrace=False)
         pytest.skip(f"no local cluster ({err}); {HOW_TO_GET_ONE}")
-    c.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    c.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    applied = c.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), "-o", "name")
+    wait_established(crd_names(applied.stdout), env=c.env, timeout=60)
     c.kubectl("apply", "-f", str(ROOT / "examples" / "gpuclasses.yaml"))
     return c
 

@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.conftest import Cluster, Operator, wait_for
+from tests.cluster.conftest import Cluster, Operator, wait_established, wait_for
 from tests.cluster.test_cost_controller import Prom, free_port, set_load
 from tests.cluster.test_reconcile import condition, example, wait_ready
 
@@ -539,12 +539,9 @@ def test_upgrade_with_changed_values(installed: Install, chart_operator: ChartOp
     if not crd_dir.is_dir():
         pytest.fail(f"{crd_dir} missing: `make chart-check` fetches it (make test runs it first)")
     cluster.kubectl("apply", "--server-side", "-f", str(crd_dir))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/servicemonitors.monitoring.coreos.com",
-        "crd/prometheusrules.monitoring.coreos.com",
-        "--timeout=60s",
+    # Polls: `kubectl wait` fails at once on a CRD whose status is not written yet (issue 17, item 14).
+    wait_established(
+        ["servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"], env=cluster.env, timeout=60
     )
     extra = installed.tmp / "upgrade.yaml"
     extra.write_text(
