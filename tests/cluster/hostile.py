@@ -683,14 +683,11 @@ def _isvc_cases(g: Gen) -> None:
         )
     ns, name = g.ns(), g.name("web")
     owned = _foreign_service(name, ns)
+    # The owner must exist, or the garbage collector deletes the Service at once: the test creates
+    # foreign objects in order and replaces a uid "@<kind>/<name>" with that object's uid.
+    theirs = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": ns}}
     owned["metadata"]["ownerReferences"] = [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "name": "theirs",
-            "uid": "00000000-0000-0000-0000-000000000001",
-            "controller": True,
-        }
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "theirs", "uid": "@ConfigMap/theirs", "controller": True}
     ]
     g.isvc_case(
         "Service of another controller with the service's name",
@@ -698,7 +695,7 @@ def _isvc_cases(g: Gen) -> None:
         item="1",
         namespace=ns,
         name=name,
-        foreign=[owned],
+        foreign=[theirs, owned],
         token=name,
         fields=("metadata.name",),
     )
