@@ -34,7 +34,7 @@ RUN_LABEL = "fuzz.inferop.test/run"
 CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 REPORT_DEADLINE = 120  # seconds, one for all accepted cases together
 STEADY_WINDOW = 16  # seconds: three drift intervals of the test operator (5 s) and some
-DELETE_DEADLINE = 90  # seconds for the fuzz custom objects to go, then again for their namespaces
+DELETE_DEADLINE = 60  # seconds for the fuzz custom objects to go, then again for their namespaces
 GC_GRACE = 10  # seconds for the garbage collector to act on deleted owners
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", OPERATOR_NS)
 KINDS_PLURAL = {
@@ -133,6 +133,11 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         if after.get(key) != value:
             out.append(f"{key}: was {json.dumps(value)[:300]}, now {json.dumps(after.get(key))[:300]}")
     return out
+
+
+def _namespaces(cluster: Cluster, names: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+    live = {n["metadata"]["name"]: n for n in _kubectl_json(cluster, "namespaces")}
+    return {ns: _namespace_snapshot(live.get(ns)) for ns in names}
 
 
 def _condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any]:
@@ -268,7 +273,7 @@ def test_hostile_objects_are_rejected_or_reported(cluster: Cluster, operator: Op
             }
             for ns in namespaces
         ]
-        cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
+        cluster.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
         foreign = [o for c in all_cases for o in c.foreign]
         foreign_before: dict[tuple[str, str, str | None], dict[str, Any]] = {}
         for obj in foreign:
@@ -281,7 +286,7 @@ def test_hostile_objects_are_rejected_or_reported(cluster: Cluster, operator: Op
             snap = _snapshot(cluster.get(obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]))
             assert snap is not None, f"foreign {_meta(obj)} vanished right after it was created"
             foreign_before[_meta(obj)] = snap
-        ns_before = {ns: _namespace_snapshot(cluster.get("namespace", ns)) for ns in namespaces}
+        ns_before = _namespaces(cluster, namespaces)
 
         mark(f"{len(namespaces)} namespaces and {len(foreign)} foreign objects created")
         # 2. valid objects of ours the cases build on (first Tenants of overlapping pairs, ...)
@@ -402,15 +407,21 @@ def test_hostile_objects_are_rejected_or_reported(cluster: Cluster, operator: Op
             _delete(cluster, kind, name, ns)
         deadline = time.monotonic() + DELETE_DEADLINE
         while remaining and time.monotonic() < deadline:
-            remaining = [r for r in remaining if cluster.get(KINDS_PLURAL[r[0]], r[1], r[2]) is not None]
             time.sleep(2)
+            live = {
+                (kind, o["metadata"]["name"], o["metadata"].get("namespace"))
+                for kind, plural in KINDS_PLURAL.items()
+                for o in _kubectl_json(cluster, plural, *(["-A"] if kind == "InferenceService" else []))
+            }
+            remaining = [r for r in remaining if r in live]
         for kind, name, ns in remaining:
             problems.append(f"deletion: {kind} {ns or '-'}/{name} still there after {DELETE_DEADLINE} s")
             _force_remove_finalizers(cluster, kind, name, ns)
         time.sleep(GC_GRACE)
         check_foreign("after deleting the fuzz objects")
+        ns_after = _namespaces(cluster, namespaces)
         for ns in namespaces:
-            now = _namespace_snapshot(cluster.get("namespace", ns))
+            now = ns_after.get(ns)
             if now is not None and ns_before.get(ns) is not None and now["labels"] != ns_before[ns]["labels"]:  # type: ignore[index]
                 problems.append(
                     f"namespace {ns}: labels left behind after its Tenant was deleted: "
