@@ -109,6 +109,25 @@ class Cluster:
                 out.append(event)
         return out
 
+    def audit_writes_matching(
+        self, since: float, keep: Callable[[dict[str, Any]], bool], user: str = OPERATOR_USER
+    ) -> list[dict[str, Any]]:
+        """Write requests by ``user`` after ``since`` (epoch s) whose audit event ``keep`` accepts, in any
+        namespace or none (cluster-scoped objects)."""
+        if not self.audit_log.exists():
+            raise AssertionError(f"no audit log at {self.audit_log}")
+        out = []
+        for line in self.audit_log.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("user", {}).get("username") != user:
+                continue
+            if _epoch(event.get("requestReceivedTimestamp", "")) >= since and keep(event):
+                out.append(event)
+        return out
+
 
 def _epoch(stamp: str) -> float:
     import datetime
