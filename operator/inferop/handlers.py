@@ -29,8 +29,9 @@ from inferop.reconcile import isvc as isvc_reconcile
 from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
 from inferop.reconcile.serial import KeyedRunner
 from inferop.render.labels import ISVC_LABEL, MANAGED_BY
+from inferop.render.quota import TENANT_LABEL
 from inferop.settings import Settings
-from inferop.tenancy.reconcile import reconcile_tenant, write_tenant_status
+from inferop.tenancy.reconcile import reconcile_tenant, remove_stale, write_tenant_status
 
 SETTINGS = Settings.from_env()
 _kube: Kube | None = None
@@ -65,6 +66,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    context.OPERATOR_NAMESPACE = SETTINGS.operator_namespace
     kube()
 
 
@@ -108,9 +110,19 @@ async def cost_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[
 
 
 @kopf.index(GROUP, VERSION, "tenants")
-async def tenants_by_namespace(name: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+async def tenants_by_namespace(
+    name: str, spec: kopf.Spec, meta: kopf.Meta, **_: Any
+) -> dict[str, tuple[str, dict[str, Any], str]]:
+    """Every Tenant listing a namespace, with its creationTimestamp (the claim rule's tie-breaker)."""
     shared = plain(spec)  # one object for every namespace: context caches the parsed Tenant by identity
-    return {ns: (name, shared) for ns in spec.get("namespaces") or []}
+    created = str(meta.get("creationTimestamp") or "")
+    return {ns: (name, shared, created) for ns in spec.get("namespaces") or []}
+
+
+@kopf.index("v1", "namespaces", labels={TENANT_LABEL: kopf.PRESENT})
+async def namespace_tenants(name: str, labels: kopf.Labels, **_: Any) -> dict[str, str]:
+    """The Tenant that holds each namespace now (its ``inferop.dev/tenant`` label): the claim rule keeps it."""
+    return {name: str(labels[TENANT_LABEL])}
 
 
 @kopf.index(GROUP, VERSION, "inferenceservices")
@@ -224,26 +236,68 @@ def gpuclass_changed(name: str, logger: kopf.Logger, **kwargs: Any) -> None:
         _reconcile_by_name(namespace, service, kwargs, logger)
 
 
-def _reconcile_tenant(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> None:
+def _reconcile_tenant(body: kopf.Body, kwargs: Mapping[str, Any], retry: int) -> float | None:
+    """One Tenant reconcile; returns the seconds after which to look again (a quota being counted)."""
     namespaces = list((body.get("spec") or {}).get("namespaces") or [])
     try:
-        result = reconcile_tenant(kube(), body, context.gpuclasses(kwargs), context.services_in(namespaces, kwargs))
+        result = reconcile_tenant(
+            kube(),
+            body,
+            context.gpuclasses(kwargs),
+            context.services_in(namespaces, kwargs),
+            owners=context.tenant_claims(namespaces, kwargs),
+            operator_namespace=SETTINGS.operator_namespace,
+        )
         write_tenant_status(kube(), body, result.status_patch)
     except Transient as err:
         raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
+    for event in result.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    return result.recheck_after
 
 
 @kopf.on.resume(GROUP, VERSION, "tenants")
 @kopf.on.create(GROUP, VERSION, "tenants")
 @kopf.on.update(GROUP, VERSION, "tenants")
 def reconcile_tenant_handler(body: kopf.Body, retry: int, logger: kopf.Logger, **kwargs: Any) -> None:
-    _reconcile_tenant(body, kwargs, retry)
+    recheck = _reconcile_tenant(body, kwargs, retry)
     # The headroom of every service in the tenant's namespaces may have changed.
     for svc in context.services_in(list(body.spec.get("namespaces") or []), kwargs):
         _reconcile_by_name(svc["metadata"]["namespace"], svc["metadata"]["name"], kwargs, logger)
+    if recheck is not None:
+        raise kopf.TemporaryError("a ResourceQuota is being counted by the kube-controller-manager", delay=recheck)
 
 
 @kopf.timer(GROUP, VERSION, "tenants", interval=SETTINGS.drift_interval, initial_delay=SETTINGS.drift_interval)
 def tenant_drift(body: kopf.Body, **kwargs: Any) -> None:
     """Repair quota drift and refresh usage (writes only when something changed)."""
-    _reconcile_tenant(body, kwargs, retry=0)
+    recheck = _reconcile_tenant(body, kwargs, retry=0)
+    if recheck is not None:
+        raise kopf.TemporaryError("a ResourceQuota is being counted by the kube-controller-manager", delay=recheck)
+
+
+@kopf.on.delete(GROUP, VERSION, "tenants", optional=True)
+def tenant_deleted(name: str, **_: Any) -> None:
+    """Remove the labels the Tenant set on its namespaces (its quotas go with it by garbage collection).
+    No finalizer: a Tenant deleted while the operator is down is cleaned up by ``tenant_namespace``."""
+    try:
+        remove_stale(kube(), name, set())
+    except Transient as err:
+        raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=10) from err
+
+
+@kopf.on.event("v1", "namespaces", labels={TENANT_LABEL: kopf.PRESENT})
+def tenant_namespace(name: str, labels: kopf.Labels, logger: kopf.Logger, **kwargs: Any) -> None:
+    """A namespace labelled for a Tenant that no longer exists (deleted while the operator was down, or a
+    label left by an older version): remove what that Tenant set. Also called for every labelled
+    namespace when the operator starts; reads only, unless the Tenant is gone."""
+    tenant = str(labels.get(TENANT_LABEL) or "")
+    listed = {entry[0] for entry in kwargs["tenants_by_namespace"].get(name, [])}
+    if not tenant or tenant in listed:
+        return
+    try:
+        if kube().get(path(f"{GROUP}/{VERSION}", "Tenant", None, tenant)) is None:
+            logger.info("Namespace %s carries the labels of Tenant %s, which is gone: removing them", name, tenant)
+            remove_stale(kube(), tenant, set())
+    except Transient as err:
+        raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=10) from err

@@ -210,7 +210,14 @@ def ready_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event
         return None
     if new.status == "True":
         return Event("Normal", "Ready", new.message)
-    if new.reason in ("InvalidSpec", "GPUClassNotFound", "ApplyFailed", "ProgressDeadlineExceeded", "ReplicaFailure"):
+    if new.reason in (
+        "InvalidSpec",
+        "GPUClassNotFound",
+        "ApplyFailed",
+        "ProgressDeadlineExceeded",
+        "ReplicaFailure",
+        "CurrencyMismatch",
+    ):
         return Event("Warning", new.reason, new.message)
     return None
 
