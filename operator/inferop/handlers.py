@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -236,50 +238,83 @@ def gpuclass_changed(name: str, logger: kopf.Logger, **kwargs: Any) -> None:
         _reconcile_by_name(namespace, service, kwargs, logger)
 
 
-def _reconcile_tenant(body: kopf.Body, kwargs: Mapping[str, Any], retry: int) -> float | None:
-    """One Tenant reconcile; returns the seconds after which to look again (a quota being counted)."""
+#: One Tenant reconcile at a time per Tenant (kopf's handlers and the recheck timers below).
+_tenant_locks: dict[str, threading.Lock] = {}
+#: A pending recheck per Tenant (a quota the kube-controller-manager is counting, or a limit to add back).
+_tenant_rechecks: dict[str, threading.Timer] = {}
+_tenant_guard = threading.Lock()
+
+
+def _reconcile_tenant(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> None:
+    name = body["metadata"]["name"]
     namespaces = list((body.get("spec") or {}).get("namespaces") or [])
-    try:
-        result = reconcile_tenant(
-            kube(),
-            body,
-            context.gpuclasses(kwargs),
-            context.services_in(namespaces, kwargs),
-            owners=context.tenant_claims(namespaces, kwargs),
-            operator_namespace=SETTINGS.operator_namespace,
-        )
-        write_tenant_status(kube(), body, result.status_patch)
-    except Transient as err:
-        raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
+    with _tenant_guard:
+        lock = _tenant_locks.setdefault(name, threading.Lock())
+    with lock:
+        try:
+            result = reconcile_tenant(
+                kube(),
+                body,
+                context.gpuclasses(kwargs),
+                context.services_in(namespaces, kwargs),
+                owners=context.tenant_claims(namespaces, kwargs),
+                operator_namespace=SETTINGS.operator_namespace,
+            )
+            write_tenant_status(kube(), body, result.status_patch)
+        except Transient as err:
+            raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
+    event_body = body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(body)))
     for event in result.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-    return result.recheck_after
+        kopf.event(event_body, type=event.type, reason=event.reason, message=event.message)
+    if result.recheck_after is not None:
+        _schedule_recheck(name, result.recheck_after, kwargs)
+
+
+def _schedule_recheck(name: str, delay: float, kwargs: Mapping[str, Any]) -> None:
+    """Reconcile the Tenant again in ``delay`` seconds (not a kopf retry: nothing failed, and kopf would
+    log and post an error for it), reading it from the API then."""
+
+    def run() -> None:
+        with _tenant_guard:
+            _tenant_rechecks.pop(name, None)
+        try:
+            body = kube().get(path(f"{GROUP}/{VERSION}", "Tenant", None, name))
+            if body is not None and not body["metadata"].get("deletionTimestamp"):
+                _reconcile_tenant(body, kwargs, 0)
+        except (kopf.TemporaryError, KubeError) as err:
+            logging.getLogger(__name__).warning("Recheck of Tenant %s failed, the drift timer retries: %s", name, err)
+
+    with _tenant_guard:
+        if name in _tenant_rechecks:
+            return
+        ctx = contextvars.copy_context()  # kopf's settings and event queue, for kopf.event in the timer
+        timer = threading.Timer(delay, ctx.run, args=(run,))
+        timer.daemon = True
+        _tenant_rechecks[name] = timer
+    timer.start()
 
 
 @kopf.on.resume(GROUP, VERSION, "tenants")
 @kopf.on.create(GROUP, VERSION, "tenants")
 @kopf.on.update(GROUP, VERSION, "tenants")
 def reconcile_tenant_handler(body: kopf.Body, retry: int, logger: kopf.Logger, **kwargs: Any) -> None:
-    recheck = _reconcile_tenant(body, kwargs, retry)
+    _reconcile_tenant(body, kwargs, retry)
     # The headroom of every service in the tenant's namespaces may have changed.
     for svc in context.services_in(list(body.spec.get("namespaces") or []), kwargs):
         _reconcile_by_name(svc["metadata"]["namespace"], svc["metadata"]["name"], kwargs, logger)
-    if recheck is not None:
-        raise kopf.TemporaryError("a ResourceQuota is being counted by the kube-controller-manager", delay=recheck)
 
 
 @kopf.timer(GROUP, VERSION, "tenants", interval=SETTINGS.drift_interval, initial_delay=SETTINGS.drift_interval)
 def tenant_drift(body: kopf.Body, **kwargs: Any) -> None:
     """Repair quota drift and refresh usage (writes only when something changed)."""
-    recheck = _reconcile_tenant(body, kwargs, retry=0)
-    if recheck is not None:
-        raise kopf.TemporaryError("a ResourceQuota is being counted by the kube-controller-manager", delay=recheck)
+    _reconcile_tenant(body, kwargs, retry=0)
 
 
 @kopf.on.delete(GROUP, VERSION, "tenants", optional=True)
 def tenant_deleted(name: str, **_: Any) -> None:
     """Remove the labels the Tenant set on its namespaces (its quotas go with it by garbage collection).
-    No finalizer: a Tenant deleted while the operator is down is cleaned up by ``tenant_namespace``."""
+    Tenants carry kopf's finalizer (for the drift timer), so a Tenant deleted while the operator is down
+    waits for it; one whose finalizer was removed by hand is cleaned up by ``tenant_namespace``."""
     try:
         remove_stale(kube(), name, set())
     except Transient as err:

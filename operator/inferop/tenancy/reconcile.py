@@ -170,10 +170,10 @@ def reconcile_tenant(
         applied += done
         if missing:
             uncounted_msgs.append(_uncounted_message(ns, missing))
-            recheck = RECOUNT_SECONDS
-        if any(counting_pending(obj) for obj in live if obj.get("kind") == "ResourceQuota"):
+            recheck = RECOUNT_SECONDS if recheck is None else min(recheck, RECOUNT_SECONDS)
+        elif any(counting_pending(obj) for obj in live if obj.get("kind") == "ResourceQuota"):
             pending = True
-            recheck = min(recheck or COUNT_PENDING_SECONDS, COUNT_PENDING_SECONDS)
+            recheck = COUNT_PENDING_SECONDS if recheck is None else min(recheck, COUNT_PENDING_SECONDS)
     applied += remove_stale(kube, name, set(mine))
 
     mine_set = set(mine)
