@@ -135,8 +135,12 @@ def test_second_tenant_of_a_namespace_is_refused_and_takes_over_when_released(
     since = time.time()
     cond = wait_tenant(cluster, second, "False", "NamespaceClaimed")
     assert f"namespace {namespace} belongs to Tenant {first}" in cond["message"]
-    assert any(
-        e["reason"] == "NamespaceClaimed" and e["type"] == "Warning" for e in events_about(cluster, "Tenant", second)
+    wait_for(
+        lambda: any(
+            e["reason"] == "NamespaceClaimed" and e["type"] == "Warning"
+            for e in events_about(cluster, "Tenant", second)
+        ),
+        what="a Warning Event on the second Tenant",
     )
     assert tenant_condition(cluster, first)["status"] == "True"
 
@@ -289,8 +293,10 @@ def test_uncounted_quota_is_recounted_at_once(
 
     wait_for(created, timeout=30, interval=1, what="an InferenceService admitted by the quota")
     print(f"admitted {time.monotonic() - started:.1f} s after the count went missing")
-    events = events_about(cluster, "Tenant", name)
-    warning = next(e for e in events if e["reason"] == "QuotaNotCounted")
+    warning = wait_for(
+        lambda: next((e for e in events_about(cluster, "Tenant", name) if e["reason"] == "QuotaNotCounted"), None),
+        what="a QuotaNotCounted Event on the Tenant",
+    )
     assert COUNT_KEY in warning["message"] and "adds it back" in warning["message"], warning["message"]
 
     def counted_again() -> bool:
@@ -341,9 +347,12 @@ def test_price_in_another_currency_is_an_error_not_a_clamp(
         assert "JPY" in ready["message"] and "USD" in ready["message"]
         assert condition(isvc, "BudgetLimited").get("status") != "True", "no clamp across currencies"
         assert "USD/h" not in json.dumps(isvc.get("status", {}).get("conditions"))
-        assert any(
-            e["reason"] == "CurrencyMismatch" and e["type"] == "Warning"
-            for e in events_about(cluster, "InferenceService", "yen")
+        wait_for(
+            lambda: any(
+                e["reason"] == "CurrencyMismatch" and e["type"] == "Warning"
+                for e in events_about(cluster, "InferenceService", "yen")
+            ),
+            what="a Warning Event on the service",
         )
         cond = wait_tenant(cluster, name, "False", "CurrencyMismatch")
         assert gpuclass in cond["message"]
