@@ -178,3 +178,23 @@ def test_system_namespaces_are_refused_at_runtime_and_get_no_writes() -> None:
     kube = MemoryKube()
     result = reconcile_tenant(kube, tenant_body("t", ["inferop-system"]), {}, [], operator_namespace="inferop-system")  # type: ignore[arg-type]
     assert ready(result)["reason"] == "SystemNamespace" and kube.writes == []
+
+
+def test_the_service_clamp_uses_the_same_owner_as_the_tenant_loop() -> None:
+    from inferop.reconcile import context
+
+    small = {"namespaces": ["team-a"], "quota": {"gpus": 2}}
+    big = {"namespaces": ["team-a"], "quota": {"gpus": 6}}
+    indexes: dict[str, Any] = {
+        "tenants_by_namespace": {
+            "team-a": [("aa-new", big, "2026-02-01T00:00:00Z"), ("zz-old", small, "2026-01-01T00:00:00Z")]
+        },
+        "namespace_tenants": {},
+        "services_by_namespace": {},
+    }
+    found = context.tenancy("team-a", {}, indexes)
+    assert found is not None and found.name == "zz-old" and found.spec.quota.gpus == 2
+    assert context.tenant_claims(["team-a", "team-b"], indexes) == {"team-a": "zz-old", "team-b": None}
+    indexes["namespace_tenants"] = {"team-a": ["aa-new"]}  # it already holds the namespace: it keeps it
+    found = context.tenancy("team-a", {}, indexes)
+    assert found is not None and found.name == "aa-new"
