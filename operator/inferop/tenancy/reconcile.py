@@ -17,7 +17,7 @@ from inferop.api import GPUClass, InvalidObject, parse_isvc
 from inferop.api.tenant import Tenant
 from inferop.api.validation import parse_tenant
 from inferop.reconcile import plan
-from inferop.reconcile.children import describe, ensure_objects, now_iso
+from inferop.reconcile.children import ReadOnce, describe, ensure_objects, now_iso
 from inferop.reconcile.kube import Kube, KubeError, Transient, path
 from inferop.render.quota import (
     LIMITRANGE_NAME,
@@ -87,11 +87,11 @@ def _uncounted_message(namespace: str, keys: list[str]) -> str:
 
 
 def _apply_namespace(
-    kube: Kube, objects: list[dict[str, Any]], recount: dict[str, Any] | None
+    kube: Kube, objects: list[dict[str, Any]], recount: dict[str, Any] | None, reader: ReadOnce
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Apply one namespace's objects where they drifted; ``recount`` (a quota with uncounted limits left
     out) is applied even though the live quota is a superset of it (that is the point)."""
-    live, applied = ensure_objects(kube, objects)
+    live, applied = ensure_objects(kube, objects, reader)
     if recount is not None:
         live.append(kube.apply(recount))
         applied.append(describe(recount))
@@ -150,7 +150,8 @@ def reconcile_tenant(
     recheck: float | None = None
     for ns in mine:
         quota = _owned(build_resource_quota(name, tenant.spec, ns, resources), body)
-        missing = uncounted(kube.get(path("v1", "ResourceQuota", ns, QUOTA_NAME)))
+        reader = ReadOnce(kube)  # the quota is read once, for the count check and the drift check
+        missing = uncounted(reader.get(path("v1", "ResourceQuota", ns, QUOTA_NAME)))
         objects = [build_namespace_labels(name, tenant.spec, ns)]
         if not missing:
             objects.append(quota)
@@ -158,7 +159,7 @@ def reconcile_tenant(
         if not tenant.spec.allow_system_priority_classes:
             objects.append(_owned(build_system_priority_quota(name, ns), body))
         try:
-            live, done = _apply_namespace(kube, objects, without_hard(quota, missing) if missing else None)
+            live, done = _apply_namespace(kube, objects, without_hard(quota, missing) if missing else None, reader)
             if tenant.spec.allow_system_priority_classes:
                 done += _remove_system_priority_quota(kube, ns, meta.get("uid"))
         except Transient:
