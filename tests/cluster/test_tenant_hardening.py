@@ -232,7 +232,12 @@ def test_refused_quota_is_reported_on_the_tenant(
             "spec": {"hard": {"pods": "9"}},
         }
         wait_for(
-            lambda: cluster.apply(probe, namespace=namespace, check=False).returncode != 0,
+            lambda: (
+                cluster.kubectl(
+                    "create", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump(probe), check=False
+                ).returncode
+                != 0
+            ),
             what="the admission policy in force",
         )
         name = tenant(cluster, tenants, "refused", [namespace], quota={"gpus": 2})
