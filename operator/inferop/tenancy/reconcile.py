@@ -151,7 +151,10 @@ def reconcile_tenant(
     for ns in mine:
         quota = _owned(build_resource_quota(name, tenant.spec, ns, resources), body)
         reader = ReadOnce(kube)  # the quota is read once, for the count check and the drift check
-        missing = uncounted(reader.get(path("v1", "ResourceQuota", ns, QUOTA_NAME)))
+        live_quota = reader.get(path("v1", "ResourceQuota", ns, QUOTA_NAME))
+        # Only our own quota is recounted (applied without a limit); another owner's is not ours to touch.
+        ours = live_quota is not None and plan.is_owned_by(live_quota, str(meta.get("uid") or ""))
+        missing = uncounted(live_quota) if ours else []
         objects = [build_namespace_labels(name, tenant.spec, ns)]
         if not missing:
             objects.append(quota)
