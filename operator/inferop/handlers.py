@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -30,8 +32,9 @@ from inferop.reconcile import isvc as isvc_reconcile
 from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
 from inferop.reconcile.serial import KeyedRunner
 from inferop.render.labels import ISVC_LABEL, MANAGED_BY
+from inferop.render.quota import TENANT_LABEL
 from inferop.settings import Settings
-from inferop.tenancy.reconcile import reconcile_tenant, write_tenant_status
+from inferop.tenancy.reconcile import reconcile_tenant, remove_stale, write_tenant_status
 
 SETTINGS = Settings.from_env()
 _kube: Kube | None = None
@@ -66,6 +69,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    context.OPERATOR_NAMESPACE = SETTINGS.operator_namespace
     kube()
 
 
@@ -109,9 +113,19 @@ async def cost_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[
 
 
 @kopf.index(GROUP, VERSION, "tenants")
-async def tenants_by_namespace(name: str, spec: kopf.Spec, **_: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+async def tenants_by_namespace(
+    name: str, spec: kopf.Spec, meta: kopf.Meta, **_: Any
+) -> dict[str, tuple[str, dict[str, Any], str]]:
+    """Every Tenant listing a namespace, with its creationTimestamp (the claim rule's tie-breaker)."""
     shared = plain(spec)  # one object for every namespace: context caches the parsed Tenant by identity
-    return {ns: (name, shared) for ns in spec.get("namespaces") or []}
+    created = str(meta.get("creationTimestamp") or "")
+    return {ns: (name, shared, created) for ns in spec.get("namespaces") or []}
+
+
+@kopf.index("v1", "namespaces", labels={TENANT_LABEL: kopf.PRESENT})
+async def namespace_tenants(name: str, labels: kopf.Labels, **_: Any) -> dict[str, str]:
+    """The Tenant that holds each namespace now (its ``inferop.dev/tenant`` label): the claim rule keeps it."""
+    return {name: str(labels[TENANT_LABEL])}
 
 
 @kopf.index(GROUP, VERSION, "inferenceservices")
@@ -225,13 +239,60 @@ def gpuclass_changed(name: str, logger: kopf.Logger, **kwargs: Any) -> None:
         _reconcile_by_name(namespace, service, kwargs, logger)
 
 
+#: One Tenant reconcile at a time per Tenant (kopf's handlers and the recheck timers below).
+_tenant_locks: dict[str, threading.Lock] = {}
+#: A pending recheck per Tenant (a quota the kube-controller-manager is counting, or a limit to add back).
+_tenant_rechecks: dict[str, threading.Timer] = {}
+_tenant_guard = threading.Lock()
+
+
 def _reconcile_tenant(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int) -> None:
+    name = body["metadata"]["name"]
     namespaces = list((body.get("spec") or {}).get("namespaces") or [])
-    try:
-        result = reconcile_tenant(kube(), body, context.gpuclasses(kwargs), context.services_in(namespaces, kwargs))
-        write_tenant_status(kube(), body, result.status_patch)
-    except Transient as err:
-        raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
+    with _tenant_guard:
+        lock = _tenant_locks.setdefault(name, threading.Lock())
+    with lock:
+        try:
+            result = reconcile_tenant(
+                kube(),
+                body,
+                context.gpuclasses(kwargs),
+                context.services_in(namespaces, kwargs),
+                owners=context.tenant_claims(namespaces, kwargs),
+                operator_namespace=SETTINGS.operator_namespace,
+            )
+            write_tenant_status(kube(), body, result.status_patch)
+        except Transient as err:
+            raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
+    event_body = body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(body)))
+    for event in result.events:
+        kopf.event(event_body, type=event.type, reason=event.reason, message=event.message)
+    if result.recheck_after is not None:
+        _schedule_recheck(name, result.recheck_after, kwargs)
+
+
+def _schedule_recheck(name: str, delay: float, kwargs: Mapping[str, Any]) -> None:
+    """Reconcile the Tenant again in ``delay`` seconds (not a kopf retry: nothing failed, and kopf would
+    log and post an error for it), reading it from the API then."""
+
+    def run() -> None:
+        with _tenant_guard:
+            _tenant_rechecks.pop(name, None)
+        try:
+            body = kube().get(path(f"{GROUP}/{VERSION}", "Tenant", None, name))
+            if body is not None and not body["metadata"].get("deletionTimestamp"):
+                _reconcile_tenant(body, kwargs, 0)
+        except (kopf.TemporaryError, KubeError) as err:
+            logging.getLogger(__name__).warning("Recheck of Tenant %s failed, the drift timer retries: %s", name, err)
+
+    with _tenant_guard:
+        if name in _tenant_rechecks:
+            return
+        ctx = contextvars.copy_context()  # kopf's settings and event queue, for kopf.event in the timer
+        timer = threading.Timer(delay, ctx.run, args=(run,))
+        timer.daemon = True
+        _tenant_rechecks[name] = timer
+    timer.start()
 
 
 @kopf.on.resume(GROUP, VERSION, "tenants")
@@ -248,3 +309,32 @@ def reconcile_tenant_handler(body: kopf.Body, retry: int, logger: kopf.Logger, *
 def tenant_drift(body: kopf.Body, **kwargs: Any) -> None:
     """Repair quota drift and refresh usage (writes only when something changed)."""
     _reconcile_tenant(body, kwargs, retry=0)
+
+
+@kopf.on.delete(GROUP, VERSION, "tenants", optional=True)
+def tenant_deleted(name: str, uid: str, **_: Any) -> None:
+    """Remove the labels the Tenant set on its namespaces (its quotas go with it by garbage collection).
+    Tenants carry kopf's finalizer (for the drift timer), so a Tenant deleted while the operator is down
+    waits for it; one whose finalizer was removed by hand is cleaned up by ``tenant_namespace``."""
+    try:
+        remove_stale(kube(), name, set(), uid)
+    except Transient as err:
+        raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=10) from err
+
+
+@kopf.on.event("v1", "namespaces", labels={TENANT_LABEL: kopf.PRESENT})
+def tenant_namespace(name: str, labels: kopf.Labels, logger: kopf.Logger, **kwargs: Any) -> None:
+    """A namespace labelled for a Tenant that no longer exists (deleted while the operator was down, or a
+    label left by an older version): remove what that Tenant set. Also called for every labelled
+    namespace when the operator starts; reads only, unless the Tenant is gone."""
+    tenant = str(labels.get(TENANT_LABEL) or "")
+    listed = {entry[0] for entry in kwargs["tenants_by_namespace"].get(name, [])}
+    if not tenant or tenant in listed:
+        return
+    try:
+        if kube().get(path(f"{GROUP}/{VERSION}", "Tenant", None, tenant)) is None:
+            logger.info("Namespace %s carries the labels of Tenant %s, which is gone: removing them", name, tenant)
+            # The Tenant's uid is gone with it: its quotas are the garbage collector's, only labels remain.
+            remove_stale(kube(), tenant, set(), owner_uid="")
+    except Transient as err:
+        raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=10) from err

@@ -28,6 +28,8 @@ class Settings:
     metrics_port: int = 8080
     #: The rate()/avg_over_time window of the cost controller's queries (None: from the policy interval).
     rate_window: str | None = None
+    #: The operator's own namespace (POD_NAMESPACE, from the downward API in the chart): no Tenant may list it.
+    operator_namespace: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,4 +39,5 @@ class Settings:
             prometheus_url=os.environ.get("INFEROP_PROMETHEUS_URL") or None,
             metrics_port=_int("INFEROP_METRICS_PORT", cls.metrics_port),
             rate_window=os.environ.get("INFEROP_RATE_WINDOW") or None,
+            operator_namespace=os.environ.get("POD_NAMESPACE") or None,
         )

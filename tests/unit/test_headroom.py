@@ -117,3 +117,44 @@ def test_service_usage_prices_gpus_and_uses_limitrange_defaults() -> None:
     assert u.price_per_replica == Decimal("8.20") and u.gpus_per_replica == 2
     assert u.cpu_per_replica == Decimal("0.25") and u.replicas == 3
     assert service_usage(isvc("chat", "h100", 2, 1, cpu="4"), CLASSES, spec).cpu_per_replica == Decimal(4)
+
+
+# --- currencies (issue 17 item 9): never converted, never summed, never clamped across ----------------
+
+
+def priced(name: str, currency: str, replicas: int, price: str = "600") -> ServiceUsage:
+    return ServiceUsage("team-a", name, "yen", 1, Decimal(0), Decimal(0), Decimal(price), replicas, currency)
+
+
+def test_a_price_in_another_currency_is_a_mismatch_and_no_budget_clamp() -> None:
+    from inferop.tenancy.headroom import currency_mismatch
+
+    spec = tenant(gpus=8, budget="10.00")
+    me = priced("svc", "JPY", 0)
+    message = currency_mismatch("team-a", spec, me)
+    assert message is not None and "JPY" in message and "USD" in message and "yen" in message
+    room = headroom("team-a", spec, me, [], wanted=3)
+    assert room.budget is None, "no clamp computed across currencies"
+    assert clamp(3, room).replicas == 3
+
+
+def test_same_currency_is_no_mismatch_and_other_currencies_are_not_summed() -> None:
+    from inferop.tenancy.headroom import currency_mismatch
+
+    spec = tenant(gpus=8, budget="10.00")
+    me = priced("svc", "USD", 0, price="4.00")
+    assert currency_mismatch("team-a", spec, me) is None
+    assert currency_mismatch("team-a", tenant(gpus=8), priced("x", "JPY", 1)) is None  # no budget, nothing to compare
+    others = [priced("yen", "JPY", 5, price="600"), priced("usd", "USD", 1, price="4.00")]
+    room = headroom("team-a", spec, me, others, wanted=3)
+    assert room.budget is not None and room.budget.replicas == 1  # 10 - 4 USD left; the 3000 JPY are not dollars
+
+
+def test_service_usage_carries_the_currency_of_its_price() -> None:
+    yen = GPUClass.model_validate(
+        {"metadata": {"name": "yen"}, "spec": {"price": {"perGPUHour": "600", "currency": "JPY"}}}
+    )
+    u = service_usage(isvc("a", "yen", 2, 1), {"yen": yen}, tenant(gpus=8))
+    assert (u.price_per_replica, u.currency) == (Decimal(1200), "JPY")
+    free = service_usage(isvc("b", "h100", 1, 1), {}, tenant(gpus=8))
+    assert free.currency is None and not free.priced

@@ -92,7 +92,28 @@ class LimitDefaults(Model):
         return self
 
 
+#: Namespaces a Tenant may list only with ``spec.allowSystemNamespaces: true`` (the CEL rule and the
+#: operator's runtime check share this prefix).
+SYSTEM_NAMESPACE_PREFIX = "kube-"
+MSG_SYSTEM_NAMESPACES = (
+    "spec.namespaces: kube-* namespaces belong to Kubernetes; set spec.allowSystemNamespaces: true to list one"
+)
+
+
 class TenantSpec(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.allowSystemNamespaces) && self.allowSystemNamespaces)"
+                    f" || self.namespaces.all(n, !n.startsWith('{SYSTEM_NAMESPACE_PREFIX}'))",
+                    "message": MSG_SYSTEM_NAMESPACES,
+                    "fieldPath": ".namespaces",
+                }
+            ]
+        }
+    )
+
     namespaces: list[Annotated[str, Field(pattern=NAMESPACE_PATTERN, max_length=63)]] = Field(
         max_length=256, json_schema_extra={"x-kubernetes-list-type": "set"}
     )
@@ -101,6 +122,15 @@ class TenantSpec(Model):
     limit_defaults: LimitDefaults | None = None
     pod_security: Literal["privileged", "baseline", "restricted"] = Field(
         default="restricted", description="Pod Security admission level enforced on the tenant's namespaces."
+    )
+    allow_system_namespaces: bool = Field(
+        default=False,
+        description="Allow kube-* namespaces and the operator's own namespace in spec.namespaces.",
+    )
+    allow_system_priority_classes: bool = Field(
+        default=False,
+        description="Allow pods with priorityClassName system-node-critical or system-cluster-critical in the "
+        "tenant's namespaces (denied by a ResourceQuota with hard pods: 0 for those classes otherwise).",
     )
 
 

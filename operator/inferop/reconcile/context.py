@@ -37,10 +37,21 @@ from inferop.api.tenant import Tenant
 from inferop.api.validation import parse_tenant, plain
 from inferop.reconcile.isvc import Tenancy
 from inferop.reconcile.kube import FIELD_MANAGER, path_of
+from inferop.tenancy import claims
+from inferop.tenancy.claims import Claimant
 from inferop.tenancy.headroom import ServiceUsage
 from inferop.tenancy.usage import held_replicas, service_usage
 
 Indexes = Mapping[str, Any]
+
+
+#: The namespace the operator runs in (``Settings.operator_namespace``, set at startup); no Tenant may take it.
+OPERATOR_NAMESPACE: str | None = None
+
+
+def operator_namespace() -> str | None:
+    return OPERATOR_NAMESPACE
+
 
 #: kopf index names (``inferop.handlers``) of our children by API path.
 CHILD_INDEXES = ("child_deployments", "child_services", "child_hpas")
@@ -220,19 +231,44 @@ def all_services(indexes: Indexes) -> list[dict[str, Any]]:
     return [svc for store in index.values() for svc in store]
 
 
-def tenancy(namespace: str | None, classes: Mapping[str, GPUClass], indexes: Indexes) -> Tenancy | None:
-    index: Mapping[str, Collection[tuple[str, dict[str, Any]]]] = indexes["tenants_by_namespace"]
+def tenant_owner(namespace: str | None, indexes: Indexes) -> tuple[str, Any] | None:
+    """The Tenant that owns ``namespace`` (its name and spec as indexed), by the one claim rule
+    (``inferop.tenancy.claims.owner``) the Tenant loop uses too; None when no Tenant lists it."""
+    index: Mapping[str, Collection[tuple[Any, ...]]] = indexes["tenants_by_namespace"]
     entries = list(index.get(namespace, [])) if namespace else []
     if not entries:
         return None
-    name, spec = min(entries, key=lambda entry: entry[0])  # listed by two Tenants: the first by name wins
+    holders: Mapping[str, Collection[str]] = indexes.get("namespace_tenants", {})
+    holder = next(iter(holders.get(namespace or "", ())), None)
+    specs = {entry[0]: entry[1] for entry in entries}
+    name = claims.owner([Claimant(entry[0], entry[2] if len(entry) > 2 else "") for entry in entries], holder)
+    return (name, specs[name]) if name is not None else None
+
+
+def tenant_claims(namespaces: Collection[str], indexes: Indexes) -> dict[str, str | None]:
+    """The owning Tenant of each namespace (None: no Tenant lists it)."""
+    out: dict[str, str | None] = {}
+    for ns in namespaces:
+        found = tenant_owner(ns, indexes)
+        out[ns] = found[0] if found else None
+    return out
+
+
+def tenancy(namespace: str | None, classes: Mapping[str, GPUClass], indexes: Indexes) -> Tenancy | None:
+    found = tenant_owner(namespace, indexes)
+    if found is None:
+        return None
+    name, spec = found
     try:
         tenant: Tenant = _by_value(
             "Tenant", name, spec, lambda s: parse_tenant({"metadata": {"name": name}, "spec": s})
         )
     except InvalidObject:
         return None
-    bodies = services_in(list(tenant.spec.namespaces), indexes)
+    if namespace is not None and claims.refused(namespace, operator_namespace(), tenant.spec.allow_system_namespaces):
+        return None  # the Tenant may not take this namespace (it says so on its status)
+    owned = [ns for ns, who in tenant_claims(tenant.spec.namespaces, indexes).items() if who == name]
+    bodies = services_in(owned, indexes)
     class_names = sorted(classes)
     class_models = [classes[c] for c in class_names]
     with _cache_lock:

@@ -27,11 +27,12 @@ from inferop.reconcile.children import (
 from inferop.reconcile.kube import Kube, KubeError, Transient, path, path_of
 from inferop.render import RenderError, Scale, render_all
 from inferop.render.labels import selector_string, service_url
-from inferop.tenancy.headroom import Clamped, ServiceUsage, clamp, headroom, money
+from inferop.tenancy.headroom import Clamped, ServiceUsage, clamp, currency_mismatch, headroom, money
 from inferop.tenancy.usage import price_per_replica, service_usage
 
 log = logging.getLogger(__name__)
 ISVC_API = "inferop.dev/v1alpha1"
+CURRENCY_MISMATCH = "CurrencyMismatch"
 
 
 @dataclass
@@ -67,12 +68,17 @@ def plan_scale(
     The decision is the HPA's ``minReplicas`` (the SLO floor). ``maxReplicas`` is the quota/budget
     ceiling when the HPA reads metrics of its own (it may go higher on a burst); when it reads none (no
     metrics adapter), the HPA would never scale down by itself, so both bounds are the decision.
-    Returns the Scale, the clamp result and whether a tenant applies.
+    Returns the Scale, the clamp result and whether a tenant applies. Raises RenderError
+    (``CurrencyMismatch``) when the service's GPUClass is priced in another currency than the budget.
     """
     spec = isvc.spec
     usable_class = spec.resources.gpu is None or spec.resources.gpu.class_ in gpuclasses
     applies = tenancy is not None and usable_class
     me = service_usage(isvc, gpuclasses, tenancy.spec) if tenancy is not None and usable_class else None
+    mismatch = currency_mismatch(tenancy.name, tenancy.spec, me) if tenancy is not None and me is not None else None
+    if mismatch is not None:
+        # No clamp is computed across currencies: the service is an error the user sees, children untouched.
+        raise RenderError("spec.resources.gpu.class", mismatch, reason=CURRENCY_MISMATCH)
 
     def clamp_to_tenant(wanted: int) -> Clamped:
         if tenancy is None or me is None:
@@ -91,10 +97,14 @@ def plan_scale(
     return Scale(min_replicas=floor, max_replicas=ceiling), clamped, applies
 
 
-def limit_conditions(clamped: Clamped, tenant_applies: bool, tenant: str | None) -> list[plan.Cond]:
+def limit_conditions(
+    clamped: Clamped, tenant_applies: bool, tenant: str | None, error: plan.Cond | None = None
+) -> list[plan.Cond]:
     out = []
     for ctype, kind in ((plan.QUOTA_LIMITED, "Quota"), (plan.BUDGET_LIMITED, "Budget")):
-        if not tenant_applies:
+        if error is not None and error.reason == CURRENCY_MISMATCH and tenant is not None:
+            out.append(plan.Cond(ctype, "Unknown", CURRENCY_MISMATCH, error.message))
+        elif not tenant_applies:
             out.append(plan.Cond(ctype, "False", "NoTenant", "the namespace belongs to no Tenant"))
         elif clamped.limited_by == kind:
             out.append(plan.Cond(ctype, "True", f"Tenant{kind}", clamped.message))
@@ -208,7 +218,7 @@ def reconcile(
         wanted = spec.autoscaling.max_replicas if spec.autoscaling is not None else (spec.fixed_replicas or 0)
         error = plan.clamp_condition(wanted, clamped.replicas, clamped.limited_by, clamped.message)
     ready = plan.ready_condition(parts, error)
-    limits = limit_conditions(clamped, tenant_applies, tenancy.name if tenancy else None)
+    limits = limit_conditions(clamped, tenant_applies, tenancy.name if tenancy else None, error)
     old_conditions = current.get("conditions") or []
     conditions = plan.merge_conditions(old_conditions, [*parts, ready, *limits], generation, now_iso())
     dep_status = (deployment or {}).get("status") or {}
@@ -225,8 +235,14 @@ def reconcile(
         if isvc.spec.autoscaling is None:  # the cost controller owns status.autoscaling of autoscaled services
             desired["autoscaling"] = {"desiredReplicas": clamped.replicas, "limitedBy": clamped.limited_by}
     patch = plan.status_patch(current, desired)
-    events = [e for e in [plan.ready_transition_event(old_conditions, ready),
-                          *(plan.limit_transition_event(old_conditions, c) for c in limits)] if e is not None]
+    events = [
+        e
+        for e in [
+            plan.ready_transition_event(old_conditions, ready),
+            *(plan.limit_transition_event(old_conditions, c) for c in limits),
+        ]
+        if e is not None
+    ]
     return Result(status_patch=patch, events=events, applied=applied)
 
 

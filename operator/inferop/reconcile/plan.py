@@ -412,7 +412,7 @@ def limit_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event
 #: theirs from ``limit_transition_event``).
 WARNING_REASONS = (
     "InvalidSpec", "GPUClassNotFound", "ApplyFailed", "ChildConflict", "ProgressDeadlineExceeded", "ReplicaFailure",
-    "Unschedulable",
+    "Unschedulable", "CurrencyMismatch",
 )
 
 

@@ -3,7 +3,7 @@ namespace's labels (Pod Security admission level, tenant). Pure: returns manifes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from inferop.api.gpuclass import is_extended_resource_name
@@ -11,6 +11,9 @@ from inferop.api.tenant import DEFAULT_REQUEST_CPU, DEFAULT_REQUEST_MEMORY, Tena
 from inferop.render.errors import RenderError
 
 QUOTA_NAME = "inferop-tenant"
+#: The second ResourceQuota: no pods with a system priority class (unless the Tenant allows them).
+SYSTEM_PRIORITY_QUOTA_NAME = "inferop-tenant-system-priority"
+SYSTEM_PRIORITY_CLASSES = ("system-cluster-critical", "system-node-critical")
 LIMITRANGE_NAME = "inferop-tenant"
 TENANT_LABEL = "inferop.dev/tenant"
 
@@ -42,6 +45,55 @@ def build_resource_quota(tenant: str, spec: TenantSpec, namespace: str, gpu_reso
         "metadata": {"name": QUOTA_NAME, "namespace": namespace, "labels": _labels(tenant)},
         "spec": {"hard": hard},
     }
+
+
+def build_system_priority_quota(tenant: str, namespace: str) -> dict[str, Any]:
+    """Pods with ``system-node-critical``/``system-cluster-critical`` are refused in the namespace: a
+    ResourceQuota scoped to those priority classes with ``hard: {pods: 0}`` (the way the Kubernetes
+    documentation limits priority class consumption)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": SYSTEM_PRIORITY_QUOTA_NAME, "namespace": namespace, "labels": _labels(tenant)},
+        "spec": {
+            "hard": {"pods": "0"},
+            "scopeSelector": {
+                "matchExpressions": [
+                    {"scopeName": "PriorityClass", "operator": "In", "values": list(SYSTEM_PRIORITY_CLASSES)}
+                ]
+            },
+        },
+    }
+
+
+def uncounted(live: Mapping[str, Any] | None) -> list[str]:
+    """The ``hard`` keys of a live ResourceQuota that the kube-controller-manager has processed but not
+    counted (no ``status.used`` entry). Quota admission refuses every object such a key covers ("status
+    unknown for quota") until the quota is recounted. A quota whose ``status.hard`` differs from its
+    ``spec.hard`` is still waiting for its first count: nothing is reported for it yet."""
+    if not live:
+        return []
+    hard = (live.get("spec") or {}).get("hard") or {}
+    status = live.get("status") or {}
+    if set(hard) != set(status.get("hard") or {}):
+        return []
+    used = status.get("used") or {}
+    return sorted(k for k in hard if k not in used)
+
+
+def counting_pending(live: Mapping[str, Any] | None) -> bool:
+    """The controller has not yet written ``status.hard`` for the quota's current ``spec.hard``."""
+    if not live:
+        return False
+    hard = (live.get("spec") or {}).get("hard") or {}
+    return set(hard) != set(((live.get("status") or {}).get("hard")) or {})
+
+
+def without_hard(quota: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """``quota`` with the ``hard`` limits ``keys`` left out."""
+    drop = set(keys)
+    spec = {**quota["spec"], "hard": {k: v for k, v in quota["spec"]["hard"].items() if k not in drop}}
+    return {**quota, "spec": spec}
 
 
 def default_requests(spec: TenantSpec) -> dict[str, str]:

@@ -16,7 +16,9 @@ memory and price. Limits:
 - ``quota.cpu`` / ``quota.memory``: requests, with the tenant's LimitRange defaults for services that
   request none;
 - ``budget.hourly``: the sum of every service's replicas x GPUs x price per GPU-hour. CPU-only
-  services cost nothing in this model (inferop prices GPUs only) and never hit the budget.
+  services cost nothing in this model (inferop prices GPUs only) and never hit the budget. A price in
+  another currency than the budget's is never converted nor summed (``currency_mismatch``): the service
+  is not clamped by the budget and reports ``CurrencyMismatch`` instead.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ class ServiceUsage:
     memory_per_replica: Decimal = Decimal(0)
     price_per_replica: Decimal = Decimal(0)  # per hour
     replicas: int = 0
+    currency: str | None = None  # of price_per_replica; None when the service is not priced
+
+    @property
+    def priced(self) -> bool:
+        return self.price_per_replica > 0 and self.currency is not None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -70,6 +77,18 @@ class TenantHeadroom:
 
 def money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def currency_mismatch(tenant_name: str, tenant: TenantSpec, usage: ServiceUsage) -> str | None:
+    """Why ``usage``'s price cannot be held against the tenant's budget (None when it can): a price in
+    another currency than the budget's. inferop never converts currencies, and never clamps across them."""
+    if tenant.budget is None or not usage.priced or usage.currency == tenant.budget.currency:
+        return None
+    return (
+        f"GPUClass {usage.gpu_class} is priced in {usage.currency} but tenant {tenant_name}'s budget is in "
+        f"{tenant.budget.currency}; inferop does not convert currencies: price the GPUClass in "
+        f"{tenant.budget.currency} or change the budget's currency"
+    )
 
 
 def _fit(left: Decimal, per_replica: Decimal) -> int:
@@ -130,9 +149,11 @@ def headroom(
             )
         )
     budget: Limit | None = None
-    if tenant.budget is not None and me.price_per_replica > 0:
+    if tenant.budget is not None and me.price_per_replica > 0 and currency_mismatch(tenant_name, tenant, me) is None:
         total_b = Decimal(tenant.budget.hourly)
-        spent = sum((o.price_per_replica * o.replicas for o in rest), Decimal(0))
+        # Services priced in another currency are an error of their own (CurrencyMismatch), never summed.
+        same = [o for o in rest if currency_mismatch(tenant_name, tenant, o) is None]
+        spent = sum((o.price_per_replica * o.replicas for o in same), Decimal(0))
         left_b = max(Decimal(0), total_b - spent)
         budget = Limit(
             "Budget",

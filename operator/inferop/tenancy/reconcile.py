@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -17,17 +17,23 @@ from inferop.api import GPUClass, InvalidObject, parse_isvc
 from inferop.api.tenant import Tenant
 from inferop.api.validation import parse_tenant
 from inferop.reconcile import plan
-from inferop.reconcile.children import ChildConflict, ensure_objects, now_iso
-from inferop.reconcile.kube import Kube, path
+from inferop.reconcile.children import ChildConflict, ReadOnce, describe, ensure_objects, now_iso
+from inferop.reconcile.kube import Kube, KubeError, Transient, path
 from inferop.render.quota import (
     LIMITRANGE_NAME,
     QUOTA_NAME,
+    SYSTEM_PRIORITY_QUOTA_NAME,
     TENANT_LABEL,
     build_limit_range,
     build_namespace_labels,
     build_resource_quota,
+    build_system_priority_quota,
+    counting_pending,
+    uncounted,
+    without_hard,
 )
-from inferop.tenancy.headroom import ServiceUsage, money
+from inferop.tenancy import claims
+from inferop.tenancy.headroom import ServiceUsage, currency_mismatch, money
 from inferop.tenancy.usage import held_replicas, service_usage
 
 log = logging.getLogger(__name__)
@@ -52,10 +58,45 @@ def usages(
 class TenantResult:
     status_patch: dict[str, Any]
     applied: list[str]
+    events: list[plan.Event] = field(default_factory=list)
+    #: Reconcile again in this many seconds (a quota waiting for its count, or for a limit to be re-added).
+    recheck_after: float | None = None
+
+
+#: Seconds before re-checking a quota the kube-controller-manager has not counted yet.
+COUNT_PENDING_SECONDS = 2.0
+#: Seconds before adding back a limit left out so that the quota is recounted (the controller's quota
+#: monitor for a newly installed resource starts at its next discovery sync, at most 30 s).
+RECOUNT_SECONDS = 10.0
+QUOTA_COUNTED = "QuotaCounted"
 
 
 def _owned(obj: dict[str, Any], tenant_body: Mapping[str, Any]) -> dict[str, Any]:
     return plan.with_owner(obj, tenant_body)
+
+
+def _uncounted_message(namespace: str, keys: list[str]) -> str:
+    names = ", ".join(keys)
+    return (
+        f"ResourceQuota {namespace}/{QUOTA_NAME} has no usage for {names}: the kube-controller-manager has "
+        "not counted it (its quota monitor for a newly installed resource starts up to 30 s after the CRD, "
+        "and it recounts a quota only when the quota's spec changes or at its 5-minute resync), so quota "
+        'admission refuses every object it covers ("status unknown for quota"); inferop applied the quota '
+        f"without {names} and adds it back in {RECOUNT_SECONDS:.0f} s, which makes the controller count it"
+    )
+
+
+def _apply_namespace(
+    kube: Kube, objects: list[dict[str, Any]], recount: dict[str, Any] | None, reader: ReadOnce
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Apply one namespace's objects where they drifted; ``recount`` (a quota with uncounted limits left
+    out) is applied even though the live quota is a superset of it (that is the point)."""
+    live, applied = ensure_objects(kube, objects, reader)
+    if recount is not None:
+        live.append(kube.apply(recount))
+        applied.append(describe(recount))
+        log.info("Updated %s (left out uncounted limits so that it is recounted)", describe(recount))
+    return live, applied
 
 
 def reconcile_tenant(
@@ -63,48 +104,103 @@ def reconcile_tenant(
     body: Mapping[str, Any],
     gpuclasses: Mapping[str, GPUClass],
     services: Iterable[Mapping[str, Any]],
+    owners: Mapping[str, str | None] | None = None,
+    operator_namespace: str | None = None,
 ) -> TenantResult:
     """Apply what drifted for ``body`` and compute its status patch. ``services`` are the InferenceService
-    bodies in the tenant's namespaces (from the operator's index)."""
+    bodies in the tenant's namespaces (from the operator's index); ``owners`` the Tenant that owns each
+    namespace by ``inferop.tenancy.claims.owner`` (a namespace missing from it is this Tenant's)."""
     meta = body["metadata"]
     name = meta["name"]
     current = body.get("status") or {}
+    old_conditions = current.get("conditions") or []
     generation = int(meta.get("generation", 0) or 0)
     try:
         tenant = parse_tenant(body)
     except InvalidObject as err:
         cond = plan.Cond(plan.READY, "False", "InvalidSpec", str(err))
-        conditions = plan.merge_conditions(current.get("conditions") or [], [cond], generation, now_iso())
+        conditions = plan.merge_conditions(old_conditions, [cond], generation, now_iso())
         return TenantResult(
-            plan.status_patch(current, {"observedGeneration": generation, "conditions": conditions}), []
+            plan.status_patch(current, {"observedGeneration": generation, "conditions": conditions}),
+            [],
+            [e for e in [_ready_event(old_conditions, cond)] if e is not None],
         )
+
+    owners = owners or {}
+    problems: dict[str, list[str]] = {}  # reason -> messages, in the order of REASONS
+    mine: list[str] = []
+    for ns in tenant.spec.namespaces:
+        why = claims.refused(ns, operator_namespace, tenant.spec.allow_system_namespaces)
+        holder = owners.get(ns, name)
+        if why is not None:
+            problems.setdefault("SystemNamespace", []).append(
+                f"{why}; inferop writes nothing there (set spec.allowSystemNamespaces: true to allow it)"
+            )
+        elif holder is not None and holder != name:
+            problems.setdefault("NamespaceClaimed", []).append(
+                f"namespace {ns} belongs to Tenant {holder}; inferop writes nothing there for {name}"
+            )
+        else:
+            mine.append(ns)
 
     resources = {c.spec.resource_name for c in gpuclasses.values()} | {DEFAULT_GPU_RESOURCE}
-    objects: list[dict[str, Any]] = []
-    for ns in tenant.spec.namespaces:
-        objects.append(build_namespace_labels(name, tenant.spec, ns))
-        objects.append(_owned(build_resource_quota(name, tenant.spec, ns, resources), body))
+    applied: list[str] = []
+    uncounted_msgs: list[str] = []
+    pending = False
+    recheck: float | None = None
+    for ns in mine:
+        quota = _owned(build_resource_quota(name, tenant.spec, ns, resources), body)
+        reader = ReadOnce(kube)  # the quota is read once, for the count check and the drift check
+        live_quota = reader.get(path("v1", "ResourceQuota", ns, QUOTA_NAME))
+        # Only our own quota is recounted (applied without a limit); another owner's is not ours to touch.
+        ours = live_quota is not None and plan.is_owned_by(live_quota, str(meta.get("uid") or ""))
+        missing = uncounted(live_quota) if ours else []
+        objects = [build_namespace_labels(name, tenant.spec, ns)]
+        if not missing:
+            objects.append(quota)
         objects.append(_owned(build_limit_range(name, tenant.spec, ns), body))
-    conflict: ChildConflict | None = None
-    try:
-        _, applied = ensure_objects(kube, objects)
-    except ChildConflict as err:  # a quota object of our name that is not this Tenant's: left untouched
-        conflict, applied = err, list(err.applied)
-    applied += remove_stale(kube, name, set(tenant.spec.namespaces), str(meta.get("uid") or ""))
+        if not tenant.spec.allow_system_priority_classes:
+            objects.append(_owned(build_system_priority_quota(name, ns), body))
+        try:
+            live, done = _apply_namespace(kube, objects, without_hard(quota, missing) if missing else None, reader)
+            if tenant.spec.allow_system_priority_classes:
+                done += _remove_system_priority_quota(kube, ns, meta.get("uid"))
+        except Transient:
+            raise
+        except ChildConflict as err:  # a quota object of our name that is not this Tenant's: left untouched
+            problems.setdefault("ChildConflict", []).append(f"namespace {ns}: {err.message}")
+            applied += err.applied
+            continue
+        except KubeError as err:
+            # The API server refused an object (invalid, forbidden, a policy): say so, retry at the next tick.
+            problems.setdefault("ApplyFailed", []).append(f"namespace {ns}: the API server refused: {err.message}")
+            continue
+        applied += done
+        if missing:
+            uncounted_msgs.append(_uncounted_message(ns, missing))
+            recheck = RECOUNT_SECONDS if recheck is None else min(recheck, RECOUNT_SECONDS)
+        elif any(counting_pending(obj) for obj in live if obj.get("kind") == "ResourceQuota"):
+            pending = True
+            recheck = COUNT_PENDING_SECONDS if recheck is None else min(recheck, COUNT_PENDING_SECONDS)
+    applied += remove_stale(kube, name, set(mine), str(meta.get("uid") or ""))
 
-    held = usages(services, gpuclasses, tenant)
+    mine_set = set(mine)
+    held = usages([s for s in services if (s.get("metadata") or {}).get("namespace") in mine_set], gpuclasses, tenant)
+    mismatched = sorted({m for u in held if (m := currency_mismatch(name, tenant.spec, u)) is not None})
+    if mismatched:
+        problems.setdefault("CurrencyMismatch", []).extend(mismatched)
+    counted = [u for u in held if currency_mismatch(name, tenant.spec, u) is None]
     gpus = sum(u.gpus_per_replica * u.replicas for u in held)
-    hourly = sum((u.price_per_replica * u.replicas for u in held), Decimal(0))
-    conds = [
-        plan.Cond(
-            plan.READY,
-            "True",
-            "QuotasApplied",
-            f"ResourceQuota and LimitRange in {len(tenant.spec.namespaces)} namespace(s)",
+    hourly = sum((u.price_per_replica * u.replicas for u in counted), Decimal(0))
+
+    reason = next((r for r in REASONS if r in problems), None)
+    if reason is None:
+        ready = plan.Cond(
+            plan.READY, "True", "QuotasApplied", f"ResourceQuota and LimitRange in {len(mine)} namespace(s)"
         )
-    ]
-    if conflict is not None:
-        conds[0] = plan.Cond(plan.READY, "False", "ChildConflict", str(conflict))
+    else:
+        ready = plan.Cond(plan.READY, "False", reason, "; ".join(m for r in REASONS for m in problems.get(r, [])))
+    conds = [ready, _counted_condition(old_conditions, uncounted_msgs, pending)]
     if tenant.spec.budget is not None:
         budget = Decimal(tenant.spec.budget.hourly)
         over = hourly > budget
@@ -116,13 +212,71 @@ def reconcile_tenant(
                 f"{money(hourly)} of {money(budget)} {tenant.spec.budget.currency}/h",
             )
         )
-    conditions = plan.merge_conditions(current.get("conditions") or [], conds, generation, now_iso())
+    conditions = plan.merge_conditions(old_conditions, conds, generation, now_iso())
     desired = {
         "observedGeneration": generation,
         "conditions": conditions,
         "usage": {"gpus": gpus, "hourly": money(hourly)},
     }
-    return TenantResult(plan.status_patch(current, desired), applied)
+    events = [e for e in [_ready_event(old_conditions, ready), _counted_event(old_conditions, conds[1])] if e]
+    for event in events:
+        if event.type == "Warning":
+            log.warning("Tenant %s: %s: %s", name, event.reason, event.message)
+    return TenantResult(plan.status_patch(current, desired), applied, events, recheck)
+
+
+#: Why a Tenant is not Ready, most severe first (the Ready reason is the first that applies).
+REASONS = ("ApplyFailed", "ChildConflict", "NamespaceClaimed", "SystemNamespace", "CurrencyMismatch")
+
+
+def _before(old: Iterable[Mapping[str, Any]], ctype: str) -> Mapping[str, Any] | None:
+    return next((c for c in old if c.get("type") == ctype), None)
+
+
+def _ready_event(old: Iterable[Mapping[str, Any]], ready: plan.Cond) -> plan.Event | None:
+    """A Warning when Ready turns False or its message changes; Normal when it turns True again."""
+    before = _before(old, plan.READY)
+    if before is not None and before.get("status") == ready.status and before.get("message") == ready.message:
+        return None
+    if ready.status == "True":
+        turned = before is not None and before.get("status") != "True"
+        return plan.Event("Normal", "Ready", ready.message) if turned else None
+    return plan.Event("Warning", ready.reason, ready.message)
+
+
+def _counted_condition(old: Iterable[Mapping[str, Any]], uncounted_msgs: list[str], pending: bool) -> plan.Cond:
+    if uncounted_msgs:
+        return plan.Cond(QUOTA_COUNTED, "False", "UsageNotCounted", "; ".join(uncounted_msgs))
+    before = _before(old, QUOTA_COUNTED)
+    waiting = "waiting for the kube-controller-manager to count the ResourceQuota"
+    if pending:
+        if before is not None and before.get("status") == "False":
+            return plan.Cond(QUOTA_COUNTED, "False", "Recounting", waiting)
+        if before is not None:  # a spec change is being counted: keep what the condition said
+            return plan.Cond(QUOTA_COUNTED, str(before["status"]), str(before["reason"]), str(before["message"]))
+        return plan.Cond(QUOTA_COUNTED, "Unknown", "CountPending", waiting)
+    return plan.Cond(QUOTA_COUNTED, "True", "Counted", "the kube-controller-manager counts every limit of the quota")
+
+
+def _counted_event(old: Iterable[Mapping[str, Any]], cond: plan.Cond) -> plan.Event | None:
+    before = _before(old, QUOTA_COUNTED)
+    if cond.status == "False" and cond.reason == "UsageNotCounted":
+        if before is not None and before.get("reason") == cond.reason and before.get("message") == cond.message:
+            return None
+        return plan.Event("Warning", "QuotaNotCounted", cond.message)
+    if cond.status == "True" and before is not None and before.get("status") == "False":
+        return plan.Event("Normal", "QuotaCounted", "the kube-controller-manager counts every limit again")
+    return None
+
+
+def _remove_system_priority_quota(kube: Kube, namespace: str, tenant_uid: str | None) -> list[str]:
+    """The Tenant allows system priority classes: delete our deny quota if it exists."""
+    url = path("v1", "ResourceQuota", namespace, SYSTEM_PRIORITY_QUOTA_NAME)
+    live = kube.get(url)
+    if live is not None and tenant_uid and plan.is_owned_by(live, tenant_uid):
+        kube.delete(url)
+        return [f"delete ResourceQuota {namespace}/{SYSTEM_PRIORITY_QUOTA_NAME}"]
+    return []
 
 
 def remove_stale(kube: Kube, tenant: str, namespaces: set[str], owner_uid: str) -> list[str]:
@@ -131,7 +285,11 @@ def remove_stale(kube: Kube, tenant: str, namespaces: set[str], owner_uid: str) 
     removed: list[str] = []
     selector = f"{TENANT_LABEL}={tenant}"
     stale_namespaces: set[str] = set()
-    for kind, name in (("ResourceQuota", QUOTA_NAME), ("LimitRange", LIMITRANGE_NAME)):
+    for kind, name in (
+        ("ResourceQuota", QUOTA_NAME),
+        ("ResourceQuota", SYSTEM_PRIORITY_QUOTA_NAME),
+        ("LimitRange", LIMITRANGE_NAME),
+    ):
         for obj in kube.list(path("v1", kind), label_selector=selector):
             ns = obj["metadata"]["namespace"]
             if ns not in namespaces and obj["metadata"]["name"] == name and plan.is_owned_by(obj, owner_uid):

@@ -41,6 +41,7 @@ def service_usage(
     res = isvc.spec.resources
     cpu = parse_quantity(res.cpu if res.cpu is not None else defaults["cpu"]) or Decimal(0)
     memory = parse_quantity(res.memory if res.memory is not None else defaults["memory"]) or Decimal(0)
+    price, currency = price_per_replica(isvc, gpuclass)
     return ServiceUsage(
         namespace=isvc.namespace,
         name=isvc.name,
@@ -48,6 +49,7 @@ def service_usage(
         gpus_per_replica=gpu.count if gpu else 0,
         cpu_per_replica=cpu,
         memory_per_replica=memory,
-        price_per_replica=price_per_replica(isvc, gpuclass)[0],
+        price_per_replica=price,
         replicas=replicas,
+        currency=currency if price > 0 else None,
     )
