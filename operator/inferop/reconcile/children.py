@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import logging
+import threading
+import time
 from typing import Any, Protocol
 
 from inferop.reconcile import plan
-from inferop.reconcile.kube import FIELD_MANAGER, Kube, KubeError, path_of
+from inferop.reconcile.kube import FIELD_MANAGER, Conflict, Kube, KubeError, Transient, path_of
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +166,7 @@ def ensure_objects(
             continue
         if live is None or plan.drifted(obj, live, FIELD_MANAGER):
             verb = "Created" if live is None else "Updated"
-            live = kube.apply(obj)
+            live = apply_unless_refused(kube, obj)
             remember_write(read, live)
             applied.append(describe(obj))
             log.info("%s %s", verb, describe(obj))
@@ -173,3 +177,44 @@ def ensure_objects(
 
 
 _CONFLICT: dict[str, Any] = {}
+
+
+#: How long the API server's refusal of one exact body stands before that body is sent again. A refused
+#: body (422 invalid, 403 forbidden, an admission policy, a schema error) fails the same way on every
+#: drift tick; re-sending it would be a write every tick forever ("steady state writes nothing"). A
+#: changed body (spec, GPUClass, Tenant) is sent at once; the same body again after this long, in case
+#: what refused it (a policy, RBAC) changed.
+REFUSED_RETRY_SECONDS = 600.0
+_refused: dict[str, tuple[str, float, KubeError]] = {}
+_refused_lock = threading.Lock()
+
+
+def _digest(obj: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def forget_refusals() -> None:
+    """Send every refused body again at its next reconcile (tests; a restart does the same)."""
+    with _refused_lock:
+        _refused.clear()
+
+
+def apply_unless_refused(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
+    """``kube.apply(obj)``, except that a body the API server refused within ``REFUSED_RETRY_SECONDS``
+    raises that refusal again without a request. Outages (``Transient``) and conflicts are not remembered."""
+    url, digest = path_of(obj), _digest(obj)
+    with _refused_lock:
+        seen = _refused.get(url)
+    if seen is not None and seen[0] == digest and time.monotonic() - seen[1] < REFUSED_RETRY_SECONDS:
+        raise seen[2]
+    try:
+        live = kube.apply(obj)
+    except (Transient, Conflict):
+        raise
+    except KubeError as err:
+        with _refused_lock:
+            _refused[url] = (digest, time.monotonic(), err)
+        raise
+    with _refused_lock:
+        _refused.pop(url, None)
+    return live
