@@ -4,6 +4,24 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+
+#: Where a pod's ServiceAccount namespace is mounted.
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+#: The namespace the README and the chart install the operator into.
+DEFAULT_OPERATOR_NAMESPACE = "inferop-system"
+
+
+def _operator_namespace() -> str:
+    """POD_NAMESPACE (the chart sets it from the downward API), else the mounted ServiceAccount's
+    namespace, else ``inferop-system`` (an operator run outside a pod, e.g. ``inferop run`` on a laptop,
+    still keeps Tenants out of the namespace it is normally installed in)."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or DEFAULT_OPERATOR_NAMESPACE
+    except OSError:
+        return DEFAULT_OPERATOR_NAMESPACE
 
 
 def _int(name: str, default: int) -> int:
@@ -28,7 +46,7 @@ class Settings:
     metrics_port: int = 8080
     #: The rate()/avg_over_time window of the cost controller's queries (None: from the policy interval).
     rate_window: str | None = None
-    #: The operator's own namespace (POD_NAMESPACE, from the downward API in the chart): no Tenant may list it.
+    #: The operator's own namespace (``_operator_namespace``): no Tenant may list it.
     operator_namespace: str | None = None
 
     @classmethod
@@ -39,5 +57,5 @@ class Settings:
             prometheus_url=os.environ.get("INFEROP_PROMETHEUS_URL") or None,
             metrics_port=_int("INFEROP_METRICS_PORT", cls.metrics_port),
             rate_window=os.environ.get("INFEROP_RATE_WINDOW") or None,
-            operator_namespace=os.environ.get("POD_NAMESPACE") or None,
+            operator_namespace=_operator_namespace(),
         )

@@ -199,3 +199,17 @@ def test_the_service_clamp_uses_the_same_owner_as_the_tenant_loop() -> None:
     indexes["namespace_tenants"] = {"team-a": ["aa-new"]}  # it already holds the namespace: it keeps it
     found = context.tenancy("team-a", {}, indexes)
     assert found is not None and found.name == "aa-new"
+
+
+def test_the_operator_namespace_defaults_to_the_install_namespace(monkeypatch: Any) -> None:
+    """An operator run outside a pod (no POD_NAMESPACE, no ServiceAccount mount) still keeps Tenants out of
+    inferop-system, the namespace the README and the chart install it into."""
+    from pathlib import Path
+
+    from inferop import settings
+
+    monkeypatch.delenv("POD_NAMESPACE", raising=False)
+    monkeypatch.setattr(settings, "SERVICE_ACCOUNT_NAMESPACE", Path("/nonexistent/namespace"))
+    assert settings.Settings.from_env().operator_namespace == "inferop-system"
+    monkeypatch.setenv("POD_NAMESPACE", "ops")
+    assert settings.Settings.from_env().operator_namespace == "ops"
