@@ -27,7 +27,7 @@ from inferop.api.validation import plain
 from inferop.cost import controller as cost_controller
 from inferop.cost.controller import CostController
 from inferop.diffbase import DigestDiffBaseStorage
-from inferop.reconcile import context
+from inferop.reconcile import children, context
 from inferop.reconcile import isvc as isvc_reconcile
 from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
 from inferop.reconcile.serial import KeyedRunner
@@ -70,6 +70,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
     context.OPERATOR_NAMESPACE = SETTINGS.operator_namespace
+    children.REFUSED_RETRY_SECONDS = float(SETTINGS.refused_retry)
     kube()
 
 

@@ -46,6 +46,8 @@ class Settings:
     metrics_port: int = 8080
     #: The rate()/avg_over_time window of the cost controller's queries (None: from the policy interval).
     rate_window: str | None = None
+    #: Seconds before a body the API server refused is sent again unchanged (a changed body goes at once).
+    refused_retry: int = 300
     #: The operator's own namespace (``_operator_namespace``): no Tenant may list it.
     operator_namespace: str | None = None
 
@@ -57,5 +59,6 @@ class Settings:
             prometheus_url=os.environ.get("INFEROP_PROMETHEUS_URL") or None,
             metrics_port=_int("INFEROP_METRICS_PORT", cls.metrics_port),
             rate_window=os.environ.get("INFEROP_RATE_WINDOW") or None,
+            refused_retry=_int("INFEROP_REFUSED_RETRY_SECONDS", cls.refused_retry),
             operator_namespace=_operator_namespace(),
         )

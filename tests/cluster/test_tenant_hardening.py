@@ -31,6 +31,9 @@ from tests.cluster.test_reconcile import condition
 from tests.cluster.test_tenancy import gpu_service, quota_in
 
 COUNT_KEY = "count/inferenceservices.inferop.dev"
+#: Seconds before the module's operator sends a refused body again (INFEROP_REFUSED_RETRY_SECONDS; 300 by
+#: default): long enough to see that two drift ticks send nothing, short enough to see the recovery.
+REFUSED_RETRY = 30
 PSA_LABELS = (
     "pod-security.kubernetes.io/enforce",
     "pod-security.kubernetes.io/enforce-version",
@@ -51,9 +54,8 @@ def op_namespace(cluster: Cluster) -> Iterator[str]:
 def hardened(
     cluster: Cluster, operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, op_namespace: str
 ) -> Iterator[Operator]:
-    op = Operator(
-        cluster, operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log", {"POD_NAMESPACE": op_namespace}
-    )
+    env = {"POD_NAMESPACE": op_namespace, "INFEROP_REFUSED_RETRY_SECONDS": str(REFUSED_RETRY)}
+    op = Operator(cluster, operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log", env)
     op.start()
     yield op
     op.stop()
@@ -249,16 +251,20 @@ def test_refused_quota_is_reported_on_the_tenant(
             ),
             what="a Warning Event on the Tenant",
         )
+        quiet_from = time.time()
         time.sleep(11)  # two more drift ticks
         hardened.assert_alive()
+        resent = [w for w in cluster.audit_writes(since=quiet_from, namespace=namespace)
+                  if w["objectRef"].get("resource") == "resourcequotas"]
+        assert resent == [], "the refused quota is not sent again every drift tick"
         assert "Traceback" not in hardened.log(), hardened.log()[-3000:]
         warnings = [e for e in events_about(cluster, "Tenant", name) if e["reason"] == "ApplyFailed"]
         assert sum(int(e.get("count") or 1) for e in warnings) == 1, "one Event, not one per tick"
     finally:
         cluster.kubectl("delete", "validatingadmissionpolicybinding", policy, check=False)
         cluster.kubectl("delete", "validatingadmissionpolicy", policy, check=False)
-    # The refusal ends: the Tenant recovers by itself.
-    wait_tenant(cluster, name, "True", "QuotasApplied", timeout=60)
+    # The refusal ends: the Tenant recovers by itself (the same body is sent again after REFUSED_RETRY).
+    wait_tenant(cluster, name, "True", "QuotasApplied", timeout=REFUSED_RETRY + 60)
     assert quota_in(cluster, namespace) is not None
 
 

@@ -183,8 +183,8 @@ _CONFLICT: dict[str, Any] = {}
 #: body (422 invalid, 403 forbidden, an admission policy, a schema error) fails the same way on every
 #: drift tick; re-sending it would be a write every tick forever ("steady state writes nothing"). A
 #: changed body (spec, GPUClass, Tenant) is sent at once; the same body again after this long, in case
-#: what refused it (a policy, RBAC) changed.
-REFUSED_RETRY_SECONDS = 600.0
+#: what refused it (a policy, RBAC) changed. ``Settings.refused_retry`` sets it at startup.
+REFUSED_RETRY_SECONDS = 300.0
 _refused: dict[str, tuple[str, float, KubeError]] = {}
 _refused_lock = threading.Lock()
 
