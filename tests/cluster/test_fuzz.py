@@ -34,6 +34,7 @@ RUN_LABEL = "fuzz.inferop.test/run"
 CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 REPORT_DEADLINE = 120  # seconds, one for all accepted cases together
 STEADY_WINDOW = 16  # seconds: three drift intervals of the test operator (5 s) and some
+STEADY_DEADLINE = 90  # seconds after the cases settled for one window with no write (pods may still start)
 DELETE_DEADLINE = 60  # seconds for the fuzz custom objects to go, then again for their namespaces
 GC_GRACE = 10  # seconds for the garbage collector to act on deleted owners
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", OPERATOR_NS)
@@ -358,9 +359,16 @@ def test_hostile_objects_are_rejected_or_reported(cluster: Cluster, operator: Op
                 return ref["namespace"] in ours
             return str(ref.get("name", "")).startswith(prefix) or ref.get("name") in ours
 
-        quiet_from = time.time()
-        time.sleep(STEADY_WINDOW)
-        writes = cluster.audit_writes_matching(quiet_from, concerns_us)
+        # Steady state is reached once the last pods started and their status was written: the first window
+        # with no write at all counts, within STEADY_DEADLINE (an operator that keeps writing never gets one).
+        steady_deadline = time.monotonic() + STEADY_DEADLINE
+        while True:
+            quiet_from = time.time()
+            time.sleep(STEADY_WINDOW)
+            writes = cluster.audit_writes_matching(quiet_from, concerns_us)
+            if not writes or time.monotonic() > steady_deadline:
+                break
+        mark(f"steady state {'reached' if not writes else 'not reached'}")
         if writes:
             counted = Counter(
                 f"{w.get('verb')} {w['objectRef'].get('resource')}"
