@@ -35,6 +35,7 @@ import bisect
 import heapq
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from inferop.sim.profile import ServiceProfile
@@ -250,6 +251,8 @@ class Cluster:
         self.pending: deque[int] = deque()  # requests that arrived while no pod was Ready
         self.rr = 0
         self.scale_events = 0
+        #: Scale events before this time (the burn-in) are not counted.
+        self.count_events_from = 0.0
         self.retired_area = 0.0  # requests-held integral of pods that have stopped
         self._ready_heap: list[tuple[float, int]] = []
 
@@ -309,7 +312,8 @@ class Cluster:
         current = self.replicas
         if desired == current:
             return
-        self.scale_events += 1
+        if now >= self.count_events_from:
+            self.scale_events += 1
         if desired > current:
             for _ in range(desired - current):
                 self._new_pod(now, warm=False)
@@ -382,11 +386,20 @@ class Cluster:
 
     # -- cost ------------------------------------------------------------------------------------
 
-    def gpu_seconds(self, end: float) -> float:
-        """GPU-seconds charged from each pod's start to its stop, cut at ``end``."""
-        total = 0.0
-        for pod in self.pods:
-            stop = end if pod.stop is None else min(pod.stop, end)
-            if stop > pod.start:
-                total += stop - pod.start
-        return total * self.profile.gpus_per_replica
+    def gpu_seconds(self, end: float, since: float = 0.0) -> float:
+        """GPU-seconds charged from each pod's start to its stop, cut to ``[since, end)``.
+
+        ``since`` is the end of the burn-in: a pod alive across it is charged only for its part after it.
+        """
+        return charged_seconds(((pod.start, pod.stop) for pod in self.pods), since, end) * self.profile.gpus_per_replica
+
+
+def charged_seconds(pods: Iterable[tuple[float, float | None]], since: float, end: float) -> float:
+    """The seconds of the pods' lives ``[start, stop)`` (``stop`` None: still running) inside ``[since, end)``."""
+    total = 0.0
+    for start, stop in pods:
+        hi = end if stop is None else min(stop, end)
+        lo = start if start > since else since
+        if hi > lo:
+            total += hi - lo
+    return total

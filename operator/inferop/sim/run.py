@@ -7,13 +7,18 @@ arrival; pods become Ready at the end of their cold start; Prometheus scrapes ev
 synchronised with scrapes, so they usually read data a few seconds old). At the end of the trace
 the controllers stop and every pod serves what it holds; GPU time is charged until the trace's end.
 
-Every policy starts from the same state: ``initial_replicas`` Ready pods at time 0.
+Every policy starts from the same state: ``initial_replicas`` Ready pods at time 0. The first
+``warmup`` seconds are a burn-in: every policy acts in it as usual (its controller's state carries
+over), but only the scored period ``[warmup, duration)`` counts: the requests that arrive in it, the
+pod time inside it (a pod alive across the boundary is charged only for its scored part) and the scale
+events in it.
 
 Must not: read the clock, or do I/O other than through the caller.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +51,8 @@ class RunConfig:
     scrape_interval: float = SCRAPE_INTERVAL
     #: ``[w]`` of rate() and avg_over_time(), seconds (queries.rate_window of the CostPolicy).
     rate_window: float = 120.0
+    #: Seconds of burn-in at the start of the trace: run, not scored.
+    warmup: float = 0.0
 
     @property
     def goal(self) -> float:
@@ -112,6 +119,8 @@ class RunResult:
     scale_events: int
     requests: int
     timeline: list[TimelinePoint] = field(default_factory=list)
+    #: How a baseline's target was chosen: "past" (the burn-in), "scored" (hindsight); None for ours.
+    tuned_on: str | None = None
 
     def meets(self, goal: float) -> bool:
         return self.slo_attainment >= goal - 1e-12
@@ -161,6 +170,7 @@ def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig
     """Simulate ``policy`` over ``trace`` (see the module docstring)."""
     requests = Requests(trace.arrival, trace.input_tokens, trace.output_tokens)
     cluster = Cluster(profile, requests, metric=config.metric)
+    cluster.count_events_from = config.warmup
     cluster.start_warm(config.initial_replicas)
     prom = Prometheus(cluster, config.scrape_interval)
     ctx = Context(cluster, prom, config)
@@ -195,7 +205,7 @@ def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig
                         cluster.replicas,
                         cluster.ready_count,
                         None if observed is None else observed * 1000,
-                        cluster.gpu_seconds(t) / 3600,
+                        cluster.gpu_seconds(t, config.warmup) / 3600,
                     )
                 )
             next_scrape += config.scrape_interval
@@ -208,12 +218,13 @@ def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig
         route(i, arrival[i])
         i += 1
     cluster.finish()
+    scored = bisect.bisect_left(arrival, config.warmup)
     result = summarize(
         policy.name,
         policy.target,
-        latencies(requests, config.metric),
+        latencies(requests, config.metric)[scored:],
         slo_ms=config.slo_ms,
-        gpu_seconds=cluster.gpu_seconds(end),
+        gpu_seconds=cluster.gpu_seconds(end, config.warmup),
         price=profile.price,
         scale_events=cluster.scale_events,
     )

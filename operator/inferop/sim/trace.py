@@ -54,7 +54,11 @@ MAX_RATE_SCALE = 1000.0
 
 
 class TraceError(ValueError):
-    pass
+    """Bad trace input; ``option`` names the ``inferop simulate`` flag it is about, when not the file."""
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,23 @@ class Trace:
 
     def __len__(self) -> int:
         return len(self.arrival)
+
+    def head(self, seconds: float) -> Trace:
+        """The trace's first ``seconds`` only (the burn-in a baseline is tuned on, as a user tunes on the past)."""
+        hi = self.slice(0.0, seconds)[1]
+        windows = [
+            Window(w.start, min(w.length, seconds - w.start), w.rate, w.cv) for w in self.windows if w.start < seconds
+        ]
+        return Trace(
+            self.name,
+            self.kind,
+            self.arrival[:hi],
+            self.input_tokens[:hi],
+            self.output_tokens[:hi],
+            min(seconds, self.duration),
+            windows,
+            f"{self.scaling}, its first {seconds:g} s",
+        )
 
     def slice(self, start: float, end: float) -> tuple[int, int]:
         """Index range [lo, hi) of the requests arriving in [start, end)."""
@@ -134,8 +155,12 @@ def load_trace(
     rate_scale: float = 1.0,
     start: float = 0.0,
     duration: float | None = None,
+    category: str | None = None,
 ) -> Trace:
-    """Read a trace file of either format. Raises TraceError naming the file and line."""
+    """Read a trace file of either format. Raises TraceError naming the file and line.
+
+    ``category``: the ``category_model`` to replay from a rate trace that holds several.
+    """
     path = Path(path)
     if not 0 < rate_scale <= MAX_RATE_SCALE:
         raise TraceError(f"rate scale must be in (0, {MAX_RATE_SCALE:g}], got {rate_scale:g}")
@@ -145,9 +170,13 @@ def load_trace(
     rng = random.Random(seed)
     scaling = _describe(start, duration, rate_scale)
     if tuple(header[:3]) == REQUEST_HEADER:
+        if category is not None:
+            raise TraceError(
+                f"{path}: a category selects a model of a rate trace; this is a request trace", "--category"
+            )
         trace = _requests(path, rows, rng, rate_scale, start, duration, scaling)
     elif tuple(header[: len(RATE_HEADER)]) == RATE_HEADER:
-        trace = _rates(path, rows, rng, rate_scale, start, duration, scaling)
+        trace = _rates(path, rows, rng, rate_scale, start, duration, scaling, category)
     else:
         raise TraceError(
             f"{path}: unknown header {','.join(header)!r}: expected {','.join(REQUEST_HEADER)!r} "
@@ -203,12 +232,36 @@ def _tokens(rng: random.Random, params: tuple[float, float], upper: int) -> int:
     return min(upper, max(1, round(rng.lognormvariate(*params))))
 
 
-def _windows(path: Path, rows: list[list[str]]) -> list[Window]:
-    """The rate windows as recorded: start (from the first window), length, rate, cv."""
-    raw: list[tuple[float, float, float]] = []
+def categories(path: Path, rows: list[list[str]]) -> list[str]:
+    """The values of a rate trace's ``category_model`` column, in order of first appearance."""
+    found: dict[str, None] = {}
     for line, row in enumerate(rows, start=2):
         if len(row) < len(RATE_HEADER):
             raise TraceError(f"{path}:{line}: expected {len(RATE_HEADER)} columns, got {len(row)}")
+        found.setdefault(row[0].strip(), None)
+    return list(found)
+
+
+def _windows(path: Path, rows: list[list[str]], category: str | None = None) -> list[Window]:
+    """The rate windows of one category as recorded: start (from the first window), length, rate, cv.
+
+    A file with several categories (ServeGen publishes one row per model and window) needs ``category``.
+    """
+    found = categories(path, rows)
+    listed = ", ".join(found)
+    if category is None and len(found) > 1:
+        raise TraceError(
+            f"{path}: the trace holds {len(found)} categories ({listed}); choose one with --category NAME", "--category"
+        )
+    numbered = list(enumerate(rows, start=2))
+    if category is not None:
+        if category not in found:
+            raise TraceError(
+                f"{path}: category {category!r} is not in the trace; categories found: {listed}", "--category"
+            )
+        numbered = [(line, row) for line, row in numbered if row[0].strip() == category]
+    raw: list[tuple[float, float, float]] = []
+    for line, row in numbered:
         window_start = _number(path, line, "window_start_s", row[1])
         rate = _number(path, line, "total_rate_rps", row[2])
         cv = _number(path, line, "rate_weighted_mean_cv", row[5])
@@ -223,13 +276,13 @@ def _windows(path: Path, rows: list[list[str]]) -> list[Window]:
     return [Window(start - first, length, rate, cv) for (start, rate, cv), length in zip(raw, lengths, strict=True)]
 
 
-def rate_windows(path: str | Path) -> list[Window]:
+def rate_windows(path: str | Path, category: str | None = None) -> list[Window]:
     """The windows of a rate trace as recorded (no scaling). Raises TraceError."""
     path = Path(path)
     header, rows = _rows(path)
     if tuple(header[: len(RATE_HEADER)]) != RATE_HEADER:
         raise TraceError(f"{path}: not a rate trace (header {','.join(header)!r})")
-    return _windows(path, rows)
+    return _windows(path, rows, category)
 
 
 def _rates(
@@ -240,10 +293,11 @@ def _rates(
     start: float,
     duration: float | None,
     scaling: str,
+    category: str | None = None,
 ) -> Trace:
     end = math.inf if duration is None else start + duration
     windows: list[Window] = []
-    for recorded in _windows(path, rows):
+    for recorded in _windows(path, rows, category):
         lo = max(recorded.start, start)
         hi = min(recorded.start + recorded.length, end)
         if hi <= lo:
