@@ -6,8 +6,8 @@ Not part of the operator. ``bench/analysis.md`` quotes it to show where a policy
     .venv/bin/python bench/misses.py azure2023_conv-x8            # inferop, the bench's replay
     .venv/bin/python bench/misses.py azure2023_conv-x8 kpa:14     # a baseline at a target
 
-Each number is the share of *all* the trace's requests that arrived in that bucket and missed the SLO,
-so the numbers add up to 1 - attainment.
+Each number is the share of the scored requests (those after the bench's burn-in) that arrived in that
+bucket and missed the SLO, so the numbers add up to 1 - attainment (the burn-in's buckets show 0).
 """
 
 from __future__ import annotations
@@ -45,14 +45,15 @@ def main() -> int:
     trace = found[0].load()
     slo, _ = bench.slo_ms(trace, DEFAULT_PROFILE)
     profile = load_profile(DEFAULT_PROFILE)
-    config = run_config(float(slo), bench.PERCENTILE, default_autoscaling(slo, bench.PERCENTILE), CostPolicySpec())
+    autoscaling = default_autoscaling(slo, bench.PERCENTILE)
+    config = run_config(float(slo), bench.PERCENTILE, autoscaling, CostPolicySpec(), found[0].warmup)
     config = replace(config, initial_replicas=config.clamp(first_interval_replicas(trace, profile, config)))
     name, _, target = args.policy.partition(":")
     if name != "inferop" and not target:
         parser.error(f"policy: {args.policy!r} needs a target, e.g. kpa:14")
     policy, config = configured(name, float(target) if target else None, config)
 
-    # run() reports only the summary; the per-request latencies are the first list it summarizes.
+    # run() reports only the summary; the scored requests' latencies are the first list it summarizes.
     seen: dict[str, list[float]] = {}
     summarize = sim_run.summarize
 
@@ -65,14 +66,18 @@ def main() -> int:
         result = sim_run.run(trace, profile, policy, config, record=False)
     finally:
         sim_run.summarize = summarize
-    total = len(trace.arrival)
+    scored = trace.arrival[len(trace.arrival) - len(seen["latencies"]) :]
+    total = len(scored)
     buckets = int(max(trace.arrival) // BUCKET_SECONDS) + 1
     missed = [0] * buckets
-    for arrival, latency in zip(trace.arrival, seen["latencies"], strict=True):
+    for arrival, latency in zip(scored, seen["latencies"], strict=True):
         if not latency * 1000 <= slo:
             missed[int(arrival // BUCKET_SECONDS)] += 1
     print(f"{args.variant} {args.policy}: {result.gpu_hours:.2f} GPU-h, attainment {result.slo_attainment:.4f}")
-    print(f"% of the trace's {total} requests missing the {slo} ms SLO, per {BUCKET_SECONDS // 60} minutes:")
+    print(
+        f"% of the {total} scored requests (after the {config.warmup:g} s burn-in) missing the {slo} ms SLO, "
+        f"per {BUCKET_SECONDS // 60} minutes of the trace:"
+    )
     print(" ".join(f"{100 * m / total:.2f}" for m in missed))
     return 0
 
