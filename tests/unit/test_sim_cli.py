@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,12 @@ def test_bad_files_name_the_flag(tmp_path: Path) -> None:
 def test_main_prints_the_error_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--trace", str(tmp_path / "x.csv"), "--slo-ms", "100", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: --trace: ")
+
+
+def test_without_the_compiled_core_simulate_says_how_to_install_it(
+    trace_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "inferop_simcore", None)  # the operator image ships without it
+    args = parse(["--trace", str(trace_file), "--slo-ms", "500", "--out", str(tmp_path)])
+    with pytest.raises(SimError, match=r"^simulate: .*inferop_simcore.*make install"):
+        run_simulate(args)

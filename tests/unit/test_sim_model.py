@@ -459,3 +459,15 @@ def test_the_oracle_pays_the_cold_start_of_every_replica_it_adds() -> None:
     scored = oracle(trace, prof, replace(config(slo_ms=1500), warmup=120.0))
     assert scored.gpu_hours * 3600 == pytest.approx(180 + 2 * (240 - 120))
     assert scored.requests == 33
+
+
+def test_the_service_model_runs_compiled() -> None:
+    """The model's one implementation is the Rust event loop (simcore/); these tests run against it."""
+    import inferop_simcore
+
+    cluster = Cluster(profile(), Requests([0.0], [10], [5]))
+    assert isinstance(cluster.core, inferop_simcore.Core)
+    cluster.start_warm(1)
+    assert cluster.route_until(0, INF) == 1
+    cluster.finish()
+    assert cluster.requests.e2e[0] == pytest.approx(0.010 + 5 * 0.011)  # 10 prompt tokens, 5 iterations

@@ -21,6 +21,7 @@ from inferop.api.inferenceservice import Autoscaling, InferenceService
 from inferop.api.validation import InvalidObject, describe_validation_error, parse_isvc
 from inferop.cost.queries import rate_window
 from inferop.sim.compare import TUNINGS, compare
+from inferop.sim.engine import CoreMissing, require_core
 from inferop.sim.policies import BASELINES, COMPARE_NAMES
 from inferop.sim.profile import DEFAULT_PROFILE, ProfileError, ServiceProfile, load_profile
 from inferop.sim.report import ReportInfo, write
@@ -252,6 +253,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise SimError(f"--percentile: must be one of {', '.join(map(str, PERCENTILES))}, got {args.percentile}")
     if args.jobs < 1:
         raise SimError(f"--jobs: must be at least 1, got {args.jobs}")
+    try:
+        require_core()
+    except CoreMissing as err:
+        raise SimError(f"simulate: {err}") from None
     if not args.warmup >= 0:
         raise SimError(f"--warmup: must be >= 0 seconds, got {args.warmup:g}")
     tunings = TUNE_CHOICES[args.tune]

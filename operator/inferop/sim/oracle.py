@@ -81,8 +81,7 @@ class Oracle:
         requests = Requests(trace.arrival[lo:hi], trace.input_tokens[lo:hi], trace.output_tokens[lo:hi])
         cluster = Cluster(self.profile, requests, metric=self.config.metric, cold_start=0.0)
         cluster.start_warm(replicas, interval.start)
-        for rid, t in enumerate(requests.arrival):
-            cluster.route(rid, t)
+        cluster.route_until(0, math.inf)
         cluster.finish()
         values = latencies(requests, self.config.metric)
         interval.met[replicas] = sum(1 for v in values if v <= self.slo)

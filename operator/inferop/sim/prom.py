@@ -153,11 +153,11 @@ class Prometheus:
         for pod in self.cluster.ready + self.cluster.draining:
             if pod.state not in (READY, DRAINING):
                 continue
+            engine = pod.engine
             series = self.series.get(pod.id)
             if series is None:
-                series = PodSeries(pod, last_busy=pod.engine.busy, last_time=pod.ready_at)
+                series = PodSeries(pod, last_busy=engine.busy, last_time=pod.ready_at)
                 self.series[pod.id] = series
-            engine = pod.engine
             cumulative: list[int] = []
             running = 0
             for count in engine.buckets:
@@ -168,7 +168,7 @@ class Prometheus:
             series.times.append(t)
             series.buckets.append(cumulative)
             series.success.append(float(engine.completed))
-            series.waiting.append(float(len(engine.waiting)))
+            series.waiting.append(float(engine.waiting))
             series.util.append(min(100.0, max(0.0, util)))
             series.last_busy = engine.busy
             series.last_time = t

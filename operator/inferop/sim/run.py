@@ -177,18 +177,14 @@ def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig
     policy.setup(ctx)
     end = trace.duration
     arrival = trace.arrival
-    n = len(arrival)
     i = 0
     next_scrape = config.scrape_interval
     next_tick = CONTROLLER_PHASE if math.isfinite(policy.period) else math.inf
     timeline: list[TimelinePoint] = []
-    route = cluster.route
     while True:
         next_ready = cluster.next_ready_time()
         t = min(next_scrape, next_tick, next_ready, end)
-        while i < n and arrival[i] < t:
-            route(i, arrival[i])
-            i += 1
+        i = cluster.route_until(i, t)  # every arrival before t, each at its own time
         if t >= end:
             break
         if next_ready <= t:
@@ -214,9 +210,7 @@ def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig
             if desired is not None:
                 cluster.scale(config.clamp(desired), t)
             next_tick += policy.period
-    while i < n:
-        route(i, arrival[i])
-        i += 1
+    cluster.route_until(i, math.inf)
     cluster.finish()
     scored = bisect.bisect_left(arrival, config.warmup)
     result = summarize(
