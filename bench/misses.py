@@ -16,7 +16,6 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -53,24 +52,13 @@ def main() -> int:
         parser.error(f"policy: {args.policy!r} needs a target, e.g. kpa:14")
     policy, config = configured(name, float(target) if target else None, config)
 
-    # run() reports only the summary; the scored requests' latencies are the first list it summarizes.
-    seen: dict[str, list[float]] = {}
-    summarize = sim_run.summarize
-
-    def keep(*positional: Any, **named: Any) -> Any:
-        seen["latencies"] = positional[2]
-        return summarize(*positional, **named)
-
-    sim_run.summarize = keep
-    try:
-        result = sim_run.run(trace, profile, policy, config, record=False)
-    finally:
-        sim_run.summarize = summarize
-    scored = trace.arrival[len(trace.arrival) - len(seen["latencies"]) :]
+    latencies: list[float] = []
+    result = sim_run.run(trace, profile, policy, config, record=False, scored_latencies=latencies)
+    scored = trace.arrival[len(trace.arrival) - len(latencies) :]
     total = len(scored)
     buckets = int(max(trace.arrival) // BUCKET_SECONDS) + 1
     missed = [0] * buckets
-    for arrival, latency in zip(scored, seen["latencies"], strict=True):
+    for arrival, latency in zip(scored, latencies, strict=True):
         if not latency * 1000 <= slo:
             missed[int(arrival // BUCKET_SECONDS)] += 1
     print(f"{args.variant} {args.policy}: {result.gpu_hours:.2f} GPU-h, attainment {result.slo_attainment:.4f}")

@@ -6,10 +6,12 @@
 //! Every arithmetic step is written in the order the model's documentation states it, so that a run
 //! is deterministic for its inputs.
 
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 
 const STARTING: u8 = 0;
 const READY: u8 = 1;
@@ -63,11 +65,38 @@ struct Replica {
     empty_at: f64,
 }
 
-/// The requests of one run and their outcomes.
-struct Requests {
+/// The requests of a trace: arrival (seconds), prompt and output tokens, indexed by request id.
+struct Columns {
     arrival: Vec<f64>,
     input: Vec<i64>,
     output: Vec<i64>,
+}
+
+/// A trace's requests, converted once and shared by every run over them.
+#[pyclass(frozen, module = "inferop_simcore._core")]
+pub struct Workload {
+    cols: Arc<Columns>,
+}
+
+#[pymethods]
+impl Workload {
+    #[new]
+    fn py_new(arrival: Vec<f64>, input_tokens: Vec<i64>, output_tokens: Vec<i64>) -> PyResult<Self> {
+        let n = arrival.len();
+        if input_tokens.len() != n || output_tokens.len() != n {
+            return Err(PyValueError::new_err("arrival, input_tokens and output_tokens differ in length"));
+        }
+        Ok(Workload { cols: Arc::new(Columns { arrival, input: input_tokens, output: output_tokens }) })
+    }
+
+    fn __len__(&self) -> usize {
+        self.cols.arrival.len()
+    }
+}
+
+/// The requests of one run and their outcomes.
+struct Requests {
+    cols: Arc<Columns>,
     ttft: Vec<f64>,
     e2e: Vec<f64>,
 }
@@ -106,7 +135,7 @@ impl Replica {
             if self.n_dec + self.prefill.len() >= p.max_seqs {
                 break;
             }
-            let mut need = req.input[rid] + req.output[rid];
+            let mut need = req.cols.input[rid] + req.cols.output[rid];
             if need > p.kv_cap {
                 need = p.kv_cap;
             }
@@ -116,7 +145,7 @@ impl Replica {
             self.waiting.pop_front();
             self.kv += need;
             let begin = if self.stall_until > self.t { self.stall_until } else { self.t };
-            self.stall_until = begin + (req.input[rid] as f64) * p.per_prefill;
+            self.stall_until = begin + (req.cols.input[rid] as f64) * p.per_prefill;
             self.prefill.push_back((self.stall_until, rid));
         }
     }
@@ -144,14 +173,14 @@ impl Replica {
                     break;
                 }
                 self.prefill.pop_front();
-                let ttft = ready - req.arrival[rid];
+                let ttft = ready - req.cols.arrival[rid];
                 req.ttft[rid] = ttft;
                 if metric_ttft {
                     self.buckets[bucket(bounds, ttft)] += 1;
                 }
                 self.n_dec += 1;
-                self.ctx += (req.input[rid] as f64) + (req.output[rid] as f64) * 0.5;
-                self.heap.push(Entry(self.v + req.output[rid] as f64, rid));
+                self.ctx += (req.cols.input[rid] as f64) + (req.cols.output[rid] as f64) * 0.5;
+                self.heap.push(Entry(self.v + req.cols.output[rid] as f64, rid));
                 continue;
             }
             let n_dec = self.n_dec;
@@ -180,16 +209,16 @@ impl Replica {
             self.v = v_done;
             self.heap.pop();
             self.n_dec = n_dec - 1;
-            self.ctx -= (req.input[rid] as f64) + (req.output[rid] as f64) * 0.5;
+            self.ctx -= (req.cols.input[rid] as f64) + (req.cols.output[rid] as f64) * 0.5;
             if n_dec == 1 {
                 self.ctx = 0.0; // no float drift across idle periods
             }
-            let mut need = req.input[rid] + req.output[rid];
+            let mut need = req.cols.input[rid] + req.cols.output[rid];
             if need > p.kv_cap {
                 need = p.kv_cap;
             }
             self.kv -= need;
-            let latency = done - req.arrival[rid];
+            let latency = done - req.cols.arrival[rid];
             req.e2e[rid] = latency;
             self.completed += 1;
             if !metric_ttft {
@@ -297,11 +326,9 @@ impl Core {
 impl Core {
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (arrival, input_tokens, output_tokens, bounds, metric_ttft, cold_start, base, per_seq, per_ctx, per_prefill, max_seqs, kv_cap))]
+    #[pyo3(signature = (workload, bounds, metric_ttft, cold_start, base, per_seq, per_ctx, per_prefill, max_seqs, kv_cap))]
     fn py_new(
-        arrival: Vec<f64>,
-        input_tokens: Vec<i64>,
-        output_tokens: Vec<i64>,
+        workload: &Workload,
         bounds: Vec<f64>,
         metric_ttft: bool,
         cold_start: f64,
@@ -311,20 +338,11 @@ impl Core {
         per_prefill: f64,
         max_seqs: usize,
         kv_cap: i64,
-    ) -> PyResult<Self> {
-        let n = arrival.len();
-        if input_tokens.len() != n || output_tokens.len() != n {
-            return Err(PyValueError::new_err("arrival, input_tokens and output_tokens differ in length"));
-        }
-        Ok(Core {
+    ) -> Self {
+        let n = workload.cols.arrival.len();
+        Core {
             params: Params { base, per_seq, per_ctx, per_prefill, max_seqs, kv_cap },
-            req: Requests {
-                arrival,
-                input: input_tokens,
-                output: output_tokens,
-                ttft: vec![f64::NAN; n],
-                e2e: vec![f64::NAN; n],
-            },
+            req: Requests { cols: Arc::clone(&workload.cols), ttft: vec![f64::NAN; n], e2e: vec![f64::NAN; n] },
             bounds,
             metric_ttft,
             cold_start,
@@ -338,7 +356,7 @@ impl Core {
             scale_events: 0,
             count_events_from: 0.0,
             retired_area: 0.0,
-        })
+        }
     }
 
     /// Pods that are already Ready at `now`.
@@ -453,7 +471,7 @@ impl Core {
 
     /// Route request `rid` arriving at `now` (round-robin over the Ready pods; held while none is).
     fn route(&mut self, rid: usize, now: f64) -> PyResult<()> {
-        if rid >= self.req.arrival.len() {
+        if rid >= self.req.cols.arrival.len() {
             return Err(PyValueError::new_err(format!("no request {rid}")));
         }
         self.route_one(rid, now);
@@ -464,9 +482,9 @@ impl Core {
     /// returns the index of the first request not routed.
     fn route_until(&mut self, start: usize, before: f64) -> usize {
         let mut i = start;
-        let n = self.req.arrival.len();
+        let n = self.req.cols.arrival.len();
         while i < n {
-            let at = self.req.arrival[i];
+            let at = self.req.cols.arrival[i];
             if !(at < before) {
                 break;
             }
@@ -560,6 +578,37 @@ impl Core {
         Ok((e.completed, e.busy, e.waiting.len(), e.held(), e.inflight_area, e.buckets.clone()))
     }
 
+    /// What a scrape reads from every pod serving /metrics (Ready or draining, Service order):
+    /// (id, ready_at, completed, busy seconds, waiting, cumulative latency-histogram counts, +Inf last).
+    fn scrape_info(&self) -> Vec<(usize, f64, u64, f64, usize, Vec<u64>)> {
+        let mut out = Vec::with_capacity(self.ready.len() + self.draining.len());
+        for &id in self.ready.iter().chain(self.draining.iter()) {
+            let pod = &self.pods[id];
+            if pod.state != READY && pod.state != DRAINING {
+                continue;
+            }
+            let e = &pod.engine;
+            let mut running = 0u64;
+            let cumulative = e
+                .buckets
+                .iter()
+                .map(|c| {
+                    running += c;
+                    running
+                })
+                .collect();
+            out.push((id, pod.ready_at, e.completed, e.busy, e.waiting.len(), cumulative));
+        }
+        out
+    }
+
+    /// (requests, within `slo` seconds, nearest-rank p95, nearest-rank p99) of the requests from
+    /// index `start` on, by time to first token or end-to-end latency (seconds; NaN: none).
+    fn latency_stats(&self, start: usize, slo: f64, ttft: bool) -> (usize, usize, f64, f64) {
+        let values = if ttft { &self.req.ttft } else { &self.req.e2e };
+        stats(values.get(start..).unwrap_or(&[]).to_vec(), slo)
+    }
+
     /// Time to first token of every request, seconds (NaN: not served).
     fn ttft(&self) -> Vec<f64> {
         self.req.ttft.clone()
@@ -571,8 +620,31 @@ impl Core {
     }
 }
 
+/// Nearest-rank percentile (q in [0, 1]) of sorted values: the value of rank ceil(q n).
+fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64 - 1e-9).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+fn stats(mut values: Vec<f64>, slo: f64) -> (usize, usize, f64, f64) {
+    values.sort_unstable_by(|a, b| a.total_cmp(b));
+    let within = values.partition_point(|v| *v <= slo);
+    (values.len(), within, nearest_rank(&values, 0.95), nearest_rank(&values, 0.99))
+}
+
+/// (count, within `slo`, nearest-rank p95, p99) of latencies given as a float64 buffer.
+#[pyfunction]
+fn latency_stats(py: Python<'_>, values: PyBuffer<f64>, slo: f64) -> PyResult<(usize, usize, f64, f64)> {
+    Ok(stats(values.to_vec(py)?, slo))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Core>()?;
+    m.add_class::<Workload>()?;
+    m.add_function(wrap_pyfunction!(latency_stats, m)?)?;
     Ok(())
 }

@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from inferop.sim.engine import workload_of
 from inferop.sim.oracle import first_interval_replicas, oracle
 from inferop.sim.policies import InferopPolicy, make_baseline
 from inferop.sim.profile import ServiceProfile
@@ -119,6 +120,9 @@ class Runner:
 
     def __init__(self, trace: Trace, profile: ServiceProfile, config: RunConfig, jobs: int = 1) -> None:
         past = trace.head(config.warmup) if config.warmup > 0 else None
+        for shared in (trace, past):  # converted once, before the workers fork
+            if shared is not None:
+                workload_of(shared)
         _SHARED.update(trace=trace, past=past, profile=profile, config=config)
         self.jobs = jobs
         self.pool: Any = None

@@ -37,8 +37,9 @@ policies, the oracle) calls, and :class:`Pod` a live view of one pod.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from inferop.sim.profile import ServiceProfile
@@ -55,22 +56,47 @@ TTFT_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 
-@dataclass
 class Requests:
-    """The requests of one run (parallel lists indexed by request id) and their outcomes."""
+    """The requests of one run (parallel lists indexed by request id) and their outcomes.
 
-    arrival: list[float]
-    input_tokens: list[int]
-    output_tokens: list[int]
-    ttft: list[float] = field(default_factory=list)
-    e2e: list[float] = field(default_factory=list)
+    ``ttft``/``e2e`` (seconds; NaN until served) are read from the cluster that served the requests,
+    once :meth:`Cluster.finish` has run, and copied into lists only when asked for.
+    """
 
-    def __post_init__(self) -> None:
-        n = len(self.arrival)
-        if not self.ttft:
-            self.ttft = [math.nan] * n
-        if not self.e2e:
-            self.e2e = [math.nan] * n
+    def __init__(
+        self, arrival: list[float], input_tokens: list[int], output_tokens: list[int], workload: Any = None
+    ) -> None:
+        self.arrival = arrival
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self._workload = workload
+        self._core: Any = None
+        self._ttft: list[float] | None = None
+        self._e2e: list[float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.arrival)
+
+    @property
+    def ttft(self) -> list[float]:
+        if self._ttft is None:
+            self._ttft = [math.nan] * len(self) if self._core is None else list(self._core.ttft())
+        return self._ttft
+
+    @property
+    def e2e(self) -> list[float]:
+        if self._e2e is None:
+            self._e2e = [math.nan] * len(self) if self._core is None else list(self._core.e2e())
+        return self._e2e
+
+    def workload(self) -> Any:
+        """The requests as the compiled event loop holds them (converted once)."""
+        if self._workload is None:
+            self._workload = _core_module().Workload(self.arrival, self.input_tokens, self.output_tokens)
+        return self._workload
+
+    def served_by(self, core: Any) -> None:
+        self._core, self._ttft, self._e2e = core, None, None
 
 
 STARTING, READY, DRAINING, STOPPED = "Starting", "Ready", "Draining", "Stopped"
@@ -80,20 +106,39 @@ class CoreMissing(RuntimeError):
     """The compiled event loop (``inferop_simcore``) is not installed."""
 
 
+def latency_stats(values: array[float], slo: float) -> tuple[int, int, float, float]:
+    """(count, within ``slo``, nearest-rank p95, p99) of latencies in seconds (compiled: a day's sort)."""
+    n, within, p95, p99 = _core_module().latency_stats(values, slo)
+    return int(n), int(within), float(p95), float(p99)
+
+
+def workload_of(trace: Any) -> Any:
+    """A trace's requests converted for the compiled event loop once, kept on the trace for every run."""
+    cached = getattr(trace, "_workload", None)
+    if cached is None:
+        cached = _core_module().Workload(trace.arrival, trace.input_tokens, trace.output_tokens)
+        object.__setattr__(trace, "_workload", cached)
+    return cached
+
+
 def require_core() -> None:
     """Raise :class:`CoreMissing` unless the compiled event loop can be imported."""
     _core_class()
 
 
-def _core_class() -> Any:
+def _core_module() -> Any:
     try:
-        from inferop_simcore import Core
+        import inferop_simcore
     except ImportError:
         raise CoreMissing(
             "the simulator's compiled event loop (inferop_simcore) is not installed: "
             "run `make install`, or `pip install ./simcore` (needs a Rust toolchain)"
         ) from None
-    return Core
+    return inferop_simcore
+
+
+def _core_class() -> Any:
+    return _core_module().Core
 
 
 @dataclass(frozen=True)
@@ -153,9 +198,7 @@ class Cluster:
         self.cold_start = profile.cold_start_seconds if cold_start is None else cold_start
         it = profile.iteration
         self.core = _core_class()(
-            requests.arrival,
-            requests.input_tokens,
-            requests.output_tokens,
+            requests.workload(),
             list(self.bounds),
             self.metric_ttft,
             float(self.cold_start),
@@ -246,8 +289,13 @@ class Cluster:
     def finish(self) -> None:
         """Run every engine until it has served everything it holds; the requests get their latencies."""
         self.core.finish()
-        self.requests.ttft[:] = self.core.ttft()
-        self.requests.e2e[:] = self.core.e2e()
+        self.requests.served_by(self.core)
+
+    def latency_stats(self, start: int, slo: float) -> tuple[int, int, float, float]:
+        """(requests, within ``slo`` seconds, nearest-rank p95, p99) of the requests from index ``start``
+        on, by the SLO metric (call :meth:`finish` first)."""
+        n, within, p95, p99 = self.core.latency_stats(start, slo, self.metric_ttft)
+        return int(n), int(within), float(p95), float(p99)
 
     # -- cost ------------------------------------------------------------------------------------
 

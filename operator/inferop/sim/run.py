@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +28,7 @@ from typing import Protocol
 
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling
+from inferop.sim import engine
 from inferop.sim.engine import Cluster, Requests
 from inferop.sim.profile import ServiceProfile
 from inferop.sim.prom import Prometheus
@@ -149,26 +151,50 @@ def summarize(
     price: Decimal,
     scale_events: int,
 ) -> RunResult:
-    slo = slo_ms / 1000
-    within = sum(1 for v in values if v <= slo)
-    ordered = sorted(values)
+    """The result of a run whose scored requests had these latencies (seconds)."""
+    stats = engine.latency_stats(array("d", values), slo_ms / 1000)
+    return from_stats(name, target, stats, gpu_seconds=gpu_seconds, price=price, scale_events=scale_events)
+
+
+def from_stats(
+    name: str,
+    target: float | None,
+    stats: tuple[int, int, float, float],
+    *,
+    gpu_seconds: float,
+    price: Decimal,
+    scale_events: int,
+) -> RunResult:
+    """The result from (requests, within the SLO, p95 s, p99 s) of the scored requests."""
+    count, within, p95, p99 = stats
     hours = gpu_seconds / 3600
     return RunResult(
         policy=name,
         target=target,
         gpu_hours=hours,
         cost_usd=float(Decimal(repr(hours)) * price),
-        slo_attainment=within / len(values) if values else 1.0,
-        p95_ms=percentile_of(ordered, 0.95, ordered=True) * 1000,
-        p99_ms=percentile_of(ordered, 0.99, ordered=True) * 1000,
+        slo_attainment=within / count if count else 1.0,
+        p95_ms=p95 * 1000,
+        p99_ms=p99 * 1000,
         scale_events=scale_events,
-        requests=len(values),
+        requests=count,
     )
 
 
-def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig, *, record: bool = True) -> RunResult:
-    """Simulate ``policy`` over ``trace`` (see the module docstring)."""
-    requests = Requests(trace.arrival, trace.input_tokens, trace.output_tokens)
+def run(
+    trace: Trace,
+    profile: ServiceProfile,
+    policy: Policy,
+    config: RunConfig,
+    *,
+    record: bool = True,
+    scored_latencies: list[float] | None = None,
+) -> RunResult:
+    """Simulate ``policy`` over ``trace`` (see the module docstring).
+
+    ``scored_latencies``: a list to extend with the scored requests' latencies (seconds), in arrival order.
+    """
+    requests = Requests(trace.arrival, trace.input_tokens, trace.output_tokens, engine.workload_of(trace))
     cluster = Cluster(profile, requests, metric=config.metric)
     cluster.count_events_from = config.warmup
     cluster.start_warm(config.initial_replicas)
@@ -213,11 +239,12 @@ def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig
     cluster.route_until(i, math.inf)
     cluster.finish()
     scored = bisect.bisect_left(arrival, config.warmup)
-    result = summarize(
+    if scored_latencies is not None:
+        scored_latencies.extend(latencies(requests, config.metric)[scored:])
+    result = from_stats(
         policy.name,
         policy.target,
-        latencies(requests, config.metric)[scored:],
-        slo_ms=config.slo_ms,
+        cluster.latency_stats(scored, config.slo_ms / 1000),
         gpu_seconds=cluster.gpu_seconds(end, config.warmup),
         price=profile.price,
         scale_events=cluster.scale_events,
