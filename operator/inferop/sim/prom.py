@@ -147,6 +147,9 @@ class Prometheus:
         self.scrape_interval = scrape_interval
         self.bounds = cluster.bounds
         self.series: dict[int, PodSeries] = {}
+        # The series not yet stale (their pod has not stopped): what instant selectors look at.
+        # Queries come in time order, so a series stale once stays stale.
+        self._unstale: dict[int, PodSeries] = {}
         # The last sum by (le) of bucket rates (the latency quantile and the attainment read the same one).
         self._rates_key: tuple[float, float, int] | None = None
         self._rates: list[tuple[float, float]] | None = None
@@ -160,6 +163,7 @@ class Prometheus:
             if series is None:
                 series = PodSeries(Pod(self.cluster.core, pod_id), last_busy=busy, last_time=ready_at)
                 self.series[pod_id] = series
+                self._unstale[pod_id] = series
             elapsed = t - series.last_time
             util = 100.0 * (busy - series.last_busy) / elapsed if elapsed > 0 else 0.0
             series.times.append(t)
@@ -270,8 +274,11 @@ class Prometheus:
 
     def _instant(self, attribute: str, t: float) -> dict[int, float]:
         out: dict[int, float] = {}
-        for pod_id, series in self.series.items():
-            if not series.times or series.stale(t):
+        for pod_id, series in list(self._unstale.items()):
+            if series.stale(t):
+                del self._unstale[pod_id]
+                continue
+            if not series.times:
                 continue
             i = bisect.bisect_right(series.times, t) - 1
             if i >= 0 and series.times[i] > t - LOOKBACK_SECONDS:
