@@ -228,10 +228,6 @@ def _requests(
     return Trace(path.stem, "requests", arrival, inputs, outputs, total, [], scaling)
 
 
-def _tokens(rng: random.Random, params: tuple[float, float], upper: int) -> int:
-    return min(upper, max(1, round(rng.lognormvariate(*params))))
-
-
 def categories(path: Path, rows: list[list[str]]) -> list[str]:
     """The values of a rate trace's ``category_model`` column, in order of first appearance."""
     found: dict[str, None] = {}
@@ -309,6 +305,10 @@ def _rates(
     arrival: list[float] = []
     inputs: list[int] = []
     outputs: list[int] = []
+    # Token counts: a log-normal draw rounded and clipped to [1, upper]; lookups hoisted (a day is millions).
+    gamma, lognormal = rng.gammavariate, rng.lognormvariate
+    (in_mu, in_sigma), (out_mu, out_sigma) = INPUT_LOGNORMAL, OUTPUT_LOGNORMAL
+    add_arrival, add_input, add_output = arrival.append, inputs.append, outputs.append
     for window in windows:
         if window.rate <= 0:
             continue
@@ -317,11 +317,11 @@ def _rates(
         t = window.start
         stop = window.start + window.length
         while True:
-            t += rng.gammavariate(shape, scale)
+            t += gamma(shape, scale)
             if t >= stop:
                 break
-            arrival.append(t)
-            inputs.append(_tokens(rng, INPUT_LOGNORMAL, MAX_INPUT_TOKENS))
-            outputs.append(_tokens(rng, OUTPUT_LOGNORMAL, MAX_OUTPUT_TOKENS))
+            add_arrival(t)
+            add_input(min(MAX_INPUT_TOKENS, max(1, round(lognormal(in_mu, in_sigma)))))
+            add_output(min(MAX_OUTPUT_TOKENS, max(1, round(lognormal(out_mu, out_sigma)))))
     total = windows[-1].start + windows[-1].length if windows else 0.0
     return Trace(path.stem, "rate", arrival, inputs, outputs, total, windows, scaling)
