@@ -35,7 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("variant", help="a bench trace variant, e.g. azure2023_conv-x8")
     parser.add_argument("policy", nargs="?", default="inferop", help="inferop, or NAME:TARGET for a baseline")
-    parser.add_argument("--traces", type=Path, default=bench.REPO.parent / "shared" / "data" / "traces")
+    parser.add_argument("--traces", type=Path, default=bench.default_traces())
     args = parser.parse_args()
     found = [v for v in bench.variants(args.traces) if v.name == args.variant]
     if not found:

@@ -410,6 +410,21 @@ def rewrite_report(out: Path) -> int:
     return 0
 
 
+def default_traces() -> Path:
+    """``../shared/data/traces`` beside the repository (for a git worktree, beside its main checkout)."""
+    candidates = []
+    for query in ("--show-toplevel", "--git-common-dir"):
+        found = subprocess.run(["git", "rev-parse", query], capture_output=True, text=True, cwd=REPO)
+        if found.returncode == 0:
+            path = (REPO / found.stdout.strip()).resolve()
+            candidates.append(path if query == "--show-toplevel" else path.parent)
+    for root in [*candidates, REPO]:
+        directory = root.parent / "shared" / "data" / "traces"
+        if directory.is_dir():
+            return directory
+    return REPO.parent / "shared" / "data" / "traces"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--traces", type=Path, default=None, help="trace directory (default ../shared/data/traces)")
@@ -428,11 +443,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.report_only:
         return rewrite_report(args.out)
-    directory = args.traces
-    if directory is None:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, cwd=REPO)
-        root = Path(top.stdout.strip()) if top.returncode == 0 else REPO
-        directory = root.parent / "shared" / "data" / "traces"
+    directory = args.traces if args.traces is not None else default_traces()
     started = time.monotonic()
     plan = variants(directory, args.rate_days, args.rate_burn_in_days, args.rate_rps)
     if args.only:

@@ -16,14 +16,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from inferop.api.costpolicy import CostPolicySpec
-from inferop.sim.cli import default_autoscaling, run_config
-from inferop.sim.compare import configured
-from inferop.sim.profile import load_profile
-from inferop.sim.run import run
-from inferop.sim.trace import load_trace
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-TRACE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "traces" / "servegen_m-large_rate_10min.csv"
+from run import default_traces  # noqa: E402  # bench/run.py
+
+from inferop.api.costpolicy import CostPolicySpec  # noqa: E402
+from inferop.sim.cli import default_autoscaling, run_config  # noqa: E402
+from inferop.sim.compare import configured  # noqa: E402
+from inferop.sim.profile import load_profile  # noqa: E402
+from inferop.sim.run import run  # noqa: E402
+from inferop.sim.trace import load_trace  # noqa: E402
+
+TRACE = default_traces() / "servegen_m-large_rate_10min.csv"
 
 
 def main() -> int:
