@@ -33,6 +33,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from inferop.sim.engine import Cluster, Requests, charged_seconds
 from inferop.sim.profile import ServiceProfile
@@ -51,7 +52,7 @@ class _Interval:
     hi: int
     scored: bool = True
     met: dict[int, int] = field(default_factory=dict)
-    latency: dict[int, list[float]] = field(default_factory=dict)
+    workload: Any = None  # the interval's requests as the compiled event loop holds them
 
     @property
     def count(self) -> int:
@@ -74,19 +75,24 @@ class Oracle:
     def met(self, k: int, replicas: int) -> int:
         """Requests of interval ``k`` within the SLO on ``replicas`` fresh replicas."""
         interval = self.intervals[k]
-        if replicas in interval.met:
-            return interval.met[replicas]
+        if replicas not in interval.met:
+            interval.met[replicas] = self._simulate(k, replicas).latency_stats(0, self.slo)[1]
+        return interval.met[replicas]
+
+    def _simulate(self, k: int, replicas: int) -> Cluster:
+        """Interval ``k``'s requests served to completion on ``replicas`` fresh Ready replicas."""
+        interval = self.intervals[k]
         trace = self.trace
         lo, hi = interval.lo, interval.hi
-        requests = Requests(trace.arrival[lo:hi], trace.input_tokens[lo:hi], trace.output_tokens[lo:hi])
+        requests = Requests(
+            trace.arrival[lo:hi], trace.input_tokens[lo:hi], trace.output_tokens[lo:hi], interval.workload
+        )
+        interval.workload = requests.workload()  # converted once for every size tried
         cluster = Cluster(self.profile, requests, metric=self.config.metric, cold_start=0.0)
         cluster.start_warm(replicas, interval.start)
         cluster.route_until(0, math.inf)
         cluster.finish()
-        values = latencies(requests, self.config.metric)
-        interval.met[replicas] = sum(1 for v in values if v <= self.slo)
-        interval.latency[replicas] = values
-        return interval.met[replicas]
+        return cluster
 
     def _size(self, k: int, start: int) -> int:
         config = self.config
@@ -164,8 +170,7 @@ class Oracle:
         for k, n in enumerate(sizes):
             interval = self.intervals[k]
             if interval.scored and interval.count:
-                self.met(k, n)
-                values.extend(interval.latency[n])
+                values.extend(latencies(self._simulate(k, n).requests, config.metric))
             if n != previous and interval.scored:
                 events += 1
             previous = n
