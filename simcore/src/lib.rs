@@ -9,6 +9,9 @@
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Gamma, LogNormal};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
@@ -641,8 +644,47 @@ fn latency_stats(py: Python<'_>, values: PyBuffer<f64>, slo: f64) -> PyResult<(u
     Ok(stats(values.to_vec(py)?, slo))
 }
 
+/// A rate trace's requests: per window (start, length, rate, cv), arrivals as a Gamma renewal process
+/// with that rate and coefficient of variation (shape 1/cv^2), restarted at the window's start; each
+/// request's prompt and output tokens a log-normal (mu, sigma) draw rounded (half to even) and clipped
+/// to [1, upper]. One ChaCha8 stream seeded with `seed` draws everything, in that order.
+#[pyfunction]
+fn draw_rate_trace(
+    windows: Vec<(f64, f64, f64, f64)>,
+    seed: i64,
+    input: (f64, f64, i64),
+    output: (f64, f64, i64),
+) -> PyResult<(Vec<f64>, Vec<i64>, Vec<i64>)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed as u64);
+    let bad = |e: &dyn std::fmt::Display| PyValueError::new_err(e.to_string());
+    let input_dist = LogNormal::new(input.0, input.1).map_err(|e| bad(&e))?;
+    let output_dist = LogNormal::new(output.0, output.1).map_err(|e| bad(&e))?;
+    let tokens = |x: f64, upper: i64| (x.round_ties_even() as i64).clamp(1, upper);
+    let (mut arrival, mut inputs, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
+    for (start, length, rate, cv) in windows {
+        if rate <= 0.0 {
+            continue;
+        }
+        let shape = 1.0 / (cv * cv);
+        let gamma = Gamma::new(shape, 1.0 / (rate * shape)).map_err(|e| bad(&e))?;
+        let stop = start + length;
+        let mut t = start;
+        loop {
+            t += gamma.sample(&mut rng);
+            if t >= stop {
+                break;
+            }
+            arrival.push(t);
+            inputs.push(tokens(input_dist.sample(&mut rng), input.2));
+            outputs.push(tokens(output_dist.sample(&mut rng), output.2));
+        }
+    }
+    Ok((arrival, inputs, outputs))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(draw_rate_trace, m)?)?;
     m.add_class::<Core>()?;
     m.add_class::<Workload>()?;
     m.add_function(wrap_pyfunction!(latency_stats, m)?)?;

@@ -121,6 +121,21 @@ def workload_of(trace: Any) -> Any:
     return cached
 
 
+def draw_rate_trace(
+    windows: list[tuple[float, float, float, float]],
+    seed: int,
+    input_tokens: tuple[float, float, int],
+    output_tokens: tuple[float, float, int],
+) -> tuple[list[float], list[int], list[int]]:
+    """A rate trace's requests (arrivals, prompt and output tokens), drawn compiled from one seeded stream:
+    per window (start, length, rate, cv) a Gamma renewal process; tokens log-normal (mu, sigma), rounded
+    and clipped to [1, upper] (``inferop.sim.trace``)."""
+    drawn: tuple[list[float], list[int], list[int]] = _core_module().draw_rate_trace(
+        windows, seed, input_tokens, output_tokens
+    )
+    return drawn
+
+
 def require_core() -> None:
     """Raise :class:`CoreMissing` unless the compiled event loop can be imported."""
     _core_class()

@@ -8,8 +8,10 @@ Formats (``../shared/data/traces/README.md``):
   inside a window are a Gamma renewal process with the window's rate and coefficient of variation
   (shape ``1/cv^2``), restarted at each window start. Token counts are not given and are drawn from
   log-normal distributions fitted to the Azure 2023 conversation trace (log-mean/log-sd of the input
-  6.633/0.985, median 760 tokens; output 5.019/0.859, median 151 tokens), clipped to [1, 16384] and
-  [1, 4096].
+  6.633/0.985, median 760 tokens; output 5.019/0.859, median 151 tokens), rounded half to even and
+  clipped to [1, 16384] and [1, 4096]. Everything is drawn in order from one ChaCha8 stream seeded
+  with the seed, compiled (``simcore``): a day at hundreds of requests per second is tens of millions
+  of draws.
 
 Scaling, always stated in the results: ``start``/``duration`` cut a time range out of the trace
 (arrivals are shifted so the range starts at 0). ``rate_scale`` below 1 keeps each request with that
@@ -32,6 +34,8 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
+
+from inferop.sim import engine
 
 REQUEST_HEADER = ("arrival_s", "input_tokens", "output_tokens")
 RATE_HEADER = (
@@ -176,7 +180,7 @@ def load_trace(
             )
         trace = _requests(path, rows, rng, rate_scale, start, duration, scaling)
     elif tuple(header[: len(RATE_HEADER)]) == RATE_HEADER:
-        trace = _rates(path, rows, rng, rate_scale, start, duration, scaling, category)
+        trace = _rates(path, rows, seed, rate_scale, start, duration, scaling, category)
     else:
         raise TraceError(
             f"{path}: unknown header {','.join(header)!r}: expected {','.join(REQUEST_HEADER)!r} "
@@ -284,7 +288,7 @@ def rate_windows(path: str | Path, category: str | None = None) -> list[Window]:
 def _rates(
     path: Path,
     rows: list[list[str]],
-    rng: random.Random,
+    seed: int,
     rate_scale: float,
     start: float,
     duration: float | None,
@@ -302,26 +306,13 @@ def _rates(
         # Thinning keeps p c^2 + 1 - p; a superposition of k independent copies keeps c^2 (k > 1).
         scaled_cv = math.sqrt(rate_scale * cv * cv + 1 - rate_scale) if rate_scale < 1 else cv
         windows.append(Window(lo - start, hi - lo, recorded.rate * rate_scale, scaled_cv))
-    arrival: list[float] = []
-    inputs: list[int] = []
-    outputs: list[int] = []
-    # Token counts: a log-normal draw rounded and clipped to [1, upper]; lookups hoisted (a day is millions).
-    gamma, lognormal = rng.gammavariate, rng.lognormvariate
-    (in_mu, in_sigma), (out_mu, out_sigma) = INPUT_LOGNORMAL, OUTPUT_LOGNORMAL
-    add_arrival, add_input, add_output = arrival.append, inputs.append, outputs.append
-    for window in windows:
-        if window.rate <= 0:
-            continue
-        shape = 1.0 / (window.cv * window.cv)
-        scale = 1.0 / (window.rate * shape)
-        t = window.start
-        stop = window.start + window.length
-        while True:
-            t += gamma(shape, scale)
-            if t >= stop:
-                break
-            add_arrival(t)
-            add_input(min(MAX_INPUT_TOKENS, max(1, round(lognormal(in_mu, in_sigma)))))
-            add_output(min(MAX_OUTPUT_TOKENS, max(1, round(lognormal(out_mu, out_sigma)))))
+    # Compiled (simcore): a day at hundreds of requests per second is tens of millions of draws.
+    drawn = engine.draw_rate_trace(
+        [(w.start, w.length, w.rate, w.cv) for w in windows],
+        seed,
+        (*INPUT_LOGNORMAL, MAX_INPUT_TOKENS),
+        (*OUTPUT_LOGNORMAL, MAX_OUTPUT_TOKENS),
+    )
+    arrival, inputs, outputs = drawn
     total = windows[-1].start + windows[-1].length if windows else 0.0
     return Trace(path.stem, "rate", arrival, inputs, outputs, total, windows, scaling)
