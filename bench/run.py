@@ -244,9 +244,12 @@ def _ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _spread(values: list[float | None]) -> str:
+MISSING = "no baseline meets the goal"
+
+
+def _spread(values: list[float | None], missing: str = "no baseline meets the goal") -> str:
     if not values or any(v is None for v in values):
-        return "- (no baseline meets the goal)" if all(v is None for v in values) else "- (not on every seed)"
+        return f"- ({missing})" if all(v is None for v in values) else f"- ({missing} on some seeds)"
     known = sorted(v for v in values if v is not None)
     median = known[len(known) // 2] if len(known) % 2 else (known[len(known) // 2 - 1] + known[len(known) // 2]) / 2
     return f"{median:.2f} ({known[0]:.2f}-{known[-1]:.2f})"
@@ -302,7 +305,10 @@ def report(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, flo
     for row in rows:
         ours = row["by_seed"][SEED][("inferop", None)]
         oracle = row["by_seed"][SEED][("oracle", None)]
-        cells = [_spread([r[key] for r in row["ratios"]]) for key, _ in RATIO_COLUMNS]
+        cells = [
+            _spread([r[key] for r in row["ratios"]], "it misses the goal" if key == "vs_static_past" else MISSING)
+            for key, _ in RATIO_COLUMNS
+        ]
         replicas = oracle["gpu_hours"] * 3600 / row["scored"] if row["scored"] else math.nan
         lines.append(
             f"| [{row['name']}]({row['name']}/summary.md) | {ours['gpu_hours']:.2f} | {ours['slo_attainment']:.4f} | "
