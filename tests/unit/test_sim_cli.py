@@ -127,6 +127,9 @@ def test_rate_traces_isvc_and_policy_files_are_read(tmp_path: Path) -> None:
     table = (out / "summary.md").read_text()
     assert "p95 ttft latency <= 1000 ms" in table
     assert "Over seeds 3, 4 (median, range" in table
+    parallel = tmp_path / "parallel"
+    assert main([*argv, "--rerun-seeds", "4", "--out", str(parallel), "--no-plots", "--jobs", "2"]) == 0
+    assert (parallel / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
 
 
 def rate_file(path: Path, rows: list[str]) -> Path:
