@@ -15,7 +15,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/inferop
 WORKDIR /src
-# Only what `pip install .` needs (see .dockerignore): metadata first, then the package.
+# Only what `pip install .` needs (see .dockerignore): metadata first, then the package. The simulator's
+# compiled event loop (simcore/, Rust) is not part of the operator image; `inferop simulate` says so.
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 RUN /opt/inferop/bin/pip install . \

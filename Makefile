@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# The simulator's compiled event loop (simcore/, Rust through PyO3 and maturin) is part of the install.
+SIMCORE := simcore/pyproject.toml simcore/Cargo.toml simcore/Cargo.lock $(wildcard simcore/src/*.rs simcore/inferop_simcore/*.py)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(SIMCORE) | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -12,14 +14,15 @@ PYTEST_ARGS ?=
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(SIMCORE)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet ./simcore
 	@rm -f $(VENV)/.installed-*; touch $@
 
 .PHONY: install
-install: $(STAMP) ## Create .venv and install inferop with its development tools
+install: $(STAMP) ## Create .venv and install inferop with its development tools and the simulator's core (needs cargo)
 
 .PHONY: test
 test: $(STAMP) control-plane chart-check ## Run every test tier: unit, api (kmock) and cluster (real control plane)

@@ -6,8 +6,8 @@ Not part of the operator. ``bench/analysis.md`` quotes it to show where a policy
     .venv/bin/python bench/misses.py azure2023_conv-x8            # inferop, the bench's replay
     .venv/bin/python bench/misses.py azure2023_conv-x8 kpa:14     # a baseline at a target
 
-Each number is the share of *all* the trace's requests that arrived in that bucket and missed the SLO,
-so the numbers add up to 1 - attainment.
+Each number is the share of the scored requests (those after the bench's burn-in) that arrived in that
+bucket and missed the SLO, so the numbers add up to 1 - attainment (the burn-in's buckets show 0).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -36,7 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("variant", help="a bench trace variant, e.g. azure2023_conv-x8")
     parser.add_argument("policy", nargs="?", default="inferop", help="inferop, or NAME:TARGET for a baseline")
-    parser.add_argument("--traces", type=Path, default=bench.REPO.parent / "shared" / "data" / "traces")
+    parser.add_argument("--traces", type=Path, default=bench.default_traces())
     args = parser.parse_args()
     found = [v for v in bench.variants(args.traces) if v.name == args.variant]
     if not found:
@@ -45,34 +44,28 @@ def main() -> int:
     trace = found[0].load()
     slo, _ = bench.slo_ms(trace, DEFAULT_PROFILE)
     profile = load_profile(DEFAULT_PROFILE)
-    config = run_config(float(slo), bench.PERCENTILE, default_autoscaling(slo, bench.PERCENTILE), CostPolicySpec())
+    autoscaling = default_autoscaling(slo, bench.PERCENTILE)
+    config = run_config(float(slo), bench.PERCENTILE, autoscaling, CostPolicySpec(), found[0].warmup)
     config = replace(config, initial_replicas=config.clamp(first_interval_replicas(trace, profile, config)))
     name, _, target = args.policy.partition(":")
     if name != "inferop" and not target:
         parser.error(f"policy: {args.policy!r} needs a target, e.g. kpa:14")
     policy, config = configured(name, float(target) if target else None, config)
 
-    # run() reports only the summary; the per-request latencies are the first list it summarizes.
-    seen: dict[str, list[float]] = {}
-    summarize = sim_run.summarize
-
-    def keep(*positional: Any, **named: Any) -> Any:
-        seen["latencies"] = positional[2]
-        return summarize(*positional, **named)
-
-    sim_run.summarize = keep
-    try:
-        result = sim_run.run(trace, profile, policy, config, record=False)
-    finally:
-        sim_run.summarize = summarize
-    total = len(trace.arrival)
+    latencies: list[float] = []
+    result = sim_run.run(trace, profile, policy, config, record=False, scored_latencies=latencies)
+    scored = trace.arrival[len(trace.arrival) - len(latencies) :]
+    total = len(scored)
     buckets = int(max(trace.arrival) // BUCKET_SECONDS) + 1
     missed = [0] * buckets
-    for arrival, latency in zip(trace.arrival, seen["latencies"], strict=True):
+    for arrival, latency in zip(scored, latencies, strict=True):
         if not latency * 1000 <= slo:
             missed[int(arrival // BUCKET_SECONDS)] += 1
     print(f"{args.variant} {args.policy}: {result.gpu_hours:.2f} GPU-h, attainment {result.slo_attainment:.4f}")
-    print(f"% of the trace's {total} requests missing the {slo} ms SLO, per {BUCKET_SECONDS // 60} minutes:")
+    print(
+        f"% of the {total} scored requests (after the {config.warmup:g} s burn-in) missing the {slo} ms SLO, "
+        f"per {BUCKET_SECONDS // 60} minutes of the trace:"
+    )
     print(" ".join(f"{100 * m / total:.2f}" for m in missed))
     return 0
 

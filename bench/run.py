@@ -3,20 +3,32 @@
 For every CSV in ``<repo>/../shared/data/traces`` (or ``--traces DIR``) this runs
 
     inferop simulate --trace FILE --slo-ms SLO --percentile 95 --compare hpa,keda,kpa,static \
-        --seed 0 [--rate-scale X --duration S] --out bench/results/<variant> --jobs N
+        --seed 0 --rerun-seeds 1,2 --warmup W --tune both [--rate-scale X --duration S] \
+        --out bench/results/<variant> --jobs N
 
-(through ``python -m inferop.sim.cli``, the same code), then the what-if variants of
-``bench/whatif.py``, and writes ``bench/results/README.md``: the command lines, the machine, the SLO
-chosen per trace and why, and per trace the two ratios (inferop / best tuned baseline, inferop /
-oracle, in GPU-hours) with the goals they are held to.
+(through ``python -m inferop.sim.cli``, the same code), optionally (``--whatifs``) the what-if
+variants of ``bench/whatif.py``, and writes ``bench/results/README.md``: the command lines, the
+machine, the SLO chosen per trace and why, and per trace inferop's GPU-hours and attainment and its
+ratios (GPU-hours) to the oracle, the best baseline tuned on the past, the best baseline tuned with
+hindsight and static tuned on the past, each as median and range over the three seeds.
+
+The protocol (``docs/simulate.md``): every policy starts from the same state, runs an unscored
+burn-in, and is scored on the period after it; each baseline is tuned on the burn-in (the past) and,
+separately, on the scored period (hindsight).
 
 Variants, by a fixed rule (no per-trace choice):
 
 - a request trace (``arrival_s,...``) as recorded, and at rate x8 (eight shifted copies: the same
-  users' behaviour at a deployment size where autoscaling has room to work);
-- a rate trace (``category_model,...``): its first 24 hours (one daily cycle), the rate scaled to a
-  mean of about 20 requests/s (thinning; a pure-Python replay of 17 M requests/day would not fit the
-  bench's time budget).
+  users' behaviour at a deployment size where autoscaling has room to work), each with a 15-minute
+  burn-in;
+- a rate trace (``category_model,...``): its first ``--rate-days`` days, the first
+  ``--rate-burn-in-days`` of them the burn-in, the rate scaled (thinning) to a mean of
+  ``--rate-rps`` requests/s. Issue 13 asks for 7 days (3 of them burn-in) at a rate where the oracle
+  needs at least 15 replicas on average (about 130 requests/s). That does not fit the bench's
+  45-minute budget on this 2-core machine: 4 days at 130 requests/s had not finished the past's
+  sweeps after 7 minutes (``bench/analysis.md``). The default is what fits: 2 days (day 1 the past,
+  day 2 scored) at 40 requests/s (``--rate-days 7 --rate-burn-in-days 3 --rate-rps 130`` runs the
+  full protocol where there is the time).
 
 The SLO: 1.5 x the p95 of the requests' isolated e2e latency (each alone on an idle replica of the
 profile), rounded up to the next bucket bound of vLLM's e2e histogram. 1.5x leaves room for
@@ -55,11 +67,14 @@ from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER, Trace, load_trace, ra
 SEED = 0
 PERCENTILE = 95
 SLO_FACTOR = 1.5
+RERUN_SEEDS = (1, 2)
 REQUEST_TRACE_SCALE = 8.0
-RATE_TRACE_TARGET_RPS = 20.0
-RATE_TRACE_HOURS = 24
-GOAL_VS_BASELINE = 0.75
-GOAL_VS_ORACLE = 1.25
+REQUEST_TRACE_WARMUP = 900.0
+#: Rate traces: days replayed, days of burn-in, mean requests/s after thinning (the defaults that fit).
+RATE_TRACE_DAYS = 2
+RATE_TRACE_BURN_IN_DAYS = 1
+RATE_TRACE_TARGET_RPS = 40.0
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -69,9 +84,10 @@ class Variant:
     kind: str
     rate_scale: float = 1.0
     duration: float | None = None
+    warmup: float = REQUEST_TRACE_WARMUP
 
-    def load(self) -> Trace:
-        return load_trace(self.path, seed=SEED, rate_scale=self.rate_scale, duration=self.duration)
+    def load(self, seed: int = SEED) -> Trace:
+        return load_trace(self.path, seed=seed, rate_scale=self.rate_scale, duration=self.duration)
 
 
 def _kind(path: Path) -> str | None:
@@ -89,7 +105,12 @@ def _two_digits(value: float) -> float:
     return round(value, digits)
 
 
-def variants(directory: Path) -> list[Variant]:
+def variants(
+    directory: Path,
+    days: int = RATE_TRACE_DAYS,
+    burn_in_days: int = RATE_TRACE_BURN_IN_DAYS,
+    rps: float = RATE_TRACE_TARGET_RPS,
+) -> list[Variant]:
     out: list[Variant] = []
     for path in sorted(directory.glob("*.csv")):
         kind = _kind(path)
@@ -99,12 +120,13 @@ def variants(directory: Path) -> list[Variant]:
         elif kind == "rate":
             recorded = rate_windows(path)
             total = recorded[-1].start + recorded[-1].length
-            seconds = min(RATE_TRACE_HOURS * 3600.0, total)
+            seconds = min(days * DAY, total)
             windows = [w for w in recorded if w.start < seconds]
             mean = sum(w.rate * min(w.length, seconds - w.start) for w in windows) / seconds
-            scale = min(1.0, _two_digits(RATE_TRACE_TARGET_RPS / mean)) if mean > 0 else 1.0
-            name = f"{path.stem}-{RATE_TRACE_HOURS}h" if seconds < total else path.stem
-            out.append(Variant(name, path, kind, rate_scale=scale, duration=seconds))
+            scale = min(1.0, _two_digits(rps / mean)) if mean > 0 else 1.0
+            name = f"{path.stem}-{days}d" if seconds < total else path.stem
+            warmup = min(burn_in_days * DAY, seconds / 2)
+            out.append(Variant(name, path, kind, rate_scale=scale, duration=seconds, warmup=warmup))
     return out
 
 
@@ -122,6 +144,7 @@ def simulate(variant: Variant, slo: int, out: Path, jobs: int) -> tuple[list[str
     trace = os.path.relpath(variant.path, REPO)
     argv = ["--trace", trace, "--slo-ms", str(slo), "--percentile", str(PERCENTILE)]
     argv += ["--compare", "hpa,keda,kpa,static", "--seed", str(SEED)]
+    argv += ["--rerun-seeds", ",".join(map(str, RERUN_SEEDS)), "--warmup", f"{variant.warmup:g}", "--tune", "both"]
     if variant.rate_scale != 1:
         argv += ["--rate-scale", f"{variant.rate_scale:g}"]
     if variant.duration is not None:
@@ -142,7 +165,7 @@ def _whatif(task: tuple[Variant, int, str]) -> tuple[str, str, dict[str, float]]
     factory, cost_policy = VARIANTS[name]
     trace = variant.load()
     profile = load_profile(DEFAULT_PROFILE)
-    config = run_config(float(slo), PERCENTILE, default_autoscaling(slo, PERCENTILE), cost_policy)
+    config = run_config(float(slo), PERCENTILE, default_autoscaling(slo, PERCENTILE), cost_policy, variant.warmup)
     config = replace(config, initial_replicas=config.clamp(first_interval_replicas(trace, profile, config)))
     result = run(trace, profile, factory(), config, record=False)
     return variant.name, name, {"gpu_hours": result.gpu_hours, "slo_attainment": result.slo_attainment}
@@ -181,22 +204,70 @@ def _machine() -> list[str]:
     ]
 
 
-def _ratio(value: float | None, goal: float) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f} {'(met)' if value <= goal else '(missed)'}"
+#: Each ratio of inferop's GPU-hours reported per trace: (key, column title).
+RATIO_COLUMNS = (
+    ("vs_oracle", "/ oracle"),
+    ("vs_best_past", "/ best tuned on the past"),
+    ("vs_best_scored", "/ best tuned with hindsight"),
+    ("vs_static_past", "/ static tuned on the past"),
+)
+BASELINES = ("hpa", "keda-latency", "keda-queue", "kpa", "static")
+
+
+def _meets(row: dict[str, Any]) -> bool:
+    return bool(row["slo_attainment"] >= PERCENTILE / 100 - 1e-12)
+
+
+def _ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """inferop's GPU-hours over the oracle, the best past-tuned and hindsight baselines, static past (one seed)."""
+    by = {(r["policy"], r["tuned_on"]): r for r in rows}
+    ours = by[("inferop", None)]
+
+    def best(tuned_on: str) -> dict[str, Any] | None:
+        met = [r for r in rows if r["tuned_on"] == tuned_on and _meets(r)]
+        return min(met, key=lambda r: r["gpu_hours"]) if met else None
+
+    static = by.get(("static", "past"))
+    others = {
+        "vs_oracle": by[("oracle", None)],
+        "vs_best_past": best("past"),
+        "vs_best_scored": best("scored"),
+        "vs_static_past": static if static is not None and _meets(static) else None,
+    }
+    out: dict[str, Any] = {
+        key: ours["gpu_hours"] / other["gpu_hours"] if other and other["gpu_hours"] > 0 else None
+        for key, other in others.items()
+    }
+    for key in ("vs_best_past", "vs_best_scored"):
+        other = others[key]
+        out[key + "_name"] = f"{other['policy']} ({other['tuned_target']:g})" if other else None
+    return out
+
+
+MISSING = "no baseline meets the goal"
+
+
+def _spread(values: list[float | None], missing: str = "no baseline meets the goal") -> str:
+    if not values or any(v is None for v in values):
+        return f"- ({missing})" if all(v is None for v in values) else f"- ({missing} on some seeds)"
+    known = sorted(v for v in values if v is not None)
+    median = known[len(known) // 2] if len(known) % 2 else (known[len(known) // 2 - 1] + known[len(known) // 2]) / 2
+    return f"{median:.2f} ({known[0]:.2f}-{known[-1]:.2f})"
 
 
 def report(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, float]]], jobs: int, total: float) -> str:
-    from whatif import VARIANTS
-
     lines = [
         "# Benchmark: inferop's cost controller vs the autoscalers users run today",
         "",
         "Generated by `make bench` (`bench/run.py`); do not edit by hand. Method: `docs/simulate.md`.",
-        "Each baseline's target was tuned per trace (a sweep) to its cheapest setting meeting the SLO attainment",
-        "goal; inferop ran once with the default CostPolicy. Ratios are GPU-hours; goals: inferop / best tuned",
-        f"baseline <= {GOAL_VS_BASELINE}, inferop / oracle <= {GOAL_VS_ORACLE}, and inferop itself meeting the goal.",
+        "The protocol: every policy starts from the same state (the oracle's size for the first minute, Ready),",
+        "runs an unscored burn-in and is scored on the period after it (its requests, the pod time inside it).",
+        "inferop runs once with the default CostPolicy; each baseline is tuned twice by a sweep, on the past (the",
+        "burn-in alone, as a user tunes on last week) and with hindsight (on the scored period itself). The oracle",
+        "is clairvoyant but pays the cold start of every replica it adds. Ratios are inferop's GPU-hours over the",
+        "other's, each a median (range) over seeds "
+        f"{', '.join(map(str, (SEED, *RERUN_SEEDS)))}; a baseline counts only when it meets the attainment goal.",
+        "No goal for the ratios is set here (issue 13); below 1 inferop is cheaper.",
         "",
         "## Machine",
         "",
@@ -210,12 +281,13 @@ def report(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, flo
         "requests' isolated latency (each alone on an idle replica of `llama-8b-h100`), rounded up to the next",
         "bucket bound of vLLM's e2e histogram, so that the SLO line itself is measured exactly.",
         "",
-        "| trace | scaling | requests | isolated p95 | SLO | why |",
-        "|---|---|---:|---:|---:|---|",
+        "| trace | scaling | requests | burn-in | scored | isolated p95 | SLO | why |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['name']} | {row['scaling']} | {row['requests']:,} | {row['isolated_p95']:.2f} s | "
+            f"| {row['name']} | {row['scaling']} | {row['requests']:,} | {_duration(row['warmup'])} | "
+            f"{_duration(row['scored'])} | {row['isolated_p95']:.2f} s | "
             f"{row['slo'] / 1000:g} s | {SLO_FACTOR:g} x {row['isolated_p95']:.2f} s = "
             f"{SLO_FACTOR * row['isolated_p95']:.2f} s, next bucket bound {row['slo'] / 1000:g} s |"
         )
@@ -223,65 +295,59 @@ def report(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, flo
         "",
         "## Results",
         "",
-        "| trace | inferop GPU-h | attainment | best tuned baseline | its GPU-h | oracle GPU-h | "
-        "inferop / baseline | inferop / oracle | inferop meets SLO goal |",
-        "|---|---:|---:|---|---:|---:|---:|---:|:-:|",
+        "inferop's GPU-hours and SLO attainment (seed 0, scored period), and its ratios:",
+        "",
+        "| trace | inferop GPU-h | attainment | meets goal | "
+        + " | ".join(title for _, title in RATIO_COLUMNS)
+        + " | oracle mean replicas |",
+        "|---|---:|---:|:-:|" + "---:|" * len(RATIO_COLUMNS) + "---:|",
     ]
     for row in rows:
-        s = row["summary"]
-        ours, oracle = s["inferop"], s["oracle"]
-        best = row["best"]
+        ours = row["by_seed"][SEED][("inferop", None)]
+        oracle = row["by_seed"][SEED][("oracle", None)]
+        cells = [
+            _spread([r[key] for r in row["ratios"]], "it misses the goal" if key == "vs_static_past" else MISSING)
+            for key, _ in RATIO_COLUMNS
+        ]
+        replicas = oracle["gpu_hours"] * 3600 / row["scored"] if row["scored"] else math.nan
         lines.append(
             f"| [{row['name']}]({row['name']}/summary.md) | {ours['gpu_hours']:.2f} | {ours['slo_attainment']:.4f} | "
-            f"{best['policy'] + ' (' + format(best['tuned_target'], 'g') + ')' if best else 'none'} | "
-            f"{best['gpu_hours'] if best else float('nan'):.2f} | {oracle['gpu_hours']:.2f} | "
-            f"{_ratio(row['vs_baseline'], GOAL_VS_BASELINE)} | {_ratio(row['vs_oracle'], GOAL_VS_ORACLE)} | "
-            f"{'yes' if ours['slo_attainment'] >= PERCENTILE / 100 else 'no'} |"
+            f"{'yes' if _meets(ours) else 'no'} | " + " | ".join(cells) + f" | {replicas:.1f} |"
         )
     lines += [
         "",
-        "Every policy, per trace (GPU-hours / SLO attainment; `-` = missed the attainment goal):",
+        "The baselines behind the ratios (seed 0): the best tuned on the past / with hindsight.",
+        "",
+        "| trace | best tuned on the past | best tuned with hindsight |",
+        "|---|---|---|",
+    ]
+    for row in rows:
+        first = row["ratios"][0]
+        lines.append(
+            f"| {row['name']} | {first['vs_best_past_name'] or 'none meets the goal'} | "
+            f"{first['vs_best_scored_name'] or 'none meets the goal'} |"
+        )
+    lines += [
+        "",
+        "Every policy, per trace, seed 0 (GPU-hours / SLO attainment [tuned target]; `-` = missed the goal):",
         "",
     ]
-    names = ["inferop", "oracle", "hpa", "keda-latency", "keda-queue", "kpa", "static"]
-    lines += ["| trace | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    columns = [("inferop", None), ("oracle", None)] + [(b, t) for b in BASELINES for t in ("past", "scored")]
+    titles = [name if tuned is None else f"{name} ({tuned})" for name, tuned in columns]
+    lines += ["| trace | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(columns)]
     for row in rows:
         cells = []
-        for name in names:
-            r = row["summary"].get(name)
+        for key in columns:
+            r = row["by_seed"][SEED].get(key)
             if r is None:
                 cells.append("")
                 continue
-            mark = "" if r["slo_attainment"] >= PERCENTILE / 100 else " -"
-            cells.append(f"{r['gpu_hours']:.1f} / {r['slo_attainment']:.3f}{mark}")
+            mark = "" if _meets(r) else " -"
+            target = f" [{r['tuned_target']:g}]" if r["tuned_target"] is not None else ""
+            cells.append(f"{r['gpu_hours']:.1f} / {r['slo_attainment']:.3f}{mark}{target}")
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "## What-ifs (not the shipped controller)",
-        "",
-        "`bench/whatif.py`: the same replay with other CostPolicy values (through the real decide()), or with",
-        "one of decide()'s rules changed or taken out (`no-attainment`, `no-up-cap`, `no-settle`, `no-blind-line`,",
-        "`up-factor-2`, `no-backlog-settle`, `no-proven`). Each cell:",
-        "GPU-hours / attainment, then the ratio to the best tuned baseline and to the oracle.",
-        "",
-        "| trace | " + " | ".join(VARIANTS) + " |",
-        "|---|" + "---|" * len(VARIANTS),
-    ]
-    for row in rows:
-        cells = []
-        for name in VARIANTS:
-            numbers = whatif.get(row["name"], {}).get(name)
-            if numbers is None:
-                cells.append("")
-                continue
-            best = row["best"]
-            vs_best = numbers["gpu_hours"] / best["gpu_hours"] if best else math.nan
-            vs_oracle = numbers["gpu_hours"] / row["summary"]["oracle"]["gpu_hours"]
-            mark = "" if numbers["slo_attainment"] >= PERCENTILE / 100 else " (SLO missed)"
-            cells.append(
-                f"{numbers['gpu_hours']:.1f} / {numbers['slo_attainment']:.3f}{mark}; {vs_best:.2f}x, {vs_oracle:.2f}x"
-            )
-        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    if whatif:
+        lines += _whatif_table(rows, whatif)
     lines += ["", "## Commands", ""]
     for row in rows:
         lines.append(f"- `inferop simulate {shlex.join(row['argv'])}` ({row['seconds']:.0f} s)")
@@ -291,32 +357,78 @@ def report(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, flo
     return "\n".join(lines) + "\n"
 
 
-RUN_KEYS = ("name", "scaling", "requests", "isolated_p95", "slo", "argv", "seconds")
+def _duration(seconds: float) -> str:
+    if seconds >= DAY and seconds % DAY == 0:
+        return f"{seconds / DAY:g} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min"
+
+
+def _whatif_table(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    from whatif import VARIANTS
+
+    lines = [
+        "",
+        "## What-ifs (not the shipped controller)",
+        "",
+        "`bench/whatif.py`: the same replay (seed 0, same burn-in) with other CostPolicy values (through the real",
+        "decide()), or with one of decide()'s rules changed or taken out. Each cell: GPU-hours / attainment, then",
+        "the ratio to the oracle.",
+        "",
+        "| trace | " + " | ".join(VARIANTS) + " |",
+        "|---|" + "---|" * len(VARIANTS),
+    ]
+    for row in rows:
+        cells = []
+        oracle = row["by_seed"][SEED][("oracle", None)]["gpu_hours"]
+        for name in VARIANTS:
+            numbers = whatif.get(row["name"], {}).get(name)
+            if numbers is None:
+                cells.append("")
+                continue
+            mark = "" if numbers["slo_attainment"] >= PERCENTILE / 100 else " (SLO missed)"
+            cells.append(f"{numbers['gpu_hours']:.1f} / {numbers['slo_attainment']:.3f}{mark}; "
+                         f"{numbers['gpu_hours'] / oracle:.2f}x")
+        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+RUN_KEYS = ("name", "scaling", "requests", "isolated_p95", "slo", "argv", "seconds", "warmup", "scored")
 
 
 def _row(run_info: dict[str, Any], out: Path) -> dict[str, Any]:
-    summary = {r["policy"]: r for r in json.loads((out / run_info["name"] / "summary.json").read_text())}
-    baselines = [
-        r for n, r in summary.items() if n not in ("inferop", "oracle") and r["slo_attainment"] >= PERCENTILE / 100
-    ]
-    best = min(baselines, key=lambda r: r["gpu_hours"]) if baselines else None
-    ours = summary["inferop"]
-    return {
-        **run_info,
-        "summary": summary,
-        "best": best,
-        "vs_baseline": ours["gpu_hours"] / best["gpu_hours"] if best else None,
-        "vs_oracle": ours["gpu_hours"] / summary["oracle"]["gpu_hours"],
-    }
+    summary = json.loads((out / run_info["name"] / "summary.json").read_text())
+    by_seed: dict[int, dict[tuple[str, str | None], dict[str, Any]]] = {}
+    for r in summary:
+        by_seed.setdefault(r["seed"], {})[(r["policy"], r["tuned_on"])] = r
+    ratios = [_ratios([r for r in summary if r["seed"] == seed]) for seed in sorted(by_seed)]
+    return {**run_info, "by_seed": by_seed, "ratios": ratios}
 
 
 def rewrite_report(out: Path) -> int:
     runs = json.loads((out / "runs.json").read_text())
-    whatif = json.loads((out / "whatif.json").read_text())
+    path = out / "whatif.json"
+    whatif = json.loads(path.read_text()) if path.exists() else {}
     rows = [_row(r, out) for r in runs["runs"]]
     (out / "README.md").write_text(report(rows, whatif, runs["jobs"], runs["total_seconds"]))
     print(f"wrote {out / 'README.md'}")
     return 0
+
+
+def default_traces() -> Path:
+    """``../shared/data/traces`` beside the repository (for a git worktree, beside its main checkout)."""
+    candidates = []
+    for query in ("--show-toplevel", "--git-common-dir"):
+        found = subprocess.run(["git", "rev-parse", query], capture_output=True, text=True, cwd=REPO)
+        if found.returncode == 0:
+            path = (REPO / found.stdout.strip()).resolve()
+            candidates.append(path if query == "--show-toplevel" else path.parent)
+    for root in [*candidates, REPO]:
+        directory = root.parent / "shared" / "data" / "traces"
+        if directory.is_dir():
+            return directory
+    return REPO.parent / "shared" / "data" / "traces"
 
 
 def main() -> int:
@@ -325,19 +437,21 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--only", default="", help="comma-separated variant names to run (default: all)")
+    parser.add_argument("--rate-days", type=int, default=RATE_TRACE_DAYS, help="days of a rate trace replayed")
+    parser.add_argument(
+        "--rate-burn-in-days", type=int, default=RATE_TRACE_BURN_IN_DAYS, help="of them, days of burn-in"
+    )
+    parser.add_argument("--rate-rps", type=float, default=RATE_TRACE_TARGET_RPS, help="a rate trace's mean req/s")
+    parser.add_argument("--whatifs", action="store_true", help="also run the what-ifs of bench/whatif.py")
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite README.md from the results already in --out"
     )
     args = parser.parse_args()
     if args.report_only:
         return rewrite_report(args.out)
-    directory = args.traces
-    if directory is None:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, cwd=REPO)
-        root = Path(top.stdout.strip()) if top.returncode == 0 else REPO
-        directory = root.parent / "shared" / "data" / "traces"
+    directory = args.traces if args.traces is not None else default_traces()
     started = time.monotonic()
-    plan = variants(directory)
+    plan = variants(directory, args.rate_days, args.rate_burn_in_days, args.rate_rps)
     if args.only:
         wanted = set(args.only.split(","))
         plan = [v for v in plan if v.name in wanted]
@@ -352,28 +466,35 @@ def main() -> int:
         slo, isolated = slo_ms(trace, DEFAULT_PROFILE)
         print(f"{variant.name}: {len(trace):,} requests, SLO {slo} ms (isolated p95 {isolated:.2f} s)", flush=True)
         out = args.out / variant.name
+        scaling, requests, duration = trace.scaling, len(trace), trace.duration
+        del trace
         argv, seconds = simulate(variant, slo, out, args.jobs)
         info = {
             "name": variant.name,
-            "scaling": trace.scaling,
-            "requests": len(trace),
+            "scaling": scaling,
+            "requests": requests,
             "isolated_p95": isolated,
             "slo": slo,
             "argv": argv,
             "seconds": seconds,
+            "warmup": variant.warmup,
+            "scored": duration - variant.warmup,
         }
         rows.append(_row(info, args.out))
-        vs_baseline = rows[-1]["vs_baseline"]
+        first = rows[-1]["ratios"][0]
         print(
-            f"  done in {seconds:.0f} s: inferop / best baseline "
-            f"{vs_baseline if vs_baseline is not None else float('nan'):.2f}, "
-            f"inferop / oracle {rows[-1]['vs_oracle']:.2f}",
+            f"  done in {seconds:.0f} s (seed 0): inferop / oracle {first['vs_oracle']:.2f}, "
+            + ", ".join(f"{k} {first[k]:.2f}" for k in ("vs_best_past", "vs_best_scored") if first[k] is not None),
             flush=True,
         )
         slos.append((variant, slo))
-    print("what-ifs ...", flush=True)
-    whatif = whatifs(slos, args.jobs)
-    (args.out / "whatif.json").write_text(json.dumps(whatif, indent=2, sort_keys=True) + "\n")
+    whatif: dict[str, dict[str, dict[str, float]]] = {}
+    if args.whatifs:
+        print("what-ifs ...", flush=True)
+        whatif = whatifs(slos, args.jobs)
+        (args.out / "whatif.json").write_text(json.dumps(whatif, indent=2, sort_keys=True) + "\n")
+    else:
+        (args.out / "whatif.json").unlink(missing_ok=True)
     total = time.monotonic() - started
     runs = {
         "jobs": args.jobs,

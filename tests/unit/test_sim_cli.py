@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="inferop")
     add_parser(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["simulate", *argv])
+
+
+#: The tiny trace's burst starts at 200 s: the first three minutes are the burn-in (the "past").
+WARMUP = ["--warmup", "180"]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,8 @@ def trace_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def compared(trace_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("out")
-    argv = ["--trace", str(trace_file), "--slo-ms", "5000", "--compare", "hpa,keda,kpa,static", "--out", str(out)]
-    assert main(argv) == 0
+    argv = ["--trace", str(trace_file), "--slo-ms", "5000", "--compare", "hpa,keda,kpa,static", *WARMUP]
+    assert main([*argv, "--out", str(out)]) == 0
     return out
 
 
@@ -54,35 +59,47 @@ def test_add_parser_registers_simulate() -> None:
     assert (args.percentile, args.seed, args.compare) == (95, 0, "")
 
 
-def test_summary_json_has_one_row_per_policy_with_exactly_the_keys(compared: Path) -> None:
+BASELINE_ROWS = [(b, t) for b in ("hpa", "keda-latency", "keda-queue", "kpa", "static") for t in ("past", "scored")]
+
+
+def test_summary_json_has_one_row_per_policy_and_tuning_with_exactly_the_keys(compared: Path) -> None:
     rows = json.loads((compared / "summary.json").read_text())
-    assert [r["policy"] for r in rows] == ["inferop", "oracle", "hpa", "keda-latency", "keda-queue", "kpa", "static"]
+    assert [(r["policy"], r["tuned_on"]) for r in rows] == [("inferop", None), ("oracle", None), *BASELINE_ROWS]
     for row in rows:
         assert tuple(row) == SUMMARY_KEYS
         assert set(row) == {
-            "policy", "tuned_target", "gpu_hours", "cost_usd", "slo_attainment",
-            "p95_ms", "p99_ms", "scale_events", "trace", "seed",
+            "policy", "tuned_target", "tuned_on", "gpu_hours", "cost_usd", "slo_attainment",
+            "p95_ms", "p99_ms", "scale_events", "trace", "seed", "warmup_s", "scored_s",
         }  # fmt: skip
         assert row["trace"] == "tiny" and row["seed"] == 0
+        assert (row["warmup_s"], row["scored_s"]) == (180, 602 - 180)
         assert row["gpu_hours"] > 0 and 0 <= row["slo_attainment"] <= 1
         assert row["cost_usd"] == pytest.approx(row["gpu_hours"] * 4.10, abs=0.01)
         assert (row["tuned_target"] is None) == (row["policy"] in ("inferop", "oracle"))
     oracle = rows[1]
     assert all(oracle["gpu_hours"] <= r["gpu_hours"] for r in rows if r["slo_attainment"] >= 0.95)
+    # Tuned on a quiet past, static keeps fewer replicas than the burst needs: it misses the goal.
+    static = {r["tuned_on"]: r for r in rows if r["policy"] == "static"}
+    assert static["past"]["tuned_target"] < static["scored"]["tuned_target"]
+    assert static["past"]["slo_attainment"] < 0.95 <= static["scored"]["slo_attainment"]
 
 
 def test_outputs_include_the_table_the_sweeps_and_a_plot_per_policy(compared: Path) -> None:
     table = (compared / "summary.md").read_text()
-    assert "| policy | tuned target | GPU-hours |" in table and "inferop GPU-hours / oracle" in table
+    assert "| policy | tuned on | tuned target | GPU-hours |" in table and "- the oracle: **" in table
+    assert "the best baseline tuned on the past" in table and "static tuned on the past" in table
     sweeps = json.loads((compared / "sweep.json").read_text())
-    assert set(sweeps) == {"hpa", "keda-latency", "keda-queue", "kpa", "static"}
-    assert all(len(s["tried"]) >= 2 for s in sweeps.values())
-    for policy in ("inferop", "oracle", "hpa", "keda-latency", "keda-queue", "kpa", "static"):
-        assert (compared / f"{policy}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(sweeps) == {"past", "scored"}
+    for tuning in sweeps.values():
+        assert set(tuning) == {"hpa", "keda-latency", "keda-queue", "kpa", "static"}
+        assert all(len(s["tried"]) >= 2 for s in tuning.values())
+    plots = ["inferop", "oracle", *(f"{b}-{t}" for b, t in BASELINE_ROWS)]
+    for name in plots:
+        assert (compared / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_same_seed_gives_the_same_summary(trace_file: Path, compared: Path, tmp_path: Path) -> None:
-    argv = ["--trace", str(trace_file), "--slo-ms", "5000", "--compare", "hpa,keda,kpa,static"]
+    argv = ["--trace", str(trace_file), "--slo-ms", "5000", "--compare", "hpa,keda,kpa,static", *WARMUP]
     assert main([*argv, "--out", str(tmp_path), "--no-plots", "--jobs", "2"]) == 0
     assert (tmp_path / "summary.json").read_text() == (compared / "summary.json").read_text()
 
@@ -102,11 +119,43 @@ def test_rate_traces_isvc_and_policy_files_are_read(tmp_path: Path) -> None:
     )
     out = tmp_path / "out"
     argv = ["--trace", str(trace), "--slo-ms", "1000", "--isvc", str(isvc), "--policy", str(policy), "--seed", "3"]
-    assert main([*argv, "--out", str(out), "--no-plots"]) == 0
+    assert main([*argv, "--rerun-seeds", "4", "--out", str(out), "--no-plots"]) == 0
     rows = json.loads((out / "summary.json").read_text())
-    assert [r["policy"] for r in rows] == ["inferop", "oracle"]
-    assert rows[0]["seed"] == 3 and rows[0]["trace"] == "rates"
-    assert "p95 ttft latency <= 1000 ms" in (out / "summary.md").read_text()
+    assert [(r["policy"], r["seed"]) for r in rows] == [("inferop", 3), ("oracle", 3), ("inferop", 4), ("oracle", 4)]
+    assert rows[0]["trace"] == "rates" and (rows[0]["warmup_s"], rows[0]["scored_s"]) == (900, 300)
+    assert rows[0]["p99_ms"] != rows[2]["p99_ms"]  # another seed draws other arrivals
+    table = (out / "summary.md").read_text()
+    assert "p95 ttft latency <= 1000 ms" in table
+    assert "Over seeds 3, 4 (median, range" in table
+    parallel = tmp_path / "parallel"
+    assert main([*argv, "--rerun-seeds", "4", "--out", str(parallel), "--no-plots", "--jobs", "2"]) == 0
+    assert (parallel / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
+
+
+def rate_file(path: Path, rows: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(",".join(RATE_HEADER) + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_a_multi_model_rate_trace_needs_a_category_and_replays_only_it(tmp_path: Path) -> None:
+    a_rows = ["m-small,0,1.0,3,1.0,1.5", "m-small,600,1.0,3,1.0,1.5"]
+    b_rows = ["m-large,0,3.0,3,1.0,1.5", "m-large,600,6.0,3,3.0,2.0"]
+    mixed = rate_file(tmp_path / "mixed" / "rates.csv", [a_rows[0], b_rows[0], a_rows[1], b_rows[1]])
+    alone = rate_file(tmp_path / "alone" / "rates.csv", b_rows)
+    argv = ["--slo-ms", "5000", "--warmup", "600", "--no-plots"]
+    for trace, extra in ((mixed, ["--category", "m-large"]), (alone, [])):
+        assert main(["--trace", str(trace), *argv, *extra, "--out", str(trace.parent / "out")]) == 0
+    picked = json.loads((mixed.parent / "out" / "summary.json").read_text())
+    assert picked == json.loads((alone.parent / "out" / "summary.json").read_text())
+    cases = [
+        ([], "^--category: .*the trace holds 2 categories \\(m-small, m-large\\); choose one with --category NAME"),
+        (["--category", "m-tiny"], "^--category: .*'m-tiny' is not in the trace; categories found: m-small, m-large"),
+    ]
+    for extra, message in cases:
+        args = parse(["--trace", str(mixed), *argv, *extra, "--out", str(tmp_path / "o")])
+        with pytest.raises(SimError, match=message):
+            run_simulate(args)
 
 
 @pytest.mark.parametrize(
@@ -119,6 +168,13 @@ def test_rate_traces_isvc_and_policy_files_are_read(tmp_path: Path) -> None:
         (["--rate-scale", "0"], "--rate-scale"),
         (["--jobs", "0"], "--jobs"),
         (["--profile", "no-such-gpu"], "--profile"),
+        (["--warmup", "-1"], "--warmup"),
+        (["--warmup", "602"], "--warmup"),
+        (["--warmup", "0", "--compare", "static"], "--tune"),
+        (["--warmup", "0", "--compare", "static", "--tune", "past"], "--tune"),
+        (["--rerun-seeds", "1,x"], "--rerun-seeds"),
+        (["--rerun-seeds", "0"], "--rerun-seeds"),
+        (["--category", "m-large"], "--category"),
     ],
 )
 def test_bad_values_name_the_flag(trace_file: Path, tmp_path: Path, extra: list[str], flag: str) -> None:
@@ -155,3 +211,12 @@ def test_bad_files_name_the_flag(tmp_path: Path) -> None:
 def test_main_prints_the_error_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--trace", str(tmp_path / "x.csv"), "--slo-ms", "100", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: --trace: ")
+
+
+def test_without_the_compiled_core_simulate_says_how_to_install_it(
+    trace_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "inferop_simcore", None)  # the operator image ships without it
+    args = parse(["--trace", str(trace_file), "--slo-ms", "500", "--out", str(tmp_path)])
+    with pytest.raises(SimError, match=r"^simulate: .*inferop_simcore.*make install"):
+        run_simulate(args)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,12 @@ import inferop.sim.policies as policies
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling
 from inferop.sim.compare import compare
-from inferop.sim.engine import Cluster, Requests
-from inferop.sim.oracle import oracle
+from inferop.sim.engine import Cluster, Requests, charged_seconds
+from inferop.sim.oracle import oracle, prewarmed_pods
 from inferop.sim.policies import InferopPolicy
 from inferop.sim.profile import DEFAULT_PROFILE, ServiceProfile, load_profile
 from inferop.sim.prom import Prometheus, bucket_quantile, extrapolated_rate
-from inferop.sim.run import RunConfig, run
+from inferop.sim.run import Context, RunConfig, run
 from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER, Trace, TraceError, load_trace
 
 INF = math.inf
@@ -309,9 +310,9 @@ def test_our_policy_calls_the_real_decide(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_oracle_uses_no_more_gpu_hours_than_any_policy_that_meets_the_goal() -> None:
     trace, prof = small_trace(), profile()
-    cfg = config(slo_ms=1500)
+    cfg = replace(config(slo_ms=1500), warmup=300.0)
     comparison = compare(trace, prof, cfg, ["hpa", "keda-latency", "keda-queue", "kpa", "static"])
-    by_name = {r.policy: r for r in comparison.results}
+    by_name = {r.policy: r for r in comparison.results if r.tuned_on != "past"}
     best = by_name["oracle"]
     assert best.meets(cfg.goal)
     for result in comparison.results:
@@ -335,3 +336,138 @@ def test_the_shipped_profile_is_sourced() -> None:
     # an 8B model alone on an H100: ~6.5 ms per token at batch 1, prompts at ~28k tokens/s
     ttft, e2e = shipped.isolated_latency(1000, 100)
     assert 0.03 < ttft < 0.04 and 0.6 < e2e < 0.8
+
+
+# -- the protocol: burn-in, tuning on the past, the oracle that pays the cold start ----------------
+
+
+@dataclass
+class Scripted:
+    """A controller that sets the replicas from a script: tick k (every 120 s from 7 s) -> replicas."""
+
+    script: list[int]
+    name: str = "scripted"
+    period: float = 120.0
+    target: float | None = None
+
+    def setup(self, ctx: Context) -> None:
+        self.ticks = iter(self.script)
+
+    def tick(self, ctx: Context, now: float) -> int | None:
+        return next(self.ticks, None)
+
+
+def burst_then_quiet() -> Trace:
+    """50 long prompts at 1 s (they miss a 1 s SLO on one replica), then one small request every 20 s."""
+    rows = [(1.0 + 0.001 * i, 100, 20) for i in range(50)]
+    rows += [(130.0 + 20 * i, 100, 20) for i in range(5)]
+    return Trace("burst", "requests", [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], 240.0, [], "")
+
+
+def test_requests_pod_time_and_scale_events_of_the_burn_in_are_not_counted() -> None:
+    trace, prof = burst_then_quiet(), profile()
+    cfg = replace(config(slo_ms=1000), warmup=120.0)
+    # Scale to 2 at 7 s (in the burn-in), to 3 at 127 s (scored); cold start 100 s.
+    result = run(trace, prof, Scripted([2, 3]), cfg)
+    assert result.requests == 5 and result.slo_attainment == 1.0  # the burst's misses are not scored
+    # Pod 1 and pod 2 (started at 7 s, alive across the boundary) are charged from 120 s, pod 3 from 127 s.
+    assert result.gpu_hours * 3600 == pytest.approx(120 + 120 + (240 - 127))
+    assert result.scale_events == 1
+    unscored = run(trace, prof, Scripted([2, 3]), config(slo_ms=1000))
+    assert unscored.requests == 55 and unscored.slo_attainment < 0.5
+    assert unscored.gpu_hours * 3600 == pytest.approx(240 + (240 - 7) + (240 - 127))
+    assert unscored.scale_events == 2
+
+
+def test_a_pod_alive_across_the_boundary_is_charged_only_for_its_scored_part() -> None:
+    prof = profile()
+    cluster = Cluster(prof, Requests([], [], []))
+    cluster.start_warm(1)
+    cluster.scale(2, 50.0)  # starts at 50 s
+    cluster.scale(1, 150.0)  # still starting (cold start 100 s): stopped at 150 s
+    assert cluster.gpu_seconds(200.0, since=100.0) == pytest.approx(100 + 50)
+    assert cluster.gpu_seconds(200.0) == pytest.approx(200 + 100)
+    assert charged_seconds([(0.0, 50.0), (90.0, None)], 100.0, 200.0) == pytest.approx(100)
+
+
+def quiet_past(heavy_future: bool) -> Trace:
+    """Six minutes: a light first three (the past), then light again or 25 requests/s (the future)."""
+    rng = random.Random(5)
+    arrival, t = [], 0.0
+    while t < 360:
+        t += rng.expovariate(25.0 if heavy_future and t >= 180 else 1.0)
+        arrival.append(t)
+    arrival = [a for a in arrival if a < 360]
+    inputs = [rng.randint(50, 400) for _ in arrival]
+    outputs = [rng.randint(5, 80) for _ in arrival]
+    if heavy_future:  # the past is the very same requests as in the light trace
+        light = quiet_past(False)
+        past = light.slice(0.0, 180.0)[1]
+        later = [i for i, a in enumerate(arrival) if a >= 180]
+        arrival = light.arrival[:past] + [arrival[i] for i in later]
+        inputs = light.input_tokens[:past] + [inputs[i] for i in later]
+        outputs = light.output_tokens[:past] + [outputs[i] for i in later]
+    return Trace("past", "requests", arrival, inputs, outputs, 360.0, [], "as recorded")
+
+
+def test_the_past_tuned_setting_does_not_read_the_scored_period() -> None:
+    prof, cfg = profile(), replace(config(slo_ms=1500), warmup=180.0)
+    light, heavy = quiet_past(False), quiet_past(True)
+    assert light.slice(0, 180) == heavy.slice(0, 180) and len(heavy) > 2 * len(light)
+    kept = {}
+    for name, trace in (("light", light), ("heavy", heavy)):
+        comparison = compare(trace, prof, cfg, ["hpa", "static"], tunings=("past", "scored"))
+        kept[name] = {(r.policy, r.tuned_on): r.target for r in comparison.results if r.tuned_on}
+        assert {tuning: sweep["static"].best.target for tuning, sweep in comparison.sweeps.items()} == {  # type: ignore[union-attr]
+            "past": kept[name][("static", "past")],
+            "scored": kept[name][("static", "scored")],
+        }
+    for policy in ("hpa", "static"):
+        assert kept["light"][(policy, "past")] == kept["heavy"][(policy, "past")], policy
+    # Tuned with hindsight, the heavy future needs more static replicas: the scored period is read there.
+    assert kept["heavy"][("static", "scored")] > kept["light"][("static", "scored")]
+
+
+def test_prewarmed_pods_start_a_cold_start_early_and_bridge_short_gaps() -> None:
+    # 60 s intervals needing 1, 3, 3, 1, 2 replicas, 1 Ready at 0 s, cold start 120 s.
+    starts, ends = [0.0, 60.0, 120.0, 180.0, 240.0], [60.0, 120.0, 180.0, 240.0, 300.0]
+    pods = prewarmed_pods(starts, ends, [1, 3, 3, 1, 2], initial=1, cold_start=120.0)
+    # Replica 1: Ready at 0 to the end. Replica 2: started 120 s before 60 s; its 60 s gap (180-240 s)
+    # is shorter than a cold start, so the pod is kept. Replica 3: started at -60 s, stopped at 180 s.
+    assert sorted(pods) == [(-60.0, 180.0), (-60.0, 300.0), (0.0, 300.0)]
+    assert charged_seconds(pods, 0.0, 300.0) == pytest.approx(300 + 300 + 180)
+    # With a cold start of 30 s the gap is longer: the second replica stops and starts again 30 s early.
+    again = prewarmed_pods(starts, ends, [1, 3, 3, 1, 2], initial=1, cold_start=30.0)
+    assert sorted(again) == [(0.0, 300.0), (30.0, 180.0), (30.0, 180.0), (210.0, 300.0)]
+
+
+def one_burst() -> Trace:
+    """One small request a minute for five minutes, and 30 long prompts at 190 s."""
+    rows = sorted([(k * 60.0 + 10, 50, 10) for k in range(5)] + [(190 + 0.01 * i, 100, 10) for i in range(30)])
+    arrival, inputs, outputs = ([r[i] for r in rows] for i in range(3))
+    return Trace("one-burst", "requests", arrival, inputs, outputs, 300.0, [], "")  # type: ignore[arg-type]
+
+
+def test_the_oracle_pays_the_cold_start_of_every_replica_it_adds() -> None:
+    trace, prof = one_burst(), profile()  # cold start 100 s
+    result = oracle(trace, prof, config(slo_ms=1500))
+    assert [p.replicas for p in result.timeline] == [1, 1, 1, 3, 1]  # the burst needs 3 in minute 4
+    # 1 replica for 300 s, plus 2 more started at 180 - 100 = 80 s and stopped at 240 s.
+    assert result.gpu_hours * 3600 == pytest.approx(300 + 2 * (240 - 80))
+    assert result.slo_attainment == 1.0 and result.scale_events == 2
+    # With a burn-in of 120 s: only [120, 300) is charged and the five requests after 120 s are scored.
+    scored = oracle(trace, prof, replace(config(slo_ms=1500), warmup=120.0))
+    assert scored.gpu_hours * 3600 == pytest.approx(180 + 2 * (240 - 120))
+    assert scored.requests == 33
+
+
+def test_the_service_model_runs_compiled() -> None:
+    """The model's one implementation is the Rust event loop (simcore/); these tests run against it."""
+    import inferop_simcore
+
+    cluster = Cluster(profile(), Requests([0.0], [10], [5]))
+    assert isinstance(cluster.core, inferop_simcore.Core)
+    cluster.start_warm(1)
+    assert cluster.route_until(0, INF) == 1
+    cluster.finish()
+    assert cluster.requests.e2e[0] == pytest.approx(0.010 + 5 * 0.011)  # 10 prompt tokens, 5 iterations

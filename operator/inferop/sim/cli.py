@@ -7,6 +7,7 @@ The main CLI registers the subcommand with :func:`add_parser` and prints ``error
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import sys
 from pathlib import Path
@@ -19,16 +20,21 @@ from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling, InferenceService
 from inferop.api.validation import InvalidObject, describe_validation_error, parse_isvc
 from inferop.cost.queries import rate_window
-from inferop.sim.compare import compare
+from inferop.sim.compare import TUNINGS, compare
+from inferop.sim.engine import CoreMissing, require_core
 from inferop.sim.policies import BASELINES, COMPARE_NAMES
 from inferop.sim.profile import DEFAULT_PROFILE, ProfileError, ServiceProfile, load_profile
 from inferop.sim.report import ReportInfo, write
 from inferop.sim.run import SCRAPE_INTERVAL, RunConfig
-from inferop.sim.trace import TraceError, load_trace
+from inferop.sim.trace import Trace, TraceError, load_trace
 
 #: maxReplicas when no --isvc is given.
 DEFAULT_MAX_REPLICAS = 100
 PERCENTILES = (50, 90, 95, 99)
+#: The burn-in when --warmup is not given (seconds).
+DEFAULT_WARMUP = 900.0
+#: --tune values and the tunings they run (compare.TUNINGS).
+TUNE_CHOICES = {"past": ("past",), "scored": ("scored",), "both": TUNINGS}
 
 
 class SimError(Exception):
@@ -58,6 +64,26 @@ def add_parser(subparsers: Any) -> None:
         help="baselines to tune and compare: hpa,keda,kpa,static (keda = keda-latency and keda-queue)",
     )
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed for generated arrivals and token counts")
+    p.add_argument(
+        "--rerun-seeds",
+        default="",
+        metavar="LIST",
+        help="also replay inferop, the oracle and every kept baseline setting on these seeds (e.g. 1,2)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=DEFAULT_WARMUP,
+        metavar="S",
+        help=f"unscored burn-in at the start of the selected range, seconds (default {DEFAULT_WARMUP:g})",
+    )
+    p.add_argument(
+        "--tune",
+        default="both",
+        choices=tuple(TUNE_CHOICES),
+        help="tune each baseline on the past (the burn-in), on the scored period (hindsight), or both (default)",
+    )
+    p.add_argument("--category", metavar="NAME", help="the category_model to replay from a multi-model rate trace")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument(
         "--profile", default=DEFAULT_PROFILE, metavar="NAME|FILE", help=f"service profile (default {DEFAULT_PROFILE})"
@@ -141,14 +167,32 @@ def _baselines(text: str) -> list[str]:
     return [n for n in BASELINES if n in names]
 
 
+def _seeds(text: str, seed: int) -> list[int]:
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise SimError(f"--rerun-seeds: not a whole number: {part!r}") from None
+        if value == seed or value in seeds:
+            raise SimError(f"--rerun-seeds: seed {value} is given twice (--seed is {seed})")
+        seeds.append(value)
+    return seeds
+
+
 def _window_seconds(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600}
     return float(int(text[:-1]) * units[text[-1]])
 
 
-def run_config(slo_ms: float, percentile: int, autoscaling: Autoscaling, cost_policy: CostPolicySpec) -> RunConfig:
+def run_config(
+    slo_ms: float, percentile: int, autoscaling: Autoscaling, cost_policy: CostPolicySpec, warmup: float = 0.0
+) -> RunConfig:
     """The shared settings of one comparison; the rate window is the operator's (queries.rate_window)."""
     return RunConfig(
+        warmup=warmup,
         slo_ms=slo_ms,
         percentile=percentile,
         metric=autoscaling.slo.latency.metric if autoscaling.slo is not None else "e2e",
@@ -193,6 +237,11 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--start", f"{args.start:g}"]
     if args.duration is not None:
         parts += ["--duration", f"{args.duration:g}"]
+    if args.category is not None:
+        parts += ["--category", args.category]
+    parts += ["--warmup", f"{args.warmup:g}", "--tune", args.tune]
+    if args.rerun_seeds:
+        parts += ["--rerun-seeds", args.rerun_seeds]
     parts += ["--out", args.out]
     return shlex.join(parts)
 
@@ -204,7 +253,17 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise SimError(f"--percentile: must be one of {', '.join(map(str, PERCENTILES))}, got {args.percentile}")
     if args.jobs < 1:
         raise SimError(f"--jobs: must be at least 1, got {args.jobs}")
+    try:
+        require_core()
+    except CoreMissing as err:
+        raise SimError(f"simulate: {err}") from None
+    if not args.warmup >= 0:
+        raise SimError(f"--warmup: must be >= 0 seconds, got {args.warmup:g}")
+    tunings = TUNE_CHOICES[args.tune]
     baselines = _baselines(args.compare)
+    if baselines and "past" in tunings and args.warmup == 0:
+        raise SimError(f"--tune: {args.tune} tunes baselines on the burn-in, which --warmup 0 leaves empty; use scored")
+    reruns = _seeds(args.rerun_seeds, args.seed)
     if not args.no_plots:
         try:
             import matplotlib  # noqa: F401
@@ -216,28 +275,52 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise SimError(f"--profile: {err}") from None
     autoscaling = _isvc(args.isvc, int(args.slo_ms), args.percentile, profile)
     cost_policy = load_cost_policy(args.policy)
-    try:
-        trace = load_trace(
-            args.trace, seed=args.seed, rate_scale=args.rate_scale, start=args.start, duration=args.duration
+
+    def load(seed: int) -> Trace:
+        try:
+            return load_trace(
+                args.trace,
+                seed=seed,
+                rate_scale=args.rate_scale,
+                start=args.start,
+                duration=args.duration,
+                category=args.category,
+            )
+        except TraceError as err:
+            text = str(err)
+            flag = err.option or (
+                "--rate-scale"
+                if "rate scale" in text
+                else "--start/--duration"
+                if "time range" in text
+                else "--trace"
+            )
+            raise SimError(f"{flag}: {err}") from None
+
+    trace = load(args.seed)
+    if args.warmup >= trace.duration:
+        raise SimError(
+            f"--warmup: the burn-in ({args.warmup:g} s) must be shorter than the trace's {trace.duration:g} s "
+            "(nothing would be scored)"
         )
-    except TraceError as err:
-        flag = (
-            "--rate-scale"
-            if "rate scale" in str(err)
-            else "--start/--duration"
-            if "time range" in str(err)
-            else "--trace"
-        )
-        raise SimError(f"{flag}: {err}") from None
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SimError(f"--out: {out} exists and is not a directory")
-    config = run_config(float(args.slo_ms), args.percentile, autoscaling, cost_policy)
+    config = run_config(float(args.slo_ms), args.percentile, autoscaling, cost_policy, args.warmup)
 
     def progress(message: str) -> None:
         print(f"[{trace.name}] {message}", file=sys.stderr, flush=True)
 
-    comparison = compare(trace, profile, config, baselines, jobs=args.jobs, progress=progress)
+    comparison = compare(
+        trace,
+        profile,
+        config,
+        baselines,
+        tunings=tunings if baselines else (),
+        jobs=args.jobs,
+        progress=progress,
+        reruns=[(seed, functools.partial(load, seed)) for seed in reruns],
+    )
     info = ReportInfo(
         trace=trace.name,
         seed=args.seed,
@@ -246,6 +329,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         duration=trace.duration,
         profile=profile.name,
         command=command_line(args),
+        warmup=args.warmup,
     )
     try:
         write(out, comparison, config, info, plots=not args.no_plots)

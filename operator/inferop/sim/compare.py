@@ -1,9 +1,19 @@
 """Run our policy, the oracle and the baselines on one trace, each baseline tuned by a sweep. Pure.
 
 What this module is for: a fair fight. Every policy replays the same requests through the same
-service model from the same warm start (the oracle's size for the first minute). Ours runs once,
+service model from the same warm start (the oracle's size for the first minute), through the same
+unscored burn-in (``RunConfig.warmup``), and is scored on the same period after it. Ours runs once,
 with the CostPolicy as given (the default unless ``--policy``): no per-trace tuning. Each baseline's
-one setting is swept per trace and the cheapest setting that meets the SLO attainment goal is kept:
+one setting is swept, on one of two periods (``tunings``):
+
+- ``past``: the burn-in alone (the trace cut at the burn-in's end, scored whole), what a user who
+  tuned on last week's traffic gets; the setting chosen cannot depend on the scored period, whose
+  requests are not even in the runs.
+- ``scored``: the scored period itself (full runs, burn-in and all), hindsight: the best that
+  baseline could ever do.
+
+The setting kept is then run over the whole trace and scored on the scored period. Each sweep keeps
+the cheapest setting that meets the SLO attainment goal on its period:
 
 1. A coarse grid (below) is run for every baseline.
 2. Between the cheapest setting that meets the goal and its neighbour on the cheaper side, the
@@ -21,6 +31,10 @@ Grids (the cheaper side is the larger value for all but ``static``):
 
 Runs are independent and deterministic, so ``jobs > 1`` runs them in worker processes (fork) with
 identical results.
+
+Seeds: the sweeps run on the trace given (its seed); ``reruns`` replays ``inferop``, the oracle and
+every kept setting on the same trace drawn with other seeds, so that each ratio can be given as a
+median and range.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from inferop.sim.engine import workload_of
 from inferop.sim.oracle import first_interval_replicas, oracle
 from inferop.sim.policies import InferopPolicy, make_baseline
 from inferop.sim.profile import ServiceProfile
@@ -37,6 +52,8 @@ from inferop.sim.run import Policy, RunConfig, RunResult, run
 from inferop.sim.trace import Trace
 
 REFINE_STEPS = 3
+#: The periods a baseline can be tuned on (see the module docstring), in the order rows are written.
+TUNINGS = ("past", "scored")
 
 
 def grid(name: str, config: RunConfig) -> list[float]:
@@ -71,12 +88,17 @@ class Sweep:
 # Worker processes inherit the trace through fork instead of pickling it for every run.
 _SHARED: dict[str, Any] = {}
 
+#: A run: (policy, target, record a timeline, "past" for the burn-in alone or "full").
+Task = tuple[str, float | None, bool, str]
 
-def _run_one(task: tuple[str, float | None, bool]) -> RunResult:
-    name, target, record = task
-    trace: Trace = _SHARED["trace"]
+
+def _run_one(task: Task) -> RunResult:
+    name, target, record, period = task
+    trace: Trace = _SHARED["past" if period == "past" else "trace"]
     profile: ServiceProfile = _SHARED["profile"]
     config: RunConfig = _SHARED["config"]
+    if period == "past":
+        config = replace(config, warmup=0.0)
     policy, config = configured(name, target, config)
     return run(trace, profile, policy, config, record=record)
 
@@ -97,13 +119,17 @@ class Runner:
     """Runs tasks inline or in a pool of ``jobs`` worker processes."""
 
     def __init__(self, trace: Trace, profile: ServiceProfile, config: RunConfig, jobs: int = 1) -> None:
-        _SHARED.update(trace=trace, profile=profile, config=config)
+        past = trace.head(config.warmup) if config.warmup > 0 else None
+        for shared in (trace, past):  # converted once, before the workers fork
+            if shared is not None:
+                workload_of(shared)
+        _SHARED.update(trace=trace, past=past, profile=profile, config=config)
         self.jobs = jobs
         self.pool: Any = None
         if jobs > 1:
             self.pool = multiprocessing.get_context("fork").Pool(jobs)
 
-    def map(self, tasks: Sequence[tuple[str, float | None, bool]]) -> list[RunResult]:
+    def map(self, tasks: Sequence[Task]) -> list[RunResult]:
         if self.pool is not None and len(tasks) > 1:
             return list(self.pool.map(_run_one, tasks, chunksize=1))
         return [_run_one(t) for t in tasks]
@@ -119,13 +145,21 @@ def _round(name: str, value: float) -> float:
     return float(round(value))
 
 
-def tune(names: Sequence[str], runner: Runner, config: RunConfig, progress: Callable[[str], None]) -> dict[str, Sweep]:
-    """Sweep every baseline in ``names`` (see the module docstring)."""
+def tune(
+    names: Sequence[str],
+    runner: Runner,
+    config: RunConfig,
+    progress: Callable[[str], None],
+    tuning: str = "scored",
+) -> dict[str, Sweep]:
+    """Sweep every baseline in ``names`` on the ``tuning`` period (see the module docstring)."""
+    period = "past" if tuning == "past" else "full"
     sweeps = {name: Sweep(name) for name in names}
     goal = config.goal
     # 1. Coarse grids (static: bisection, below).
-    tasks = [(name, value, False) for name in names if name != "static" for value in grid(name, config)]
-    for (name, value, _), result in zip(tasks, runner.map(tasks), strict=True):
+    settings = [(name, value) for name in names if name != "static" for value in grid(name, config)]
+    tasks: list[Task] = [(name, value, False, period) for name, value in settings]
+    for (name, value), result in zip(settings, runner.map(tasks), strict=True):
         sweeps[name].tried[value] = result
     # 2. Bisection towards the cheaper side, all baselines in step.
     brackets: dict[str, tuple[float, float]] = {}
@@ -144,17 +178,18 @@ def tune(names: Sequence[str], runner: Runner, config: RunConfig, progress: Call
             brackets[name] = (best, cheaper[0])
     steps = {name: (REFINE_STEPS if name != "static" else 12) for name in brackets}
     while brackets:
-        tasks = []
+        settings = []
         for name, (good, bad) in brackets.items():
             middle = _round(name, (good + bad) / 2)
             if middle in (good, bad) or steps[name] <= 0:
                 continue
             if middle in sweeps[name].tried:
                 continue
-            tasks.append((name, middle, False))
-        if not tasks:
+            settings.append((name, middle))
+        if not settings:
             break
-        for (name, value, _), result in zip(tasks, runner.map(tasks), strict=True):
+        tasks = [(name, value, False, period) for name, value in settings]
+        for (name, value), result in zip(settings, runner.map(tasks), strict=True):
             sweeps[name].tried[value] = result
             good, bad = brackets[name]
             if result.meets(goal) and (name == "static" or result.gpu_hours <= sweeps[name].tried[good].gpu_hours):
@@ -167,10 +202,10 @@ def tune(names: Sequence[str], runner: Runner, config: RunConfig, progress: Call
         if name == "static" and not any(r.meets(goal) for r in sweep.tried.values()):
             top = float(config.max_replicas)
             if top not in sweep.tried:
-                sweep.tried[top] = runner.map([(name, top, False)])[0]
+                sweep.tried[top] = runner.map([(name, top, False, period)])[0]
         sweep.best = sweep.choose(goal)
         progress(
-            f"{name}: tried {len(sweep.tried)} settings, kept {sweep.best.target:g} "
+            f"{name} tuned on {tuning}: tried {len(sweep.tried)} settings, kept {sweep.best.target:g} "
             f"({sweep.best.gpu_hours:.2f} GPU-h, attainment {sweep.best.slo_attainment:.4f})"
         )
     return sweeps
@@ -178,9 +213,13 @@ def tune(names: Sequence[str], runner: Runner, config: RunConfig, progress: Call
 
 @dataclass
 class Comparison:
+    #: inferop, oracle, then every baseline once per tuning (``RunResult.tuned_on``), on the trace given.
     results: list[RunResult]
-    sweeps: dict[str, Sweep]
+    #: tuning -> baseline -> its sweep.
+    sweeps: dict[str, dict[str, Sweep]]
     initial_replicas: int
+    #: seed -> the same rows (same policies, tunings and targets) on the trace drawn with that seed.
+    reruns: dict[int, list[RunResult]] = field(default_factory=dict)
 
 
 def compare(
@@ -189,21 +228,68 @@ def compare(
     config: RunConfig,
     baselines: Sequence[str],
     *,
+    tunings: Sequence[str] = TUNINGS,
     jobs: int = 1,
     progress: Callable[[str], None] = lambda _: None,
+    reruns: Sequence[tuple[int, Callable[[], Trace]]] = (),
 ) -> Comparison:
-    """``inferop``, ``oracle`` and every baseline (tuned), in that order, with timelines."""
+    """``inferop``, ``oracle`` and every baseline (tuned per ``tunings``), in that order, with timelines.
+
+    ``reruns``: (seed, load the trace with that seed) pairs replayed with the settings kept here.
+    """
+    if "past" in tunings and config.warmup <= 0:
+        raise ValueError("tuning on the past needs a burn-in (warmup > 0)")
     initial = config.clamp(first_interval_replicas(trace, profile, config))
     config = replace(config, initial_replicas=initial)
-    progress(f"{len(trace)} requests over {trace.duration:g} s; every policy starts with {initial} Ready replicas")
+    progress(
+        f"{len(trace)} requests over {trace.duration:g} s, the first {config.warmup:g} s burn-in; "
+        f"every policy starts with {initial} Ready replicas"
+    )
     runner = Runner(trace, profile, config, jobs)
     try:
-        ours = runner.map([("inferop", None, True)])[0]
+        ours = runner.map([("inferop", None, True, "full")])[0]
         progress(f"inferop: {ours.gpu_hours:.2f} GPU-h, attainment {ours.slo_attainment:.4f}")
         best = oracle(trace, profile, config)
         progress(f"oracle: {best.gpu_hours:.2f} GPU-h, attainment {best.slo_attainment:.4f}")
-        sweeps = tune(baselines, runner, config, progress)
-        finals = runner.map([(name, sweeps[name].best.target, True) for name in baselines])  # type: ignore[union-attr]
+        sweeps = {tuning: tune(baselines, runner, config, progress, tuning) for tuning in tunings}
+        chosen = _chosen(baselines, tunings, sweeps)
+        finals = _finals(runner, chosen, record=True)
     finally:
         runner.close()
-    return Comparison([ours, best, *finals], sweeps, initial)
+    comparison = Comparison([ours, best, *finals], sweeps, initial)
+    for seed, load in reruns:
+        other = load()
+        runner = Runner(other, profile, config, jobs)
+        try:
+            rows = runner.map([("inferop", None, False, "full")])
+            rows.append(oracle(other, profile, config))
+            rows += _finals(runner, chosen, record=False)
+        finally:
+            runner.close()
+        comparison.reruns[seed] = rows
+        progress(f"seed {seed}: inferop {rows[0].gpu_hours:.2f} GPU-h, oracle {rows[1].gpu_hours:.2f} GPU-h")
+    return comparison
+
+
+def _chosen(
+    baselines: Sequence[str], tunings: Sequence[str], sweeps: dict[str, dict[str, Sweep]]
+) -> list[tuple[str, str, float]]:
+    """(baseline, tuning, kept target), in row order: per baseline, each tuning."""
+    out = []
+    for name in baselines:
+        for tuning in tunings:
+            kept = sweeps[tuning][name].best
+            assert kept is not None and kept.target is not None
+            out.append((name, tuning, kept.target))
+    return out
+
+
+def _finals(runner: Runner, chosen: Sequence[tuple[str, str, float]], *, record: bool) -> list[RunResult]:
+    """Every kept setting over the whole trace, scored on the scored period; a setting kept twice runs once."""
+    unique: list[tuple[str, float]] = []
+    for name, _, target in chosen:
+        if (name, target) not in unique:
+            unique.append((name, target))
+    results = runner.map([(name, target, record, "full") for name, target in unique])
+    by_setting = dict(zip(unique, results, strict=True))
+    return [replace(by_setting[(name, target)], tuned_on=tuning) for name, tuning, target in chosen]

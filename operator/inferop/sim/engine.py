@@ -27,15 +27,20 @@ routes each request round-robin over the Ready pods that are not terminating (ku
 round-robin mode; the vLLM production-stack router's default). A pod removed by a scale-down stops
 receiving requests, finishes everything it holds (its queue included) and stops; it is charged until
 then. Pods still starting are removed first, then the newest Ready pods (the ReplicaSet's order).
+
+The model runs compiled: ``simcore/src/lib.rs`` (Rust, PyO3; ``make install`` builds it into the
+virtualenv as ``inferop_simcore``) is its one implementation, this docstring its specification. This
+module wraps it: :class:`Cluster` is what the rest of the simulator (the run loop, Prometheus, the
+policies, the oracle) calls, and :class:`Pod` a live view of one pod.
 """
 
 from __future__ import annotations
 
-import bisect
-import heapq
 import math
-from collections import deque
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from inferop.sim.profile import ServiceProfile
 
@@ -51,185 +56,148 @@ TTFT_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 
-@dataclass
 class Requests:
-    """The requests of one run (parallel lists indexed by request id) and their outcomes."""
+    """The requests of one run (parallel lists indexed by request id) and their outcomes.
 
-    arrival: list[float]
-    input_tokens: list[int]
-    output_tokens: list[int]
-    ttft: list[float] = field(default_factory=list)
-    e2e: list[float] = field(default_factory=list)
+    ``ttft``/``e2e`` (seconds; NaN until served) are read from the cluster that served the requests,
+    once :meth:`Cluster.finish` has run, and copied into lists only when asked for.
+    """
 
-    def __post_init__(self) -> None:
-        n = len(self.arrival)
-        if not self.ttft:
-            self.ttft = [math.nan] * n
-        if not self.e2e:
-            self.e2e = [math.nan] * n
+    def __init__(
+        self, arrival: list[float], input_tokens: list[int], output_tokens: list[int], workload: Any = None
+    ) -> None:
+        self.arrival = arrival
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self._workload = workload
+        self._core: Any = None
+        self._ttft: list[float] | None = None
+        self._e2e: list[float] | None = None
 
-
-class Replica:
-    """One engine: waiting queue, prefill FIFO, decoding set (see the module docstring)."""
-
-    __slots__ = (
-        "profile", "req", "bounds", "metric_ttft", "t", "v", "stall_until", "prefill", "heap", "n_dec",
-        "ctx", "waiting", "kv", "busy", "inflight_area", "buckets", "completed", "empty_at",
-        "base", "per_seq", "per_ctx", "per_prefill", "max_seqs", "kv_cap",
-    )  # fmt: skip
-
-    def __init__(self, profile: ServiceProfile, req: Requests, bounds: tuple[float, ...], metric_ttft: bool) -> None:
-        self.profile = profile
-        self.req = req
-        self.bounds = bounds
-        self.metric_ttft = metric_ttft
-        self.t = 0.0
-        self.v = 0.0  # decode iterations done since the start (the processor-sharing clock)
-        self.stall_until = 0.0
-        self.prefill: deque[tuple[float, int]] = deque()
-        self.heap: list[tuple[float, int]] = []
-        self.n_dec = 0
-        self.ctx = 0.0
-        self.waiting: deque[int] = deque()
-        self.kv = 0
-        self.busy = 0.0  # GPU busy seconds, cumulative
-        self.inflight_area = 0.0  # integral of requests held (running + waiting) over time
-        self.buckets = [0] * (len(bounds) + 1)  # non-cumulative counts, last = +Inf
-        self.completed = 0
-        self.empty_at = 0.0
-        it = profile.iteration
-        self.base = it.base_milliseconds / 1e3
-        self.per_seq = it.per_sequence_milliseconds / 1e3
-        self.per_ctx = it.per_context_token_microseconds / 1e6
-        self.per_prefill = profile.prefill.per_token_milliseconds / 1e3
-        self.max_seqs = profile.batching.max_num_seqs
-        self.kv_cap = profile.batching.kv_cache_tokens
-
-    def start_at(self, t: float) -> None:
-        self.t = t
-        self.empty_at = t
+    def __len__(self) -> int:
+        return len(self.arrival)
 
     @property
-    def held(self) -> int:
-        """Requests in the engine: running (prefill or decode) plus waiting."""
-        return self.n_dec + len(self.prefill) + len(self.waiting)
+    def ttft(self) -> list[float]:
+        if self._ttft is None:
+            self._ttft = [math.nan] * len(self) if self._core is None else list(self._core.ttft())
+        return self._ttft
 
     @property
-    def running(self) -> int:
-        return self.n_dec + len(self.prefill)
+    def e2e(self) -> list[float]:
+        if self._e2e is None:
+            self._e2e = [math.nan] * len(self) if self._core is None else list(self._core.e2e())
+        return self._e2e
 
-    def _kv_need(self, rid: int) -> int:
-        need = self.req.input_tokens[rid] + self.req.output_tokens[rid]
-        return need if need < self.kv_cap else self.kv_cap
+    def workload(self) -> Any:
+        """The requests as the compiled event loop holds them (converted once)."""
+        if self._workload is None:
+            self._workload = _core_module().Workload(self.arrival, self.input_tokens, self.output_tokens)
+        return self._workload
 
-    def _admit(self) -> None:
-        waiting, prefill = self.waiting, self.prefill
-        inputs, outputs = self.req.input_tokens, self.req.output_tokens
-        cap = self.kv_cap
-        while waiting and self.n_dec + len(prefill) < self.max_seqs:
-            rid = waiting[0]
-            need = inputs[rid] + outputs[rid]
-            if need > cap:
-                need = cap
-            if self.kv + need > cap:
-                break
-            waiting.popleft()
-            self.kv += need
-            begin = self.stall_until if self.stall_until > self.t else self.t
-            self.stall_until = begin + inputs[rid] * self.per_prefill
-            prefill.append((self.stall_until, rid))
-
-    def enqueue(self, rid: int) -> None:
-        """A request arrives now (call ``advance(arrival)`` first)."""
-        self.waiting.append(rid)
-        self._admit()
-
-    def advance(self, until: float) -> None:
-        """Run the engine up to time ``until``, recording every completion on the way."""
-        if until <= self.t:
-            return
-        req = self.req
-        arrival, inputs, outputs = req.arrival, req.input_tokens, req.output_tokens
-        prefill, waiting, heap = self.prefill, self.waiting, self.heap
-        base, per_seq, per_ctx = self.base, self.per_seq, self.per_ctx
-        t = self.t
-        while t < until:
-            held = self.n_dec + len(prefill) + len(waiting)
-            if prefill:
-                ready, rid = prefill[0]
-                step_end = ready if ready < until else until
-                dt = step_end - t
-                self.busy += dt
-                self.inflight_area += held * dt
-                t = step_end
-                if ready > until:
-                    break
-                prefill.popleft()
-                ttft = ready - arrival[rid]
-                req.ttft[rid] = ttft
-                if self.metric_ttft:
-                    self.buckets[bisect.bisect_left(self.bounds, ttft)] += 1
-                self.n_dec += 1
-                self.ctx += inputs[rid] + outputs[rid] * 0.5
-                heapq.heappush(heap, (self.v + outputs[rid], rid))
-                continue
-            n_dec = self.n_dec
-            if n_dec == 0:
-                if held:
-                    self.inflight_area += held * (until - t)
-                t = until
-                break
-            tau = base + per_seq * n_dec + per_ctx * self.ctx
-            v_done, rid = heap[0]
-            done = t + (v_done - self.v) * tau
-            if done > until:
-                dt = until - t
-                self.v += dt / tau
-                self.busy += dt
-                self.inflight_area += held * dt
-                t = until
-                break
-            dt = done - t
-            self.busy += dt
-            self.inflight_area += held * dt
-            t = done
-            self.v = v_done
-            heapq.heappop(heap)
-            self.n_dec = n_dec - 1
-            self.ctx -= inputs[rid] + outputs[rid] * 0.5
-            if n_dec == 1:
-                self.ctx = 0.0  # no float drift across idle periods
-            self.kv -= self._kv_need(rid)
-            latency = done - arrival[rid]
-            req.e2e[rid] = latency
-            self.completed += 1
-            if not self.metric_ttft:
-                self.buckets[bisect.bisect_left(self.bounds, latency)] += 1
-            if waiting:
-                self.t = t
-                self._admit()
-            elif n_dec == 1 and not prefill:
-                self.empty_at = done
-        self.t = t
-
-    def _observe(self, seconds: float) -> None:
-        self.buckets[bisect.bisect_left(self.bounds, seconds)] += 1
+    def served_by(self, core: Any) -> None:
+        self._core, self._ttft, self._e2e = core, None, None
 
 
 STARTING, READY, DRAINING, STOPPED = "Starting", "Ready", "Draining", "Stopped"
 
 
-class Pod:
-    __slots__ = ("id", "start", "ready_at", "state", "stop", "drain_at", "engine")
+class CoreMissing(RuntimeError):
+    """The compiled event loop (``inferop_simcore``) is not installed."""
 
-    def __init__(self, pod_id: int, start: float, ready_at: float, engine: Replica) -> None:
+
+def latency_stats(values: array[float], slo: float) -> tuple[int, int, float, float]:
+    """(count, within ``slo``, nearest-rank p95, p99) of latencies in seconds (compiled: a day's sort)."""
+    n, within, p95, p99 = _core_module().latency_stats(values, slo)
+    return int(n), int(within), float(p95), float(p99)
+
+
+def workload_of(trace: Any) -> Any:
+    """A trace's requests converted for the compiled event loop once, kept on the trace for every run."""
+    cached = getattr(trace, "_workload", None)
+    if cached is None:
+        cached = _core_module().Workload(trace.arrival, trace.input_tokens, trace.output_tokens)
+        object.__setattr__(trace, "_workload", cached)
+    return cached
+
+
+def draw_rate_trace(
+    windows: list[tuple[float, float, float, float]],
+    seed: int,
+    input_tokens: tuple[float, float, int],
+    output_tokens: tuple[float, float, int],
+) -> tuple[list[float], list[int], list[int]]:
+    """A rate trace's requests (arrivals, prompt and output tokens), drawn compiled from one seeded stream:
+    per window (start, length, rate, cv) a Gamma renewal process; tokens log-normal (mu, sigma), rounded
+    and clipped to [1, upper] (``inferop.sim.trace``)."""
+    drawn: tuple[list[float], list[int], list[int]] = _core_module().draw_rate_trace(
+        windows, seed, input_tokens, output_tokens
+    )
+    return drawn
+
+
+def require_core() -> None:
+    """Raise :class:`CoreMissing` unless the compiled event loop can be imported."""
+    _core_class()
+
+
+def _core_module() -> Any:
+    try:
+        import inferop_simcore
+    except ImportError:
+        raise CoreMissing(
+            "the simulator's compiled event loop (inferop_simcore) is not installed: "
+            "run `make install`, or `pip install ./simcore` (needs a Rust toolchain)"
+        ) from None
+    return inferop_simcore
+
+
+def _core_class() -> Any:
+    return _core_module().Core
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """What one pod's engine shows at a moment (read through :attr:`Pod.engine`)."""
+
+    completed: int
+    busy: float  # GPU busy seconds, cumulative
+    waiting: int  # requests in the engine queue (vllm:num_requests_waiting)
+    held: int  # running (prefill or decode) plus waiting
+    inflight_area: float  # integral of requests held over time
+    buckets: list[int]  # latency histogram, non-cumulative counts, last = +Inf
+
+
+class Pod:
+    """A live view of one pod of a :class:`Cluster`."""
+
+    __slots__ = ("id", "_core")
+
+    def __init__(self, core: Any, pod_id: int) -> None:
+        self._core = core
         self.id = pod_id
-        self.start = start
-        self.ready_at = ready_at
-        self.state = STARTING
-        self.stop: float | None = None
-        self.drain_at = 0.0
-        self.engine = engine
+
+    @property
+    def state(self) -> str:
+        return str(self._core.pod_info(self.id)[0])
+
+    @property
+    def start(self) -> float:
+        return float(self._core.pod_info(self.id)[1])
+
+    @property
+    def ready_at(self) -> float:
+        return float(self._core.pod_info(self.id)[2])
+
+    @property
+    def stop(self) -> float | None:
+        stop = self._core.pod_info(self.id)[3]
+        return None if stop is None else float(stop)
+
+    @property
+    def engine(self) -> EngineState:
+        completed, busy, waiting, held, area, buckets = self._core.engine_info(self.id)
+        return EngineState(completed, busy, waiting, held, area, list(buckets))
 
 
 class Cluster:
@@ -243,150 +211,123 @@ class Cluster:
         self.metric_ttft = metric == "ttft"
         self.bounds = TTFT_BUCKETS if self.metric_ttft else E2E_BUCKETS
         self.cold_start = profile.cold_start_seconds if cold_start is None else cold_start
-        self.pods: list[Pod] = []
-        self.ready: list[Pod] = []  # Ready and not terminating: the Service's endpoints
-        self.starting: list[Pod] = []
-        self.draining: list[Pod] = []
-        self.pending: deque[int] = deque()  # requests that arrived while no pod was Ready
-        self.rr = 0
-        self.scale_events = 0
-        self.retired_area = 0.0  # requests-held integral of pods that have stopped
-        self._ready_heap: list[tuple[float, int]] = []
+        it = profile.iteration
+        self.core = _core_class()(
+            requests.workload(),
+            list(self.bounds),
+            self.metric_ttft,
+            float(self.cold_start),
+            it.base_milliseconds / 1e3,
+            it.per_sequence_milliseconds / 1e3,
+            it.per_context_token_microseconds / 1e6,
+            profile.prefill.per_token_milliseconds / 1e3,
+            profile.batching.max_num_seqs,
+            profile.batching.kv_cache_tokens,
+        )
 
     # -- pods ------------------------------------------------------------------------------------
 
-    def _new_pod(self, now: float, warm: bool) -> Pod:
-        engine = Replica(self.profile, self.requests, self.bounds, self.metric_ttft)
-        ready_at = now if warm else now + self.cold_start
-        pod = Pod(len(self.pods), now, ready_at, engine)
-        engine.start_at(ready_at)
-        self.pods.append(pod)
-        if warm:
-            pod.state = READY
-            self.ready.append(pod)
-        else:
-            self.starting.append(pod)
-            heapq.heappush(self._ready_heap, (ready_at, pod.id))
-        return pod
-
     def start_warm(self, replicas: int, now: float = 0.0) -> None:
         """Pods that are already Ready at ``now`` (the same initial state for every policy)."""
-        for _ in range(replicas):
-            self._new_pod(now, warm=True)
+        self.core.start_warm(replicas, now)
+
+    @property
+    def pods(self) -> list[Pod]:
+        return [Pod(self.core, i) for i in range(self.core.pod_count)]
+
+    @property
+    def ready(self) -> list[Pod]:
+        """Ready and not terminating: the Service's endpoints, newest last."""
+        return [Pod(self.core, i) for i in self.core.ready_ids]
+
+    @property
+    def starting(self) -> list[Pod]:
+        return [Pod(self.core, i) for i in self.core.starting_ids]
+
+    @property
+    def draining(self) -> list[Pod]:
+        return [Pod(self.core, i) for i in self.core.draining_ids]
 
     @property
     def replicas(self) -> int:
         """The Deployment's replicas: pods not terminating (Starting + Ready)."""
-        return len(self.ready) + len(self.starting)
+        return int(self.core.replicas)
 
     @property
     def ready_count(self) -> int:
-        return len(self.ready)
+        return int(self.core.ready_count)
+
+    @property
+    def scale_events(self) -> int:
+        return int(self.core.scale_events)
+
+    @property
+    def count_events_from(self) -> float:
+        """Scale events before this time (the burn-in) are not counted."""
+        return float(self.core.count_events_from)
+
+    @count_events_from.setter
+    def count_events_from(self, value: float) -> None:
+        self.core.count_events_from = value
 
     def next_ready_time(self) -> float:
-        while self._ready_heap:
-            t, pod_id = self._ready_heap[0]
-            if self.pods[pod_id].state == STARTING:
-                return t
-            heapq.heappop(self._ready_heap)
-        return math.inf
+        return float(self.core.next_ready_time())
 
     def mark_ready(self, now: float) -> None:
         """Make Ready every starting pod whose cold start ends at or before ``now``."""
-        while self._ready_heap and self._ready_heap[0][0] <= now:
-            _, pod_id = heapq.heappop(self._ready_heap)
-            pod = self.pods[pod_id]
-            if pod.state != STARTING:
-                continue
-            pod.state = READY
-            self.starting.remove(pod)
-            self.ready.append(pod)
-        while self.pending and self.ready:
-            self.route(self.pending.popleft(), now)
+        self.core.mark_ready(now)
 
     def scale(self, desired: int, now: float) -> None:
         """Set the Deployment's replicas: start pods, or remove starting then newest Ready pods."""
-        current = self.replicas
-        if desired == current:
-            return
-        self.scale_events += 1
-        if desired > current:
-            for _ in range(desired - current):
-                self._new_pod(now, warm=False)
-            return
-        remove = current - desired
-        while remove and self.starting:
-            pod = self.starting.pop()  # newest first
-            pod.state, pod.stop = STOPPED, now
-            remove -= 1
-        while remove and self.ready:
-            pod = self.ready.pop()  # newest first
-            pod.engine.advance(now)
-            pod.state = DRAINING
-            pod.drain_at = now
-            self.draining.append(pod)
-            remove -= 1
-        if self.ready:
-            self.rr %= len(self.ready)
-        self.reap(now)
+        self.core.scale(desired, now)
 
     def reap(self, now: float) -> None:
         """Stop draining pods that have finished their last request."""
-        if not self.draining:
-            return
-        keep: list[Pod] = []
-        for pod in self.draining:
-            pod.engine.advance(now)
-            if pod.engine.held == 0:
-                pod.state = STOPPED
-                pod.stop = max(pod.engine.empty_at, pod.drain_at)
-                self.retired_area += pod.engine.inflight_area
-            else:
-                keep.append(pod)
-        self.draining = keep
+        self.core.reap(now)
 
     # -- traffic ---------------------------------------------------------------------------------
 
     def route(self, rid: int, now: float) -> None:
-        ready = self.ready
-        if not ready:
-            self.pending.append(rid)
-            return
-        self.rr += 1
-        if self.rr >= len(ready):
-            self.rr = 0
-        engine = ready[self.rr].engine
-        engine.advance(now)
-        engine.enqueue(rid)
+        self.core.route(rid, now)
+
+    def route_until(self, start: int, before: float) -> int:
+        """Route every request from index ``start`` arriving before ``before``; the first one not routed."""
+        return int(self.core.route_until(start, before))
 
     def advance_all(self, now: float) -> None:
-        for pod in self.ready:
-            pod.engine.advance(now)
-        for pod in self.draining:
-            pod.engine.advance(now)
+        self.core.advance_all(now)
 
     def held_area(self) -> float:
         """Integral over time of the requests held by all pods (for concurrency averages)."""
-        live = sum(p.engine.inflight_area for p in self.ready) + sum(p.engine.inflight_area for p in self.draining)
-        return self.retired_area + live
+        return float(self.core.held_area())
 
     def finish(self) -> None:
-        """Run every engine until it has served everything it holds."""
-        for pod in self.pods:
-            if pod.state in (READY, DRAINING):
-                pod.engine.advance(math.inf)
-                if pod.state == DRAINING:
-                    pod.state = STOPPED
-                    pod.stop = max(pod.engine.empty_at, pod.drain_at)
-        self.draining = []
+        """Run every engine until it has served everything it holds; the requests get their latencies."""
+        self.core.finish()
+        self.requests.served_by(self.core)
+
+    def latency_stats(self, start: int, slo: float) -> tuple[int, int, float, float]:
+        """(requests, within ``slo`` seconds, nearest-rank p95, p99) of the requests from index ``start``
+        on, by the SLO metric (call :meth:`finish` first)."""
+        n, within, p95, p99 = self.core.latency_stats(start, slo, self.metric_ttft)
+        return int(n), int(within), float(p95), float(p99)
 
     # -- cost ------------------------------------------------------------------------------------
 
-    def gpu_seconds(self, end: float) -> float:
-        """GPU-seconds charged from each pod's start to its stop, cut at ``end``."""
-        total = 0.0
-        for pod in self.pods:
-            stop = end if pod.stop is None else min(pod.stop, end)
-            if stop > pod.start:
-                total += stop - pod.start
-        return total * self.profile.gpus_per_replica
+    def gpu_seconds(self, end: float, since: float = 0.0) -> float:
+        """GPU-seconds charged from each pod's start to its stop, cut to ``[since, end)``.
+
+        ``since`` is the end of the burn-in: a pod alive across it is charged only for its part after it.
+        """
+        return float(self.core.pod_seconds(end, since)) * self.profile.gpus_per_replica
+
+
+def charged_seconds(pods: Iterable[tuple[float, float | None]], since: float, end: float) -> float:
+    """The seconds of the pods' lives ``[start, stop)`` (``stop`` None: still running) inside ``[since, end)``."""
+    total = 0.0
+    for start, stop in pods:
+        hi = end if stop is None else min(stop, end)
+        lo = start if start > since else since
+        if hi > lo:
+            total += hi - lo
+    return total

@@ -1,8 +1,10 @@
-"""The oracle: a clairvoyant allocation, the lower bound the policies are measured against. Pure.
+"""The oracle: a clairvoyant allocation that pays the cold start, the bound policies are measured against. Pure.
 
 What this module is for: how few GPU-hours the trace needs under the same service model when the
-whole trace is known in advance and a replica serves the instant it is paid for (no cold start,
-no observation delay). Time is cut into intervals of ``interval`` seconds (60 s by default):
+whole trace is known in advance. The oracle sees the future, so it never reacts late, but it obeys the
+same pods as every policy: a replica serves only ``coldStartSeconds`` after its start and is charged
+from its start, so the oracle starts (pre-warms) each replica it adds that long before it serves.
+Time is cut into intervals of ``interval`` seconds (60 s by default; the burn-in's end is a boundary):
 
 1. Each interval is simulated on its own (its requests on ``n`` fresh Ready replicas, round-robin,
    every request served to completion), for the ``n`` needed.
@@ -10,9 +12,14 @@ no observation delay). Time is cut into intervals of ``interval`` seconds (60 s 
    attainment goal, searched up from the previous interval's count and down when that is already
    enough. When no count up to ``maxReplicas`` meets the goal, it is the smallest count with the best
    attainment found (the search stops after two counts without improvement).
-3. Then the whole trace only has to meet the goal: replicas are taken away one at a time from the
-   interval that loses the fewest requests within the SLO per GPU-second saved, as long as the whole
-   trace still meets the goal.
+3. Then only the scored period has to meet the goal: replicas are taken away one at a time from the
+   scored interval that loses the fewest requests within the SLO per GPU-second saved, as long as the
+   scored period still meets the goal.
+4. The plan becomes pods (:func:`prewarmed_pods`): the k-th replica is one pod per run of intervals
+   that need at least k replicas, started ``coldStartSeconds`` before the run (the replicas Ready at
+   time 0, the start every policy shares, need no start); a gap between two runs no longer than the
+   cold start is bridged by keeping the pod (that costs less than a new one). Pods are charged like
+   every policy's: their time inside the scored period.
 
 Intervals without requests get ``minReplicas``. The oracle ignores what a real deployment carries
 over from one interval to the next (queues, requests still running): its cost is a lower bound in
@@ -26,8 +33,9 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
-from inferop.sim.engine import Cluster, Requests
+from inferop.sim.engine import Cluster, Requests, charged_seconds
 from inferop.sim.profile import ServiceProfile
 from inferop.sim.run import RunConfig, RunResult, TimelinePoint, latencies, summarize
 from inferop.sim.trace import Trace
@@ -42,8 +50,9 @@ class _Interval:
     length: float
     lo: int  # request index range [lo, hi)
     hi: int
+    scored: bool = True
     met: dict[int, int] = field(default_factory=dict)
-    latency: dict[int, list[float]] = field(default_factory=dict)
+    workload: Any = None  # the interval's requests as the compiled event loop holds them
 
     @property
     def count(self) -> int:
@@ -56,31 +65,34 @@ class Oracle:
         self.profile = profile
         self.config = config
         self.slo = config.slo_ms / 1000
-        count = max(1, math.ceil(trace.duration / interval - 1e-9))
+        warmup = min(config.warmup, trace.duration)
+        bounds = _grid(0.0, warmup, interval) + _grid(warmup, trace.duration, interval)
         self.intervals: list[_Interval] = []
-        for k in range(count):
-            start = k * interval
-            length = min(interval, trace.duration - start)
-            lo, hi = trace.slice(start, start + length if k < count - 1 else math.inf)
-            self.intervals.append(_Interval(start, length, lo, hi))
+        for k, (start, end) in enumerate(bounds):
+            lo, hi = trace.slice(start, end if k < len(bounds) - 1 else math.inf)
+            self.intervals.append(_Interval(start, end - start, lo, hi, scored=start >= warmup))
 
     def met(self, k: int, replicas: int) -> int:
         """Requests of interval ``k`` within the SLO on ``replicas`` fresh replicas."""
         interval = self.intervals[k]
-        if replicas in interval.met:
-            return interval.met[replicas]
+        if replicas not in interval.met:
+            interval.met[replicas] = self._simulate(k, replicas).latency_stats(0, self.slo)[1]
+        return interval.met[replicas]
+
+    def _simulate(self, k: int, replicas: int) -> Cluster:
+        """Interval ``k``'s requests served to completion on ``replicas`` fresh Ready replicas."""
+        interval = self.intervals[k]
         trace = self.trace
         lo, hi = interval.lo, interval.hi
-        requests = Requests(trace.arrival[lo:hi], trace.input_tokens[lo:hi], trace.output_tokens[lo:hi])
+        requests = Requests(
+            trace.arrival[lo:hi], trace.input_tokens[lo:hi], trace.output_tokens[lo:hi], interval.workload
+        )
+        interval.workload = requests.workload()  # converted once for every size tried
         cluster = Cluster(self.profile, requests, metric=self.config.metric, cold_start=0.0)
         cluster.start_warm(replicas, interval.start)
-        for rid, t in enumerate(requests.arrival):
-            cluster.route(rid, t)
+        cluster.route_until(0, math.inf)
         cluster.finish()
-        values = latencies(requests, self.config.metric)
-        interval.met[replicas] = sum(1 for v in values if v <= self.slo)
-        interval.latency[replicas] = values
-        return interval.met[replicas]
+        return cluster
 
     def _size(self, k: int, start: int) -> int:
         config = self.config
@@ -114,9 +126,10 @@ class Oracle:
         for k in range(len(self.intervals)):
             previous = self._size(k, previous)
             sizes.append(previous)
-        total_requests = sum(iv.count for iv in self.intervals)
+        scored = [k for k, iv in enumerate(self.intervals) if iv.scored]
+        total_requests = sum(self.intervals[k].count for k in scored)
         need = config.goal * total_requests
-        total_met = sum(self.met(k, n) for k, n in enumerate(sizes) if self.intervals[k].count)
+        total_met = sum(self.met(k, sizes[k]) for k in scored if self.intervals[k].count)
         heap: list[tuple[float, int, int]] = []
 
         def push(k: int) -> None:
@@ -127,7 +140,7 @@ class Oracle:
             loss = (self.met(k, n) - self.met(k, n - 1)) if interval.count else 0
             heapq.heappush(heap, (loss / interval.length, k, n))
 
-        for k in range(len(sizes)):
+        for k in scored:
             push(k)
         while heap:
             _, k, n = heapq.heappop(heap)
@@ -144,32 +157,68 @@ class Oracle:
 
     def result(self) -> RunResult:
         sizes = self.plan()
+        config = self.config
         values: list[float] = []
-        gpu_seconds = 0.0
         timeline: list[TimelinePoint] = []
         events = 0
-        previous = self.config.initial_replicas
+        previous = config.initial_replicas
+        starts = [iv.start for iv in self.intervals]
+        ends = [iv.start + iv.length for iv in self.intervals]
+        pods = prewarmed_pods(starts, ends, sizes, config.initial_replicas, self.profile.cold_start_seconds)
+        warmup = min(config.warmup, self.trace.duration)
+        gpus = self.profile.gpus_per_replica
         for k, n in enumerate(sizes):
             interval = self.intervals[k]
-            if interval.count:
-                self.met(k, n)
-                values.extend(interval.latency[n])
-            gpu_seconds += n * interval.length * self.profile.gpus_per_replica
-            if n != previous:
+            if interval.scored and interval.count:
+                values.extend(latencies(self._simulate(k, n).requests, config.metric))
+            if n != previous and interval.scored:
                 events += 1
             previous = n
-            timeline.append(TimelinePoint(interval.start, n, n, None, gpu_seconds / 3600))
+            spent = charged_seconds(pods, warmup, interval.start + interval.length) * gpus
+            timeline.append(TimelinePoint(interval.start, n, n, None, spent / 3600))
         result = summarize(
             "oracle",
             None,
             values,
-            slo_ms=self.config.slo_ms,
-            gpu_seconds=gpu_seconds,
+            slo_ms=config.slo_ms,
+            gpu_seconds=charged_seconds(pods, warmup, self.trace.duration) * gpus,
             price=self.profile.price,
             scale_events=events,
         )
         result.timeline = timeline
         return result
+
+
+def _grid(start: float, end: float, interval: float) -> list[tuple[float, float]]:
+    """``[start, end)`` cut into intervals of ``interval`` seconds (the last one may be shorter)."""
+    count = math.ceil((end - start) / interval - 1e-9) if end > start else 0
+    return [(start + k * interval, min(end, start + (k + 1) * interval)) for k in range(count)]
+
+
+def prewarmed_pods(
+    starts: list[float], ends: list[float], sizes: list[int], initial: int, cold_start: float
+) -> list[tuple[float, float]]:
+    """The pods ``(start, stop)`` that serve ``sizes[k]`` replicas in ``[starts[k], ends[k])``.
+
+    The k-th replica is a pod per run of intervals needing at least k, started ``cold_start`` seconds
+    before the run; the first ``initial`` replicas are Ready at time 0; a gap between two runs no longer
+    than ``cold_start`` keeps the pod (step 4 of the module docstring).
+    """
+    pods: list[tuple[float, float]] = []
+    for level in range(1, max([initial, *sizes], default=0) + 1):
+        alive: tuple[float, float] | None = (0.0, 0.0) if level <= initial else None
+        for start, end, n in zip(starts, ends, sizes, strict=True):
+            if n < level:
+                continue
+            if alive is not None and start - alive[1] <= cold_start:
+                alive = (alive[0], end)
+                continue
+            if alive is not None:
+                pods.append(alive)
+            alive = (start - cold_start, end)
+        if alive is not None:
+            pods.append(alive)
+    return [(a, b) for a, b in pods if b > a]
 
 
 def oracle(trace: Trace, profile: ServiceProfile, config: RunConfig, interval: float = ORACLE_INTERVAL) -> RunResult:

@@ -53,8 +53,8 @@ COMPARE_NAMES = {
 
 
 def _pod_names(ctx: Context) -> tuple[list[str], list[str]]:
-    ready = [str(p.id) for p in ctx.cluster.ready]
-    starting = [str(p.id) for p in ctx.cluster.starting]
+    ready = [str(i) for i in ctx.cluster.core.ready_ids]
+    starting = [str(i) for i in ctx.cluster.core.starting_ids]
     return ready, starting
 
 

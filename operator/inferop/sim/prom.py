@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from inferop.cost.signals import fraction_within
-from inferop.sim.engine import DRAINING, READY, Cluster, Pod
+from inferop.sim.engine import Cluster, Pod
 
 LOOKBACK_SECONDS = 300.0
 
@@ -147,30 +147,31 @@ class Prometheus:
         self.scrape_interval = scrape_interval
         self.bounds = cluster.bounds
         self.series: dict[int, PodSeries] = {}
+        # The series not yet stale (their pod has not stopped): what instant selectors look at.
+        # Queries come in time order, so a series stale once stays stale.
+        self._unstale: dict[int, PodSeries] = {}
+        # The last sum by (le) of bucket rates (the latency quantile and the attainment read the same one).
+        self._rates_key: tuple[float, float, int] | None = None
+        self._rates: list[tuple[float, float]] | None = None
+        self._scrapes = 0
 
     def scrape(self, t: float) -> None:
         """One scrape of every pod that serves /metrics (call ``cluster.advance_all(t)`` first)."""
-        for pod in self.cluster.ready + self.cluster.draining:
-            if pod.state not in (READY, DRAINING):
-                continue
-            series = self.series.get(pod.id)
+        self._scrapes += 1
+        for pod_id, ready_at, completed, busy, waiting, cumulative in self.cluster.core.scrape_info():
+            series = self.series.get(pod_id)
             if series is None:
-                series = PodSeries(pod, last_busy=pod.engine.busy, last_time=pod.ready_at)
-                self.series[pod.id] = series
-            engine = pod.engine
-            cumulative: list[int] = []
-            running = 0
-            for count in engine.buckets:
-                running += count
-                cumulative.append(running)
+                series = PodSeries(Pod(self.cluster.core, pod_id), last_busy=busy, last_time=ready_at)
+                self.series[pod_id] = series
+                self._unstale[pod_id] = series
             elapsed = t - series.last_time
-            util = 100.0 * (engine.busy - series.last_busy) / elapsed if elapsed > 0 else 0.0
+            util = 100.0 * (busy - series.last_busy) / elapsed if elapsed > 0 else 0.0
             series.times.append(t)
             series.buckets.append(cumulative)
-            series.success.append(float(engine.completed))
-            series.waiting.append(float(len(engine.waiting)))
+            series.success.append(float(completed))
+            series.waiting.append(float(waiting))
             series.util.append(min(100.0, max(0.0, util)))
-            series.last_busy = engine.busy
+            series.last_busy = busy
             series.last_time = t
 
     def _in_range(self, t: float, window: float) -> list[tuple[PodSeries, int, int]]:
@@ -201,18 +202,43 @@ class Prometheus:
 
     def _bucket_rates(self, t: float, window: float) -> list[tuple[float, float]] | None:
         """``sum by (le) (rate(<latency>_bucket[w]))`` as (le, rate) pairs, +Inf last; None = no series."""
+        key = (t, window, self._scrapes)
+        if key != self._rates_key:
+            self._rates_key, self._rates = key, self._sum_bucket_rates(t, window)
+        return None if self._rates is None else list(self._rates)
+
+    def _sum_bucket_rates(self, t: float, window: float) -> list[tuple[float, float]] | None:
         sums = [0.0] * (len(self.bounds) + 1)
         found = False
+        start = t - window
         for series, lo, hi in self._in_range(t, window):
-            times = series.times[lo:hi]
-            if len(times) < 2:
+            if hi - lo < 2:
                 continue
-            rows = series.buckets[lo:hi]
+            # extrapolated_rate() of every bucket at once, step for step: a pod's counters never reset
+            # (the model restarts no process), so each bucket's increase is its last sample minus its first.
+            first_t, last_t = series.times[lo], series.times[hi - 1]
+            sampled = last_t - first_t
+            if sampled <= 0:
+                continue
+            average = sampled / (hi - lo - 1)
+            threshold = average * 1.1
+            to_start = first_t - start
+            to_end = t - last_t
+            if to_start >= threshold:
+                to_start = average / 2
+            if to_end >= threshold:
+                to_end = average / 2
+            first, last = series.buckets[lo], series.buckets[hi - 1]
             for i in range(len(sums)):
-                rate = extrapolated_rate(times, [row[i] for row in rows], t - window, t)
-                if rate is not None:
-                    sums[i] += rate
-                    found = True
+                v0 = first[i]
+                result = last[i] - v0
+                extend = to_start
+                if result > 0 and v0 >= 0:
+                    to_zero = sampled * (v0 / result)
+                    if to_zero < extend:
+                        extend = to_zero
+                sums[i] += result * ((sampled + extend + to_end) / sampled) / (t - start)
+            found = True
         if not found:
             return None
         bounds = [*self.bounds, math.inf]
@@ -248,8 +274,11 @@ class Prometheus:
 
     def _instant(self, attribute: str, t: float) -> dict[int, float]:
         out: dict[int, float] = {}
-        for pod_id, series in self.series.items():
-            if not series.times or series.stale(t):
+        for pod_id, series in list(self._unstale.items()):
+            if series.stale(t):
+                del self._unstale[pod_id]
+                continue
+            if not series.times:
                 continue
             i = bisect.bisect_right(series.times, t) - 1
             if i >= 0 and series.times[i] > t - LOOKBACK_SECONDS:

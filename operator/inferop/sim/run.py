@@ -7,14 +7,20 @@ arrival; pods become Ready at the end of their cold start; Prometheus scrapes ev
 synchronised with scrapes, so they usually read data a few seconds old). At the end of the trace
 the controllers stop and every pod serves what it holds; GPU time is charged until the trace's end.
 
-Every policy starts from the same state: ``initial_replicas`` Ready pods at time 0.
+Every policy starts from the same state: ``initial_replicas`` Ready pods at time 0. The first
+``warmup`` seconds are a burn-in: every policy acts in it as usual (its controller's state carries
+over), but only the scored period ``[warmup, duration)`` counts: the requests that arrive in it, the
+pod time inside it (a pod alive across the boundary is charged only for its scored part) and the scale
+events in it.
 
 Must not: read the clock, or do I/O other than through the caller.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +28,7 @@ from typing import Protocol
 
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling
+from inferop.sim import engine
 from inferop.sim.engine import Cluster, Requests
 from inferop.sim.profile import ServiceProfile
 from inferop.sim.prom import Prometheus
@@ -46,6 +53,8 @@ class RunConfig:
     scrape_interval: float = SCRAPE_INTERVAL
     #: ``[w]`` of rate() and avg_over_time(), seconds (queries.rate_window of the CostPolicy).
     rate_window: float = 120.0
+    #: Seconds of burn-in at the start of the trace: run, not scored.
+    warmup: float = 0.0
 
     @property
     def goal(self) -> float:
@@ -112,6 +121,8 @@ class RunResult:
     scale_events: int
     requests: int
     timeline: list[TimelinePoint] = field(default_factory=list)
+    #: How a baseline's target was chosen: "past" (the burn-in), "scored" (hindsight); None for ours.
+    tuned_on: str | None = None
 
     def meets(self, goal: float) -> bool:
         return self.slo_attainment >= goal - 1e-12
@@ -140,45 +151,66 @@ def summarize(
     price: Decimal,
     scale_events: int,
 ) -> RunResult:
-    slo = slo_ms / 1000
-    within = sum(1 for v in values if v <= slo)
-    ordered = sorted(values)
+    """The result of a run whose scored requests had these latencies (seconds)."""
+    stats = engine.latency_stats(array("d", values), slo_ms / 1000)
+    return from_stats(name, target, stats, gpu_seconds=gpu_seconds, price=price, scale_events=scale_events)
+
+
+def from_stats(
+    name: str,
+    target: float | None,
+    stats: tuple[int, int, float, float],
+    *,
+    gpu_seconds: float,
+    price: Decimal,
+    scale_events: int,
+) -> RunResult:
+    """The result from (requests, within the SLO, p95 s, p99 s) of the scored requests."""
+    count, within, p95, p99 = stats
     hours = gpu_seconds / 3600
     return RunResult(
         policy=name,
         target=target,
         gpu_hours=hours,
         cost_usd=float(Decimal(repr(hours)) * price),
-        slo_attainment=within / len(values) if values else 1.0,
-        p95_ms=percentile_of(ordered, 0.95, ordered=True) * 1000,
-        p99_ms=percentile_of(ordered, 0.99, ordered=True) * 1000,
+        slo_attainment=within / count if count else 1.0,
+        p95_ms=p95 * 1000,
+        p99_ms=p99 * 1000,
         scale_events=scale_events,
-        requests=len(values),
+        requests=count,
     )
 
 
-def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig, *, record: bool = True) -> RunResult:
-    """Simulate ``policy`` over ``trace`` (see the module docstring)."""
-    requests = Requests(trace.arrival, trace.input_tokens, trace.output_tokens)
+def run(
+    trace: Trace,
+    profile: ServiceProfile,
+    policy: Policy,
+    config: RunConfig,
+    *,
+    record: bool = True,
+    scored_latencies: list[float] | None = None,
+) -> RunResult:
+    """Simulate ``policy`` over ``trace`` (see the module docstring).
+
+    ``scored_latencies``: a list to extend with the scored requests' latencies (seconds), in arrival order.
+    """
+    requests = Requests(trace.arrival, trace.input_tokens, trace.output_tokens, engine.workload_of(trace))
     cluster = Cluster(profile, requests, metric=config.metric)
+    cluster.count_events_from = config.warmup
     cluster.start_warm(config.initial_replicas)
     prom = Prometheus(cluster, config.scrape_interval)
     ctx = Context(cluster, prom, config)
     policy.setup(ctx)
     end = trace.duration
     arrival = trace.arrival
-    n = len(arrival)
     i = 0
     next_scrape = config.scrape_interval
     next_tick = CONTROLLER_PHASE if math.isfinite(policy.period) else math.inf
     timeline: list[TimelinePoint] = []
-    route = cluster.route
     while True:
         next_ready = cluster.next_ready_time()
         t = min(next_scrape, next_tick, next_ready, end)
-        while i < n and arrival[i] < t:
-            route(i, arrival[i])
-            i += 1
+        i = cluster.route_until(i, t)  # every arrival before t, each at its own time
         if t >= end:
             break
         if next_ready <= t:
@@ -195,7 +227,7 @@ def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig
                         cluster.replicas,
                         cluster.ready_count,
                         None if observed is None else observed * 1000,
-                        cluster.gpu_seconds(t) / 3600,
+                        cluster.gpu_seconds(t, config.warmup) / 3600,
                     )
                 )
             next_scrape += config.scrape_interval
@@ -204,16 +236,16 @@ def run(trace: Trace, profile: ServiceProfile, policy: Policy, config: RunConfig
             if desired is not None:
                 cluster.scale(config.clamp(desired), t)
             next_tick += policy.period
-    while i < n:
-        route(i, arrival[i])
-        i += 1
+    cluster.route_until(i, math.inf)
     cluster.finish()
-    result = summarize(
+    scored = bisect.bisect_left(arrival, config.warmup)
+    if scored_latencies is not None:
+        scored_latencies.extend(latencies(requests, config.metric)[scored:])
+    result = from_stats(
         policy.name,
         policy.target,
-        latencies(requests, config.metric),
-        slo_ms=config.slo_ms,
-        gpu_seconds=cluster.gpu_seconds(end),
+        cluster.latency_stats(scored, config.slo_ms / 1000),
+        gpu_seconds=cluster.gpu_seconds(end, config.warmup),
         price=profile.price,
         scale_events=cluster.scale_events,
     )

@@ -8,8 +8,10 @@ Formats (``../shared/data/traces/README.md``):
   inside a window are a Gamma renewal process with the window's rate and coefficient of variation
   (shape ``1/cv^2``), restarted at each window start. Token counts are not given and are drawn from
   log-normal distributions fitted to the Azure 2023 conversation trace (log-mean/log-sd of the input
-  6.633/0.985, median 760 tokens; output 5.019/0.859, median 151 tokens), clipped to [1, 16384] and
-  [1, 4096].
+  6.633/0.985, median 760 tokens; output 5.019/0.859, median 151 tokens), rounded half to even and
+  clipped to [1, 16384] and [1, 4096]. Everything is drawn in order from one ChaCha8 stream seeded
+  with the seed, compiled (``simcore``): a day at hundreds of requests per second is tens of millions
+  of draws.
 
 Scaling, always stated in the results: ``start``/``duration`` cut a time range out of the trace
 (arrivals are shifted so the range starts at 0). ``rate_scale`` below 1 keeps each request with that
@@ -33,6 +35,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from inferop.sim import engine
+
 REQUEST_HEADER = ("arrival_s", "input_tokens", "output_tokens")
 RATE_HEADER = (
     "category_model",
@@ -54,7 +58,11 @@ MAX_RATE_SCALE = 1000.0
 
 
 class TraceError(ValueError):
-    pass
+    """Bad trace input; ``option`` names the ``inferop simulate`` flag it is about, when not the file."""
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,23 @@ class Trace:
 
     def __len__(self) -> int:
         return len(self.arrival)
+
+    def head(self, seconds: float) -> Trace:
+        """The trace's first ``seconds`` only (the burn-in a baseline is tuned on, as a user tunes on the past)."""
+        hi = self.slice(0.0, seconds)[1]
+        windows = [
+            Window(w.start, min(w.length, seconds - w.start), w.rate, w.cv) for w in self.windows if w.start < seconds
+        ]
+        return Trace(
+            self.name,
+            self.kind,
+            self.arrival[:hi],
+            self.input_tokens[:hi],
+            self.output_tokens[:hi],
+            min(seconds, self.duration),
+            windows,
+            f"{self.scaling}, its first {seconds:g} s",
+        )
 
     def slice(self, start: float, end: float) -> tuple[int, int]:
         """Index range [lo, hi) of the requests arriving in [start, end)."""
@@ -134,8 +159,12 @@ def load_trace(
     rate_scale: float = 1.0,
     start: float = 0.0,
     duration: float | None = None,
+    category: str | None = None,
 ) -> Trace:
-    """Read a trace file of either format. Raises TraceError naming the file and line."""
+    """Read a trace file of either format. Raises TraceError naming the file and line.
+
+    ``category``: the ``category_model`` to replay from a rate trace that holds several.
+    """
     path = Path(path)
     if not 0 < rate_scale <= MAX_RATE_SCALE:
         raise TraceError(f"rate scale must be in (0, {MAX_RATE_SCALE:g}], got {rate_scale:g}")
@@ -145,9 +174,13 @@ def load_trace(
     rng = random.Random(seed)
     scaling = _describe(start, duration, rate_scale)
     if tuple(header[:3]) == REQUEST_HEADER:
+        if category is not None:
+            raise TraceError(
+                f"{path}: a category selects a model of a rate trace; this is a request trace", "--category"
+            )
         trace = _requests(path, rows, rng, rate_scale, start, duration, scaling)
     elif tuple(header[: len(RATE_HEADER)]) == RATE_HEADER:
-        trace = _rates(path, rows, rng, rate_scale, start, duration, scaling)
+        trace = _rates(path, rows, seed, rate_scale, start, duration, scaling, category)
     else:
         raise TraceError(
             f"{path}: unknown header {','.join(header)!r}: expected {','.join(REQUEST_HEADER)!r} "
@@ -199,16 +232,36 @@ def _requests(
     return Trace(path.stem, "requests", arrival, inputs, outputs, total, [], scaling)
 
 
-def _tokens(rng: random.Random, params: tuple[float, float], upper: int) -> int:
-    return min(upper, max(1, round(rng.lognormvariate(*params))))
-
-
-def _windows(path: Path, rows: list[list[str]]) -> list[Window]:
-    """The rate windows as recorded: start (from the first window), length, rate, cv."""
-    raw: list[tuple[float, float, float]] = []
+def categories(path: Path, rows: list[list[str]]) -> list[str]:
+    """The values of a rate trace's ``category_model`` column, in order of first appearance."""
+    found: dict[str, None] = {}
     for line, row in enumerate(rows, start=2):
         if len(row) < len(RATE_HEADER):
             raise TraceError(f"{path}:{line}: expected {len(RATE_HEADER)} columns, got {len(row)}")
+        found.setdefault(row[0].strip(), None)
+    return list(found)
+
+
+def _windows(path: Path, rows: list[list[str]], category: str | None = None) -> list[Window]:
+    """The rate windows of one category as recorded: start (from the first window), length, rate, cv.
+
+    A file with several categories (ServeGen publishes one row per model and window) needs ``category``.
+    """
+    found = categories(path, rows)
+    listed = ", ".join(found)
+    if category is None and len(found) > 1:
+        raise TraceError(
+            f"{path}: the trace holds {len(found)} categories ({listed}); choose one with --category NAME", "--category"
+        )
+    numbered = list(enumerate(rows, start=2))
+    if category is not None:
+        if category not in found:
+            raise TraceError(
+                f"{path}: category {category!r} is not in the trace; categories found: {listed}", "--category"
+            )
+        numbered = [(line, row) for line, row in numbered if row[0].strip() == category]
+    raw: list[tuple[float, float, float]] = []
+    for line, row in numbered:
         window_start = _number(path, line, "window_start_s", row[1])
         rate = _number(path, line, "total_rate_rps", row[2])
         cv = _number(path, line, "rate_weighted_mean_cv", row[5])
@@ -223,27 +276,28 @@ def _windows(path: Path, rows: list[list[str]]) -> list[Window]:
     return [Window(start - first, length, rate, cv) for (start, rate, cv), length in zip(raw, lengths, strict=True)]
 
 
-def rate_windows(path: str | Path) -> list[Window]:
+def rate_windows(path: str | Path, category: str | None = None) -> list[Window]:
     """The windows of a rate trace as recorded (no scaling). Raises TraceError."""
     path = Path(path)
     header, rows = _rows(path)
     if tuple(header[: len(RATE_HEADER)]) != RATE_HEADER:
         raise TraceError(f"{path}: not a rate trace (header {','.join(header)!r})")
-    return _windows(path, rows)
+    return _windows(path, rows, category)
 
 
 def _rates(
     path: Path,
     rows: list[list[str]],
-    rng: random.Random,
+    seed: int,
     rate_scale: float,
     start: float,
     duration: float | None,
     scaling: str,
+    category: str | None = None,
 ) -> Trace:
     end = math.inf if duration is None else start + duration
     windows: list[Window] = []
-    for recorded in _windows(path, rows):
+    for recorded in _windows(path, rows, category):
         lo = max(recorded.start, start)
         hi = min(recorded.start + recorded.length, end)
         if hi <= lo:
@@ -252,22 +306,13 @@ def _rates(
         # Thinning keeps p c^2 + 1 - p; a superposition of k independent copies keeps c^2 (k > 1).
         scaled_cv = math.sqrt(rate_scale * cv * cv + 1 - rate_scale) if rate_scale < 1 else cv
         windows.append(Window(lo - start, hi - lo, recorded.rate * rate_scale, scaled_cv))
-    arrival: list[float] = []
-    inputs: list[int] = []
-    outputs: list[int] = []
-    for window in windows:
-        if window.rate <= 0:
-            continue
-        shape = 1.0 / (window.cv * window.cv)
-        scale = 1.0 / (window.rate * shape)
-        t = window.start
-        stop = window.start + window.length
-        while True:
-            t += rng.gammavariate(shape, scale)
-            if t >= stop:
-                break
-            arrival.append(t)
-            inputs.append(_tokens(rng, INPUT_LOGNORMAL, MAX_INPUT_TOKENS))
-            outputs.append(_tokens(rng, OUTPUT_LOGNORMAL, MAX_OUTPUT_TOKENS))
+    # Compiled (simcore): a day at hundreds of requests per second is tens of millions of draws.
+    drawn = engine.draw_rate_trace(
+        [(w.start, w.length, w.rate, w.cv) for w in windows],
+        seed,
+        (*INPUT_LOGNORMAL, MAX_INPUT_TOKENS),
+        (*OUTPUT_LOGNORMAL, MAX_OUTPUT_TOKENS),
+    )
+    arrival, inputs, outputs = drawn
     total = windows[-1].start + windows[-1].length if windows else 0.0
     return Trace(path.stem, "rate", arrival, inputs, outputs, total, windows, scaling)
