@@ -206,7 +206,7 @@ _ppid() {
 # Run after kwokctl's delete, for what it missed: a component without a pid file (started twice), or
 # everything when kwokctl was not run (hack/README.md, trap 15).
 stop_cluster_processes() {
-	local dir="$1" pids=() signalled=() pid deadline
+	local dir="$1" pids=() signalled=() pid
 	_remaining() {
 		# What cluster_pids finds, plus what we signalled and is still alive (an exiting process has
 		# lost its command line and cwd before it is gone).
@@ -215,6 +215,16 @@ stop_cluster_processes() {
 			[[ -z "${seen[$pid]:-}" ]] && _alive "$pid" && { seen[$pid]=1; echo "$pid"; }
 		done
 		return 0
+	}
+	_wait_gone() {
+		# Poll for up to $1 s; success when no process is left, else pids holds the survivors.
+		local until=$((SECONDS + $1))
+		while :; do
+			mapfile -t pids < <(_remaining)
+			((${#pids[@]} == 0)) && return 0
+			((SECONDS < until)) || return 1
+			sleep 0.2
+		done
 	}
 	mapfile -t pids < <(_remaining)
 	for pid in $(cluster_pids --cwd "$dir"); do
@@ -227,25 +237,13 @@ stop_cluster_processes() {
 		log "stopping pid $pid of $dir (SIGTERM): $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)"
 		kill -TERM "$pid" 2>/dev/null || true
 	done
-	deadline=$((SECONDS + 10))
-	while :; do
-		mapfile -t pids < <(_remaining)
-		((${#pids[@]} == 0)) && return 0
-		((SECONDS < deadline)) || break
-		sleep 0.2
-	done
+	_wait_gone 10 && return 0
 	signalled+=("${pids[@]}")
 	for pid in "${pids[@]}"; do
 		log "pid $pid of $dir still running 10 s after SIGTERM; SIGKILL"
 		kill -KILL "$pid" 2>/dev/null || true
 	done
-	deadline=$((SECONDS + 5))
-	while :; do
-		mapfile -t pids < <(_remaining)
-		((${#pids[@]} == 0)) && return 0
-		((SECONDS < deadline)) || break
-		sleep 0.2
-	done
+	_wait_gone 5 && return 0
 	log "ERROR: processes of $dir survived SIGKILL: $(for pid in "${pids[@]}"; do printf '%s(%s) ' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)"; done)"
 	return 1
 }
