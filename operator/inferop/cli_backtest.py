@@ -24,9 +24,9 @@ from inferop.api import InferenceService, InvalidObject, parse_gpuclass, parse_i
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.validation import plain
 from inferop.cost.backtest import RangeAnswer, Result, replay, series_at, steps
-from inferop.cost.prometheus import Prometheus
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
 from inferop.cost.signals import QueryFailed
+from inferop.reconcile.prometheus import Prometheus
 from inferop.sim.cli import SimError, load_cost_policy
 from inferop.tenancy.usage import price_per_replica
 

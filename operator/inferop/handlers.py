@@ -24,17 +24,16 @@ import kopf
 from inferop import metrics
 from inferop.api.common import GROUP, VERSION
 from inferop.api.validation import plain
-from inferop.cost import controller as cost_controller
-from inferop.cost.controller import CostController
 from inferop.diffbase import DigestDiffBaseStorage
-from inferop.reconcile import children, context
+from inferop.reconcile import cache, children, costtick
 from inferop.reconcile import isvc as isvc_reconcile
+from inferop.reconcile.costtick import CostController
 from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
 from inferop.reconcile.serial import KeyedRunner
+from inferop.reconcile.tenant import reconcile_tenant, remove_stale, write_tenant_status
 from inferop.render.labels import ISVC_LABEL, MANAGED_BY
 from inferop.render.quota import TENANT_LABEL
 from inferop.settings import Settings
-from inferop.tenancy.reconcile import reconcile_tenant, remove_stale, write_tenant_status
 
 SETTINGS = Settings.from_env()
 _kube: Kube | None = None
@@ -69,7 +68,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    context.OPERATOR_NAMESPACE = SETTINGS.operator_namespace
+    cache.OPERATOR_NAMESPACE = SETTINGS.operator_namespace
     children.REFUSED_RETRY_SECONDS = float(SETTINGS.refused_retry)
     kube()
 
@@ -80,7 +79,7 @@ async def start_cost_controller(memo: kopf.Memo, **kwargs: Any) -> None:
     metrics.serve(SETTINGS.metrics_port)
     controller = CostController(kube(), SETTINGS.prometheus_url, SETTINGS.rate_window, runner=RUNNER)
     memo["cost_stop"] = stop = asyncio.Event()
-    memo["cost_task"] = asyncio.create_task(cost_controller.run(controller, kwargs, stop))
+    memo["cost_task"] = asyncio.create_task(costtick.run(controller, kwargs, stop))
 
 
 @kopf.on.cleanup()
@@ -133,23 +132,23 @@ async def namespace_tenants(name: str, labels: kopf.Labels, **_: Any) -> dict[st
 async def services_by_namespace(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str | None, dict[str, Any]]:
     """Every InferenceService's spec, status and identifying metadata, for the tenant headroom
     arithmetic and the cost controller."""
-    return {namespace: context.slim_service(body)}
+    return {namespace: cache.slim_service(body)}
 
 
-# Our children by API path (``context.IndexReader``), fed by the watch streams ``child_changed`` uses.
+# Our children by API path (``cache.IndexReader``), fed by the watch streams ``child_changed`` uses.
 @kopf.index("apps", "v1", "deployments", labels=OWNED)
 async def child_deployments(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {path("apps/v1", "Deployment", namespace, name): context.slim_child(body)}
+    return {path("apps/v1", "Deployment", namespace, name): cache.slim_child(body)}
 
 
 @kopf.index("v1", "services", labels=OWNED)
 async def child_services(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {path("v1", "Service", namespace, name): context.slim_child(body)}
+    return {path("v1", "Service", namespace, name): cache.slim_child(body)}
 
 
 @kopf.index("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
 async def child_hpas(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {path("autoscaling/v2", "HorizontalPodAutoscaler", namespace, name): context.slim_child(body)}
+    return {path("autoscaling/v2", "HorizontalPodAutoscaler", namespace, name): cache.slim_child(body)}
 
 
 def _key(meta: Mapping[str, Any]) -> tuple[str, str]:
@@ -170,10 +169,10 @@ def _run(
     body: Mapping[str, Any], kwargs: Mapping[str, Any], retry: int, from_api: bool = False
 ) -> isvc_reconcile.Result:
     """One reconcile; children come from kopf's indexes unless ``from_api`` (or no index was passed)."""
-    reader = None if from_api else context.child_reader(kwargs)
+    reader = None if from_api else cache.child_reader(kwargs)
     try:
-        gpuclasses = context.gpuclasses(kwargs)
-        tenancy = context.tenancy(body["metadata"].get("namespace"), gpuclasses, kwargs)
+        gpuclasses = cache.gpuclasses(kwargs)
+        tenancy = cache.tenancy(body["metadata"].get("namespace"), gpuclasses, kwargs)
         result = isvc_reconcile.reconcile(kube(), body, gpuclasses, tenancy, reader)
         written = isvc_reconcile.write_status(kube(), body, result.status_patch)
         RUNNER.wrote(_key(body["metadata"]), written)
@@ -226,7 +225,7 @@ def child_changed(body: kopf.Body, type: str | None, logger: kopf.Logger, **kwar
     """A child changed or vanished: refresh status, repair what drifted (reads only when nothing did)."""
     meta = body.get("metadata", {})
     if type == "DELETED" and body.get("apiVersion") and body.get("kind"):
-        context.forget_write(path(body["apiVersion"], body["kind"], meta.get("namespace"), meta.get("name")))
+        cache.forget_write(path(body["apiVersion"], body["kind"], meta.get("namespace"), meta.get("name")))
     owner = (meta.get("labels") or {}).get(ISVC_LABEL)
     if owner and meta.get("namespace"):
         _reconcile_by_name(meta["namespace"], owner, kwargs, logger)
@@ -257,9 +256,9 @@ def _reconcile_tenant(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry:
             result = reconcile_tenant(
                 kube(),
                 body,
-                context.gpuclasses(kwargs),
-                context.services_in(namespaces, kwargs),
-                owners=context.tenant_claims(namespaces, kwargs),
+                cache.gpuclasses(kwargs),
+                cache.services_in(namespaces, kwargs),
+                owners=cache.tenant_claims(namespaces, kwargs),
                 operator_namespace=SETTINGS.operator_namespace,
             )
             write_tenant_status(kube(), body, result.status_patch)
@@ -302,7 +301,7 @@ def _schedule_recheck(name: str, delay: float, kwargs: Mapping[str, Any]) -> Non
 def reconcile_tenant_handler(body: kopf.Body, retry: int, logger: kopf.Logger, **kwargs: Any) -> None:
     _reconcile_tenant(body, kwargs, retry)
     # The headroom of every service in the tenant's namespaces may have changed.
-    for svc in context.services_in(list(body.spec.get("namespaces") or []), kwargs):
+    for svc in cache.services_in(list(body.spec.get("namespaces") or []), kwargs):
         _reconcile_by_name(svc["metadata"]["namespace"], svc["metadata"]["name"], kwargs, logger)
 
 

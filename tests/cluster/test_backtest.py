@@ -239,7 +239,7 @@ def test_long_ranges_are_queried_in_chunks_on_one_grid(
 ) -> None:
     """Prometheus refuses more than 11,000 points per series: the client splits, and the joined answer is
     the one an unsplit query gives."""
-    from inferop.cost import prometheus
+    from inferop.reconcile import prometheus
 
     source = prometheus.Prometheus(recorded["prom"].url, timeout=30)
     promql = "sum by (namespace) (rate(vllm:request_success_total[2m]))"

@@ -1,4 +1,4 @@
-"""The server-side apply body (``kube.apply_body``) and what the child index keeps (``context.slim_child``).
+"""The server-side apply body (``kube.apply_body``) and what the child index keeps (``cache.slim_child``).
 
 Covers: every string (any Unicode scalar value: emoji and other characters outside the Basic
 Multilingual Plane, line and paragraph separators, NEL, the byte order mark, control characters) reads
@@ -17,7 +17,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inferop.reconcile.context import slim_child
+from inferop.reconcile.cache import slim_child
 from inferop.reconcile.kube import apply_body
 
 ODD = ["🚀 ok", "𝔘𝔫𝔦", "\U0010fffd", "a\u2028b\u2029c", "a\x85b", "\ufeffstart", "a\x7fb", "\x00\x01\t\n\r",

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from inferop.api.costpolicy import CostPolicySpec
-from inferop.cost.controller import policy_event, resolve_policy, signals_changed, status_plan
 from inferop.cost.decide import Decision, Reason
 from inferop.cost.signals import Observation, Observations, ObservationStatus
+from inferop.reconcile.costtick import policy_event, resolve_policy, signals_changed, status_plan
 
 
 def observations(attainment: float | None) -> Observations:

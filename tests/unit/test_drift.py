@@ -1,4 +1,4 @@
-"""The drift check of the reconcile loop, ``plan.drifted``: compare only what our field manager owns.
+"""The drift check of the reconcile loop, ``drift.drifted``: compare only what our field manager owns.
 
 Covers: the managedFields entry that counts (ours, operation Apply, not a subresource); an object just
 applied, with the API server's defaults and normalised quantities, is not drift; entries other managers
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from inferop.reconcile import plan
+from inferop.reconcile import drift
 
 MANAGER = "inferop"
 OWNER = {"apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService", "name": "chat", "uid": "u1",
@@ -135,30 +135,30 @@ def test_our_apply_entry_is_the_one_that_counts() -> None:
         entry(MANAGER, {"f:metadata": {"f:annotations": {"f:x": {}}}}, "Update"),  # not server-side apply
         entry("kubectl", {"f:spec": {"f:paused": {}}}),
     ]
-    assert plan.owned_fields(live, MANAGER) == owned_tree()
+    assert drift.owned_fields(live, MANAGER) == owned_tree()
 
 
 def test_without_an_entry_of_ours_nothing_is_owned() -> None:
     live = live_of(DESIRED)
     live["metadata"]["managedFields"] = [entry("kubectl", owned_tree())]
-    assert plan.owned_fields(live, MANAGER) is None
+    assert drift.owned_fields(live, MANAGER) is None
     del live["metadata"]["managedFields"]
-    assert plan.owned_fields(live, MANAGER) is None
+    assert drift.owned_fields(live, MANAGER) is None
 
 
 def test_without_our_entry_lists_are_compared_whole_as_before() -> None:
     live = live_of(DESIRED)
     del live["metadata"]["managedFields"]
-    assert not plan.drifted(DESIRED, live, MANAGER)
+    assert not drift.drifted(DESIRED, live, MANAGER)
     containers(live).append({"name": "sidecar", "image": "mesh:1"})
-    assert plan.drifted(DESIRED, live, MANAGER)
+    assert drift.drifted(DESIRED, live, MANAGER)
 
 
 # --- steady state: what others add is not drift -----------------------------------------------------
 
 
 def test_just_applied_with_server_defaults_is_not_drift() -> None:
-    assert not plan.drifted(DESIRED, live_of(DESIRED), MANAGER)
+    assert not drift.drifted(DESIRED, live_of(DESIRED), MANAGER)
 
 
 def test_a_sidecar_another_manager_added_is_not_drift() -> None:
@@ -170,20 +170,20 @@ def test_a_sidecar_another_manager_added_is_not_drift() -> None:
         "f:containers": {'k:{"name":"istio-proxy"}': {".": {}, "f:name": {}, "f:image": {}, "f:args": {}}},
         "f:volumes": {'k:{"name":"istio-envoy"}': {".": {}, "f:name": {}, "f:emptyDir": {"f:medium": {}}}},
     }}}}, "Update"))
-    assert not plan.drifted(DESIRED, live, MANAGER)
+    assert not drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_a_sidecar_placed_before_ours_is_not_drift() -> None:
     live = live_of(DESIRED)
     containers(live).insert(0, {"name": "init-proxy", "image": "proxy:1"})
-    assert not plan.drifted(DESIRED, live, MANAGER)
+    assert not drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_an_env_var_injected_into_our_container_is_not_drift() -> None:
     live = live_of(DESIRED)
     containers(live)[0]["env"].insert(1, {"name": "DD_AGENT_HOST", "valueFrom": {"fieldRef": {
         "apiVersion": "v1", "fieldPath": "status.hostIP"}}})
-    assert not plan.drifted(DESIRED, live, MANAGER)
+    assert not drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_labels_and_annotations_others_add_are_not_drift() -> None:
@@ -191,19 +191,19 @@ def test_labels_and_annotations_others_add_are_not_drift() -> None:
     live["metadata"]["labels"]["team"] = "x"
     live["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "3"}
     live["spec"]["template"]["metadata"]["annotations"] = {"kubectl.kubernetes.io/restartedAt": "now"}
-    assert not plan.drifted(DESIRED, live, MANAGER)
+    assert not drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_another_owner_reference_is_not_drift() -> None:
     live = live_of(DESIRED)
     live["metadata"]["ownerReferences"].append({"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "c9"})
-    assert not plan.drifted(DESIRED, live, MANAGER)
+    assert not drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_equal_quantities_in_another_notation_are_not_drift() -> None:
     live = live_of(DESIRED)
     assert containers(live)[0]["resources"]["requests"] == {"cpu": "1", "memory": "17179869184"}
-    assert not plan.drifted(DESIRED, live, MANAGER)
+    assert not drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_an_atomic_struct_may_carry_server_defaults() -> None:
@@ -216,7 +216,7 @@ def test_an_atomic_struct_may_carry_server_defaults() -> None:
         ".": {}, "f:name": {}, "f:valueFrom": {"f:fieldRef": {}}}
     live = live_of(desired, owned)
     containers(live)[0]["env"][1]["valueFrom"]["fieldRef"]["apiVersion"] = "v1"  # defaulted by the server
-    assert not plan.drifted(desired, live, MANAGER)
+    assert not drift.drifted(desired, live, MANAGER)
 
 
 def test_a_keyed_entry_whose_key_field_the_server_defaults_is_found() -> None:
@@ -229,7 +229,7 @@ def test_a_keyed_entry_whose_key_field_the_server_defaults_is_found() -> None:
     del ports['k:{"containerPort":8000,"protocol":"TCP"}']["f:protocol"]  # the key still names it
     live = live_of(desired, owned)
     containers(live)[0]["ports"][0]["protocol"] = "TCP"
-    assert not plan.drifted(desired, live, MANAGER)
+    assert not drift.drifted(desired, live, MANAGER)
 
 
 # --- our changes are drift ------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_a_changed_value_is_drift(path: tuple[Any, ...], value: Any) -> None:
     for part in path[:-1]:
         node = node[part]
     node[path[-1]] = value
-    assert plan.drifted(DESIRED, live, MANAGER)
+    assert drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_a_value_another_manager_took_over_is_drift() -> None:
@@ -259,74 +259,74 @@ def test_a_value_another_manager_took_over_is_drift() -> None:
     del owned["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"server"}']["f:image"]
     live = live_of(DESIRED, owned)
     containers(live)[0]["image"] = "evil:latest"
-    assert plan.drifted(DESIRED, live, MANAGER)
+    assert drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_a_missing_entry_of_ours_is_drift() -> None:
     live = live_of(DESIRED)
     del containers(live)[0]["env"][1]
-    assert plan.drifted(DESIRED, live, MANAGER)
+    assert drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_our_container_replaced_by_another_is_drift() -> None:
     live = live_of(DESIRED)
     live["spec"]["template"]["spec"]["containers"] = [{"name": "other", "image": "x"}]
-    assert plan.drifted(DESIRED, live, MANAGER)
+    assert drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_a_missing_field_is_drift() -> None:
     live = live_of(DESIRED)
     del live["metadata"]["labels"]
-    assert plan.drifted(DESIRED, live, MANAGER)
+    assert drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_a_new_desired_entry_is_drift() -> None:
     desired = desired_with(lambda o: containers(o)[0]["env"].append({"name": "C", "value": "3"}))
-    assert plan.drifted(desired, live_of(DESIRED), MANAGER)
+    assert drift.drifted(desired, live_of(DESIRED), MANAGER)
 
 
 def test_a_new_desired_field_is_drift() -> None:
     desired = desired_with(lambda o: o["spec"]["template"]["spec"].update(priorityClassName="high"))
-    assert plan.drifted(desired, live_of(DESIRED), MANAGER)
+    assert drift.drifted(desired, live_of(DESIRED), MANAGER)
 
 
 def test_reordered_entries_of_ours_are_drift() -> None:
     desired = desired_with(lambda o: containers(o)[0]["env"].reverse())
-    assert plan.drifted(desired, live_of(DESIRED), MANAGER)
+    assert drift.drifted(desired, live_of(DESIRED), MANAGER)
 
 
 def test_a_removed_env_var_we_own_is_drift() -> None:
     desired = desired_with(lambda o: containers(o)[0]["env"].pop())
-    assert plan.drifted(desired, live_of(DESIRED), MANAGER)
+    assert drift.drifted(desired, live_of(DESIRED), MANAGER)
 
 
 def test_a_removed_node_selector_key_is_drift_which_is_subset_missed() -> None:
     desired = desired_with(lambda o: o["spec"]["template"]["spec"]["nodeSelector"].pop("zone"))
     live = live_of(DESIRED)
-    assert plan.is_subset(desired, live), "is_subset never noticed a removed map key"
-    assert plan.drifted(desired, live, MANAGER)
+    assert drift.is_subset(desired, live), "is_subset never noticed a removed map key"
+    assert drift.drifted(desired, live, MANAGER)
 
 
 def test_a_removed_node_selector_is_drift() -> None:
     desired = desired_with(lambda o: o["spec"]["template"]["spec"].pop("nodeSelector"))
-    assert plan.drifted(desired, live_of(DESIRED), MANAGER)
+    assert drift.drifted(desired, live_of(DESIRED), MANAGER)
 
 
 def test_a_field_we_no_longer_set_is_drift() -> None:
     """Switching to an HPA: ``spec.replicas`` must be given up (applied without it) once."""
     desired = desired_with(lambda o: o["spec"].pop("replicas"))
-    assert plan.drifted(desired, live_of(DESIRED), MANAGER)
+    assert drift.drifted(desired, live_of(DESIRED), MANAGER)
     # After that apply the HPA's value stays, but it is no longer ours: no drift.
     owned = owned_tree()
     del owned["f:spec"]["f:replicas"]
     live = live_of(desired, owned)
     live["spec"]["replicas"] = 7
-    assert not plan.drifted(desired, live, MANAGER)
+    assert not drift.drifted(desired, live, MANAGER)
 
 
 def test_a_removed_label_we_own_is_drift() -> None:
     desired = desired_with(lambda o: o["metadata"].pop("labels"))
-    assert plan.drifted(desired, live_of(DESIRED), MANAGER)
+    assert drift.drifted(desired, live_of(DESIRED), MANAGER)
 
 
 # --- list kinds -----------------------------------------------------------------------------------
@@ -336,12 +336,12 @@ def test_a_removed_label_we_own_is_drift() -> None:
 def test_an_atomic_list_is_compared_whole(args: list[str]) -> None:
     live = live_of(DESIRED)
     containers(live)[0]["args"] = args
-    assert plan.drifted(DESIRED, live, MANAGER)
+    assert drift.drifted(DESIRED, live, MANAGER)
 
 
 def test_an_atomic_list_we_now_want_empty_is_drift() -> None:
     desired = desired_with(lambda o: containers(o)[0].update(args=[]))
-    assert plan.drifted(desired, live_of(DESIRED), MANAGER)
+    assert drift.drifted(desired, live_of(DESIRED), MANAGER)
 
 
 def test_a_keyed_list_we_applied_empty_keeps_what_others_add() -> None:
@@ -350,7 +350,7 @@ def test_a_keyed_list_we_applied_empty_keeps_what_others_add() -> None:
     owned["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"server"}']["f:env"] = {}
     live = live_of(desired, owned)
     containers(live)[0]["env"] = [{"name": "INJECTED", "value": "1"}]
-    assert not plan.drifted(desired, live, MANAGER)
+    assert not drift.drifted(desired, live, MANAGER)
 
 
 SET_DESIRED: dict[str, Any] = {"apiVersion": "v1", "kind": "X", "metadata": {"name": "x", "finalizers": ["a/b"]}}
@@ -362,21 +362,21 @@ def set_live(values: list[str], owned: list[str]) -> dict[str, Any]:
 
 
 def test_set_entries_others_add_are_not_drift() -> None:
-    assert not plan.drifted(SET_DESIRED, set_live(["a/b", "c/d"], ["a/b"]), MANAGER)
+    assert not drift.drifted(SET_DESIRED, set_live(["a/b", "c/d"], ["a/b"]), MANAGER)
 
 
 def test_a_set_entry_we_own_and_no_longer_want_is_drift() -> None:
-    assert plan.drifted(SET_DESIRED, set_live(["a/b", "old/x"], ["a/b", "old/x"]), MANAGER)
+    assert drift.drifted(SET_DESIRED, set_live(["a/b", "old/x"], ["a/b", "old/x"]), MANAGER)
 
 
 def test_a_missing_set_entry_is_drift() -> None:
-    assert plan.drifted(SET_DESIRED, set_live(["c/d"], []), MANAGER)
+    assert drift.drifted(SET_DESIRED, set_live(["c/d"], []), MANAGER)
 
 
 def test_an_unreadable_key_is_drift_rather_than_a_guess() -> None:
     owned = owned_tree()
     owned["f:spec"]["f:template"]["f:spec"]["f:containers"] = {"k:{not json": {}}
-    assert plan.drifted(DESIRED, live_of(DESIRED, owned), MANAGER)
+    assert drift.drifted(DESIRED, live_of(DESIRED, owned), MANAGER)
 
 
 # --- the Service and the HPA as the renderers build them ---------------------------------------------
@@ -405,19 +405,19 @@ def service_live(desired: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_service_as_applied_is_not_drift() -> None:
-    assert not plan.drifted(SERVICE, service_live(SERVICE), MANAGER)
+    assert not drift.drifted(SERVICE, service_live(SERVICE), MANAGER)
 
 
 def test_a_port_another_manager_added_is_not_drift() -> None:
     live = service_live(SERVICE)
     live["spec"]["ports"].append({"name": "debug", "port": 9000, "targetPort": 9000, "protocol": "TCP"})
-    assert not plan.drifted(SERVICE, live, MANAGER)
+    assert not drift.drifted(SERVICE, live, MANAGER)
 
 
 def test_a_selector_key_we_no_longer_want_is_drift() -> None:
     live = service_live(SERVICE)
     live["spec"]["selector"]["version"] = "v1"  # we applied it before (the selector is atomic)
-    assert plan.drifted(SERVICE, live, MANAGER)
+    assert drift.drifted(SERVICE, live, MANAGER)
 
 
 def test_a_removed_port_is_drift() -> None:
@@ -425,7 +425,7 @@ def test_a_removed_port_is_drift() -> None:
     live["spec"]["ports"].append({"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"})
     live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:ports"]['k:{"port":9090,"protocol":"TCP"}'] = {
         ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}
-    assert plan.drifted(SERVICE, live, MANAGER)
+    assert drift.drifted(SERVICE, live, MANAGER)
 
 
 def test_an_empty_map_the_server_dropped_is_not_drift() -> None:
@@ -434,4 +434,4 @@ def test_an_empty_map_the_server_dropped_is_not_drift() -> None:
     del owned["f:spec"]["f:template"]["f:spec"]["f:nodeSelector"]
     live = live_of(desired, owned)
     del live["spec"]["template"]["spec"]["nodeSelector"]
-    assert not plan.drifted(desired, live, MANAGER)
+    assert not drift.drifted(desired, live, MANAGER)

@@ -9,6 +9,7 @@ import copy
 from typing import Any
 
 from inferop.reconcile.kube import KubeError, path_of
+from inferop.reconcile.tenant import reconcile_tenant
 from inferop.render.quota import (
     SYSTEM_PRIORITY_QUOTA_NAME,
     build_system_priority_quota,
@@ -17,7 +18,6 @@ from inferop.render.quota import (
     without_hard,
 )
 from inferop.tenancy.claims import Claimant, owner, refused
-from inferop.tenancy.reconcile import reconcile_tenant
 
 COUNT = "count/inferenceservices.inferop.dev"
 
@@ -182,7 +182,7 @@ def test_system_namespaces_are_refused_at_runtime_and_get_no_writes() -> None:
 
 
 def test_the_service_clamp_uses_the_same_owner_as_the_tenant_loop() -> None:
-    from inferop.reconcile import context
+    from inferop.reconcile import cache
 
     small = {"namespaces": ["team-a"], "quota": {"gpus": 2}}
     big = {"namespaces": ["team-a"], "quota": {"gpus": 6}}
@@ -193,11 +193,11 @@ def test_the_service_clamp_uses_the_same_owner_as_the_tenant_loop() -> None:
         "namespace_tenants": {},
         "services_by_namespace": {},
     }
-    found = context.tenancy("team-a", {}, indexes)
+    found = cache.tenancy("team-a", {}, indexes)
     assert found is not None and found.name == "zz-old" and found.spec.quota.gpus == 2
-    assert context.tenant_claims(["team-a", "team-b"], indexes) == {"team-a": "zz-old", "team-b": None}
+    assert cache.tenant_claims(["team-a", "team-b"], indexes) == {"team-a": "zz-old", "team-b": None}
     indexes["namespace_tenants"] = {"team-a": ["aa-new"]}  # it already holds the namespace: it keeps it
-    found = context.tenancy("team-a", {}, indexes)
+    found = cache.tenancy("team-a", {}, indexes)
     assert found is not None and found.name == "aa-new"
 
 

@@ -5,13 +5,16 @@
 - ``signals``: parse Prometheus instant vectors into per-service ``Observation``s. Missing data is
   never zero: empty, NaN, infinite, negative and multi-series answers are flagged, not summed.
 - ``decide``: ``decide()``, a pure and deterministic function from observations, spec, CostPolicy,
-  tenant headroom and history to a ``Decision`` that explains itself.
+  tenant headroom (``inferop.tenancy.headroom.Headroom``) and history to a ``Decision`` that explains
+  itself.
+- ``backtest``: the arithmetic of ``inferop backtest`` (replaying ``decide()`` over recorded series).
 
-Nothing here does I/O: no Kubernetes client, no kopf, no Prometheus client, no clock. The control
-loop that runs the queries, calls ``decide()`` and acts lives in a higher layer.
+Nothing here does I/O: no Kubernetes client, no kopf, no Prometheus client, no clock (``now`` is
+passed in). The cost tick that runs the queries, calls ``decide()`` and acts is
+``inferop.reconcile.costtick``; the Prometheus client is ``inferop.reconcile.prometheus``.
 """
 
-from inferop.cost.decide import Decision, Headroom, History, LimitedBy, Reason, decide
+from inferop.cost.decide import Decision, History, LimitedBy, Reason, decide
 from inferop.cost.queries import (
     PromLabels,
     Query,
@@ -35,7 +38,6 @@ from inferop.cost.signals import (
 
 __all__ = [
     "Decision",
-    "Headroom",
     "History",
     "LimitedBy",
     "Observation",

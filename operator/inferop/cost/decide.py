@@ -116,6 +116,7 @@ from typing import Any, Literal
 from inferop.api.costpolicy import DAYS, CostPolicySpec, ScaleRule, ScheduleWindow
 from inferop.api.inferenceservice import Autoscaling
 from inferop.cost.signals import Observation, Observations, ObservationStatus
+from inferop.tenancy.headroom import Headroom
 
 #: An observation older than this many CostPolicy intervals is stale.
 STALE_AFTER_INTERVALS = 3
@@ -156,14 +157,6 @@ class Reason(StrEnum):
 
 
 LimitedBy = Literal["MinReplicas", "MaxReplicas", "Quota", "Budget", "Schedule"]
-
-
-@dataclass(frozen=True)
-class Headroom:
-    """The most replicas the tenant lets this service run, its current replicas included (None = no limit)."""
-
-    quota_replicas: int | None = None
-    budget_replicas: int | None = None
 
 
 @dataclass(frozen=True)

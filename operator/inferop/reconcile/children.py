@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any, Protocol
 
-from inferop.reconcile import plan
+from inferop.reconcile import drift
 from inferop.reconcile.kube import FIELD_MANAGER, Conflict, Kube, KubeError, Transient, path_of
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 class Reader(Protocol):
     """Where a reconcile reads live objects: the API (``Kube``) or the operator's watch-fed cache
-    (``inferop.reconcile.context.IndexReader``). None means "does not exist"."""
+    (``inferop.reconcile.cache.IndexReader``). None means "does not exist"."""
 
     def get(self, url: str) -> dict[str, Any] | None: ...
 
@@ -153,7 +153,7 @@ def ensure_objects(
         owner = controller_uid(obj)
         if live is None and confirm and owner is not None:
             live = kube.get(url)
-        if live is not None and owner is not None and not plan.is_owned_by(live, owner):
+        if live is not None and owner is not None and not drift.is_owned_by(live, owner):
             conflicts.append(conflict_message(live, obj))
             live = _CONFLICT
         found.append(live)
@@ -164,7 +164,7 @@ def ensure_objects(
     for obj, live in zip(objects, found, strict=True):
         if live is _CONFLICT:
             continue
-        if live is None or plan.drifted(obj, live, FIELD_MANAGER):
+        if live is None or drift.drifted(obj, live, FIELD_MANAGER):
             verb = "Created" if live is None else "Updated"
             live = apply_unless_refused(kube, obj)
             remember_write(read, live)

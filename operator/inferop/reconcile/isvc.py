@@ -13,9 +13,8 @@ from typing import Any
 
 from inferop.api import GPUClass, InvalidObject, parse_isvc
 from inferop.api.inferenceservice import InferenceService
-from inferop.api.tenant import TenantSpec
 from inferop.api.validation import plain
-from inferop.reconcile import plan
+from inferop.reconcile import drift, status
 from inferop.reconcile.children import (
     ChildConflict,
     Reader,
@@ -27,7 +26,7 @@ from inferop.reconcile.children import (
 from inferop.reconcile.kube import Kube, KubeError, Transient, path, path_of
 from inferop.render import RenderError, Scale, render_all
 from inferop.render.labels import selector_string, service_url
-from inferop.tenancy.headroom import Clamped, ServiceUsage, clamp, currency_mismatch, headroom, money
+from inferop.tenancy.headroom import Clamped, Tenancy, clamp, currency_mismatch, headroom, money
 from inferop.tenancy.usage import price_per_replica, service_usage
 
 log = logging.getLogger(__name__)
@@ -38,21 +37,12 @@ CURRENCY_MISMATCH = "CurrencyMismatch"
 @dataclass
 class Result:
     status_patch: dict[str, Any]
-    events: list[plan.Event]
+    events: list[status.Event]
     applied: list[str]
 
     @property
-    def event(self) -> plan.Event | None:
+    def event(self) -> status.Event | None:
         return self.events[0] if self.events else None
-
-
-@dataclass(frozen=True)
-class Tenancy:
-    """The tenant a service's namespace belongs to, and what the tenant's other services hold."""
-
-    name: str
-    spec: TenantSpec
-    others: tuple[ServiceUsage, ...] = ()
 
 
 def plan_scale(
@@ -98,18 +88,18 @@ def plan_scale(
 
 
 def limit_conditions(
-    clamped: Clamped, tenant_applies: bool, tenant: str | None, error: plan.Cond | None = None
-) -> list[plan.Cond]:
+    clamped: Clamped, tenant_applies: bool, tenant: str | None, error: status.Cond | None = None
+) -> list[status.Cond]:
     out = []
-    for ctype, kind in ((plan.QUOTA_LIMITED, "Quota"), (plan.BUDGET_LIMITED, "Budget")):
+    for ctype, kind in ((status.QUOTA_LIMITED, "Quota"), (status.BUDGET_LIMITED, "Budget")):
         if error is not None and error.reason == CURRENCY_MISMATCH and tenant is not None:
-            out.append(plan.Cond(ctype, "Unknown", CURRENCY_MISMATCH, error.message))
+            out.append(status.Cond(ctype, "Unknown", CURRENCY_MISMATCH, error.message))
         elif not tenant_applies:
-            out.append(plan.Cond(ctype, "False", "NoTenant", "the namespace belongs to no Tenant"))
+            out.append(status.Cond(ctype, "False", "NoTenant", "the namespace belongs to no Tenant"))
         elif clamped.limited_by == kind:
-            out.append(plan.Cond(ctype, "True", f"Tenant{kind}", clamped.message))
+            out.append(status.Cond(ctype, "True", f"Tenant{kind}", clamped.message))
         else:
-            out.append(plan.Cond(ctype, "False", f"Within{kind}", f"within tenant {tenant}'s {kind.lower()}"))
+            out.append(status.Cond(ctype, "False", f"Within{kind}", f"within tenant {tenant}'s {kind.lower()}"))
     return out
 
 
@@ -123,7 +113,7 @@ def apply_children(
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Apply each object that is missing or drifted; return the live objects by kind and what was written."""
     live, applied = ensure_objects(
-        kube, [plan.with_owner(obj, owner) for obj in objects], reader, all_or_nothing=True
+        kube, [drift.with_owner(obj, owner) for obj in objects], reader, all_or_nothing=True
     )
     return {obj["kind"]: obj for obj in live}, applied
 
@@ -131,7 +121,7 @@ def apply_children(
 def _ours(obj: dict[str, Any] | None, owner: Mapping[str, Any]) -> dict[str, Any] | None:
     """``obj`` if this InferenceService controls it (someone else's object of the same name says nothing
     about our service's state)."""
-    return obj if obj is not None and plan.is_owned_by(obj, owner["metadata"].get("uid", "")) else None
+    return obj if obj is not None and drift.is_owned_by(obj, owner["metadata"].get("uid", "")) else None
 
 
 def delete_stale_hpa(kube: Kube, owner: Mapping[str, Any], reader: Reader | None = None) -> bool:
@@ -139,7 +129,7 @@ def delete_stale_hpa(kube: Kube, owner: Mapping[str, Any], reader: Reader | None
     url = _child_url(owner, "autoscaling/v2", "HorizontalPodAutoscaler")
     read = reader if reader is not None else kube
     hpa = read.get(url)
-    if hpa is not None and plan.is_owned_by(hpa, owner["metadata"]["uid"]):
+    if hpa is not None and drift.is_owned_by(hpa, owner["metadata"]["uid"]):
         kube.delete(url)
         remember_delete(read, url)
         log.info("Deleted HorizontalPodAutoscaler %s/%s", owner["metadata"]["namespace"], owner["metadata"]["name"])
@@ -164,7 +154,7 @@ def reconcile(
     meta = body["metadata"]
     generation = int(meta.get("generation", 0) or 0)
     current = body.get("status") or {}
-    error: plan.Cond | None = None
+    error: status.Cond | None = None
     isvc: InferenceService | None = None
     objects: list[dict[str, Any]] = []
     clamped, tenant_applies = Clamped(0, None, ""), False
@@ -174,13 +164,13 @@ def reconcile(
         hpa_reads_metrics = False
         if isvc.spec.autoscaling is not None:
             live_hpa = read.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler"))
-            hpa_reads_metrics = plan.hpa_reads_metrics(live_hpa)
+            hpa_reads_metrics = status.hpa_reads_metrics(live_hpa)
         scale, clamped, tenant_applies = plan_scale(isvc, gpuclasses, tenancy, decided, hpa_reads_metrics)
         objects = render_all(isvc, gpuclasses, scale)
     except InvalidObject as err:
-        error = plan.Cond(plan.READY, "False", "InvalidSpec", str(err))
+        error = status.Cond(status.READY, "False", "InvalidSpec", str(err))
     except RenderError as err:
-        error = plan.Cond(plan.READY, "False", err.reason, str(err))
+        error = status.Cond(status.READY, "False", err.reason, str(err))
 
     applied: list[str] = []
     live: dict[str, dict[str, Any]] | None = None
@@ -193,10 +183,10 @@ def reconcile(
             raise
         except ChildConflict as err:
             # Objects of our children's names that someone else owns: never touched, reported.
-            error = plan.Cond(plan.READY, "False", "ChildConflict", str(err))
+            error = status.Cond(status.READY, "False", "ChildConflict", str(err))
         except KubeError as err:
             # The API server refused a child (invalid, forbidden, quota): say so instead of failing silently.
-            error = plan.Cond(plan.READY, "False", "ApplyFailed", f"the API server rejected a child object: {err}")
+            error = status.Cond(status.READY, "False", "ApplyFailed", f"the API server rejected a child object: {err}")
     if live is not None:
         deployment, hpa = live.get("Deployment"), live.get("HorizontalPodAutoscaler")
     else:
@@ -205,22 +195,22 @@ def reconcile(
         deployment = _ours(source.get(_child_url(body, "apps/v1", "Deployment")), body)
         hpa = _ours(source.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler")), body)
 
-    parts = [plan.deployment_condition(deployment)]
+    parts = [status.deployment_condition(deployment)]
     if parts[0].status != "True" and deployment is not None and isvc is not None:
         # Not ready: ask the pods why (the scheduler's reason); a ready service reads no pods.
         pods = kube.list(path("v1", "Pod", meta.get("namespace")), label_selector=selector_string(isvc))
-        parts[0] = plan.unschedulable_condition(pods) or parts[0]
+        parts[0] = status.unschedulable_condition(pods) or parts[0]
     autoscaled = isvc.spec.autoscaling is not None if isvc else bool((body.get("spec") or {}).get("autoscaling"))
     if autoscaled:
-        parts.append(plan.autoscaler_condition(hpa))
+        parts.append(status.autoscaler_condition(hpa))
     if error is None and tenant_applies and isvc is not None:
         spec = isvc.spec
         wanted = spec.autoscaling.max_replicas if spec.autoscaling is not None else (spec.fixed_replicas or 0)
-        error = plan.clamp_condition(wanted, clamped.replicas, clamped.limited_by, clamped.message)
-    ready = plan.ready_condition(parts, error)
+        error = status.clamp_condition(wanted, clamped.replicas, clamped.limited_by, clamped.message)
+    ready = status.ready_condition(parts, error)
     limits = limit_conditions(clamped, tenant_applies, tenancy.name if tenancy else None, error)
     old_conditions = current.get("conditions") or []
-    conditions = plan.merge_conditions(old_conditions, [*parts, ready, *limits], generation, now_iso())
+    conditions = status.merge_conditions(old_conditions, [*parts, ready, *limits], generation, now_iso())
     dep_status = (deployment or {}).get("status") or {}
     desired: dict[str, Any] = {
         "observedGeneration": generation,
@@ -234,12 +224,12 @@ def reconcile(
         desired["cost"] = cost_status(isvc, gpuclasses, desired["replicas"])
         if isvc.spec.autoscaling is None:  # the cost controller owns status.autoscaling of autoscaled services
             desired["autoscaling"] = {"desiredReplicas": clamped.replicas, "limitedBy": clamped.limited_by}
-    patch = plan.status_patch(current, desired)
+    patch = status.status_patch(current, desired)
     events = [
         e
         for e in [
-            plan.ready_transition_event(old_conditions, ready),
-            *(plan.limit_transition_event(old_conditions, c) for c in limits),
+            status.ready_transition_event(old_conditions, ready),
+            *(status.limit_transition_event(old_conditions, c) for c in limits),
         ]
         if e is not None
     ]

@@ -8,7 +8,7 @@ both count the same services). The rule is deterministic and stable:
    Tenant still lists it: a newer or an older Tenant that adds the namespace later never takes it away;
 2. otherwise the oldest Tenant by ``creationTimestamp``, then by name.
 
-The operator's Tenant loop and the InferenceService clamp (``inferop.reconcile.context.tenancy``) both
+The operator's Tenant loop and the InferenceService clamp (``inferop.reconcile.cache.tenancy``) both
 ask ``owner``, so admission (the owner's ResourceQuota) and the clamp agree. When the owner drops the
 namespace (or is deleted), the next claimant takes it over on its next reconcile.
 """

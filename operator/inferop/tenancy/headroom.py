@@ -29,7 +29,15 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from inferop.api.quantity import parse_quantity
 from inferop.api.tenant import TenantSpec
-from inferop.cost.decide import Headroom
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """The most replicas the tenant lets this service run, its current replicas included (None = no limit).
+    ``decide()`` (``inferop.cost.decide``) bounds its decision with it."""
+
+    quota_replicas: int | None = None
+    budget_replicas: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,15 @@ class ServiceUsage:
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    """The tenant a service's namespace belongs to, and what the tenant's other services hold."""
+
+    name: str
+    spec: TenantSpec
+    others: tuple[ServiceUsage, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +10,7 @@ from inferop.api.gpuclass import GPUClass
 from inferop.api.inferenceservice import InferenceService
 from inferop.api.quantity import parse_quantity
 from inferop.api.tenant import TenantSpec
+from inferop.api.validation import InvalidObject, parse_isvc
 from inferop.render.quota import default_requests
 from inferop.tenancy.headroom import ServiceUsage
 
@@ -53,3 +54,21 @@ def service_usage(
         replicas=replicas,
         currency=currency if price > 0 else None,
     )
+
+
+def usages(
+    services: Iterable[Mapping[str, Any]],
+    gpuclasses: Mapping[str, GPUClass],
+    tenant: TenantSpec | None,
+    parse: Callable[[Mapping[str, Any]], InferenceService] = parse_isvc,
+) -> list[ServiceUsage]:
+    """What each InferenceService (a body with metadata, spec, status) holds; invalid ones hold nothing.
+    ``parse`` turns a body into its model (the operator's cache passes its memoised parser)."""
+    out = []
+    for body in services:
+        try:
+            isvc = parse(body)
+        except InvalidObject:
+            continue
+        out.append(service_usage(isvc, gpuclasses, tenant, held_replicas(body.get("status"))))
+    return out

@@ -35,12 +35,11 @@ from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import InferenceService
 from inferop.api.tenant import Tenant
 from inferop.api.validation import parse_tenant, plain
-from inferop.reconcile.isvc import Tenancy
 from inferop.reconcile.kube import FIELD_MANAGER, path_of
 from inferop.tenancy import claims
 from inferop.tenancy.claims import Claimant
-from inferop.tenancy.headroom import ServiceUsage
-from inferop.tenancy.usage import held_replicas, service_usage
+from inferop.tenancy.headroom import ServiceUsage, Tenancy
+from inferop.tenancy.usage import usages
 
 Indexes = Mapping[str, Any]
 
@@ -282,7 +281,7 @@ def tenancy(namespace: str | None, classes: Mapping[str, GPUClass], indexes: Ind
     ):
         others = cached[4]
     else:
-        others = tuple(usages(bodies, classes, tenant))
+        others = tuple(usages(bodies, classes, tenant.spec, parse=service_model))
         with _cache_lock:
             _others_cache[name] = (tenant, bodies, class_names, class_models, others)
     return Tenancy(name=name, spec=tenant.spec, others=others)
@@ -291,21 +290,6 @@ def tenancy(namespace: str | None, classes: Mapping[str, GPUClass], indexes: Ind
 def _same_objects(a: Sequence[Any], b: Sequence[Any]) -> bool:
     """The same objects in the same order (identity: kopf replaces an index value when it changes)."""
     return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
-
-
-def usages(
-    services: Collection[Mapping[str, Any]], classes: Mapping[str, GPUClass], tenant: Tenant
-) -> list[ServiceUsage]:
-    """``inferop.tenancy.reconcile.usages`` with memoised spec parsing: what each service holds;
-    invalid ones hold nothing."""
-    out = []
-    for body in services:
-        try:
-            isvc = service_model(body)
-        except InvalidObject:
-            continue
-        out.append(service_usage(isvc, classes, tenant.spec, held_replicas(body.get("status"))))
-    return out
 
 
 def cost_policies(indexes: Indexes) -> dict[str, CostPolicySpec]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from inferop.reconcile import plan
-from inferop.reconcile.plan import Cond
+from inferop.reconcile import drift, status
+from inferop.reconcile.status import Cond
 
 T0 = "2026-01-01T00:00:00Z"
 T1 = "2026-01-01T00:05:00Z"
@@ -49,13 +49,13 @@ def live_from(desired: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_live_object_with_server_defaults_is_not_drift() -> None:
-    assert plan.is_subset(DESIRED, live_from(DESIRED))
+    assert drift.is_subset(DESIRED, live_from(DESIRED))
 
 
 def test_missing_field_in_live_is_drift() -> None:
     live = live_from(DESIRED)
     del live["metadata"]["labels"]
-    assert not plan.is_subset(DESIRED, live)
+    assert not drift.is_subset(DESIRED, live)
 
 
 @pytest.mark.parametrize("path, value", [
@@ -70,24 +70,24 @@ def test_changed_value_is_drift(path: tuple[Any, ...], value: Any) -> None:
     for part in path[:-1]:
         node = node[part]
     node[path[-1]] = value
-    assert not plan.is_subset(DESIRED, live)
+    assert not drift.is_subset(DESIRED, live)
 
 
 @pytest.mark.parametrize("args", [["--model"], ["--model", "m", "--extra"], []])
 def test_list_of_another_length_is_drift(args: list[str]) -> None:
     live = live_from(DESIRED)
     live["spec"]["template"]["spec"]["containers"][0]["args"] = args
-    assert not plan.is_subset(DESIRED, live)
+    assert not drift.is_subset(DESIRED, live)
 
 
 def test_list_order_matters() -> None:
-    assert not plan.is_subset({"args": ["a", "b"]}, {"args": ["b", "a"]})
+    assert not drift.is_subset({"args": ["a", "b"]}, {"args": ["b", "a"]})
 
 
 def test_list_items_may_carry_server_defaults() -> None:
     want = {"ports": [{"name": "http", "containerPort": 8000}]}
     have = {"ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]}
-    assert plan.is_subset(want, have)
+    assert drift.is_subset(want, have)
 
 
 @pytest.mark.parametrize(("want", "have"), [
@@ -95,38 +95,38 @@ def test_list_items_may_carry_server_defaults() -> None:
     ("1G", "1000M"), ("1k", "1000"), ("2", 2),
 ])
 def test_equal_quantities_in_other_notation_are_not_drift(want: Any, have: Any) -> None:
-    assert plan.is_subset({"resources": {"requests": {"x": want}}}, {"resources": {"requests": {"x": have}}})
+    assert drift.is_subset({"resources": {"requests": {"x": want}}}, {"resources": {"requests": {"x": have}}})
 
 
 @pytest.mark.parametrize(("want", "have"), [("1", "1001m"), ("16Gi", "16G"), ("1Ki", "1k"), ("8", "80")])
 def test_different_quantities_are_drift(want: Any, have: Any) -> None:
-    assert not plan.is_subset({"cpu": want}, {"cpu": have})
+    assert not drift.is_subset({"cpu": want}, {"cpu": have})
 
 
 def test_booleans_are_not_numbers() -> None:
-    assert not plan.is_subset({"readOnly": False}, {"readOnly": True})
-    assert not plan.is_subset({"readOnly": True}, {"readOnly": "true"})
+    assert not drift.is_subset({"readOnly": False}, {"readOnly": True})
+    assert not drift.is_subset({"readOnly": True}, {"readOnly": "true"})
 
 
 def test_scalars_and_containers_do_not_match_each_other() -> None:
-    assert not plan.is_subset({"a": {"b": 1}}, {"a": "b"})
-    assert not plan.is_subset({"a": ["x"]}, {"a": "x"})
-    assert not plan.is_subset({"a": "x"}, {"a": ["x"]})
+    assert not drift.is_subset({"a": {"b": 1}}, {"a": "b"})
+    assert not drift.is_subset({"a": ["x"]}, {"a": "x"})
+    assert not drift.is_subset({"a": "x"}, {"a": ["x"]})
 
 
 @pytest.mark.parametrize(("want", "have"), [("1.10", "1.1"), ("010", "10"), ("1e3", "1000")])
 def test_changed_string_that_is_not_a_resource_quantity_is_drift(want: str, have: str) -> None:
     desired = {"spec": {"containers": [{"env": [{"name": "MODEL_REVISION", "value": want}]}]}}
     live = {"spec": {"containers": [{"env": [{"name": "MODEL_REVISION", "value": have}]}]}}
-    assert not plan.is_subset(desired, live)
+    assert not drift.is_subset(desired, live)
 
 
 def test_parse_quantity() -> None:
-    assert plan.parse_quantity("16Gi") == 16 * 2**30
-    assert plan.parse_quantity("250m") == plan.parse_quantity("0.25")
-    assert plan.parse_quantity(3) == 3
-    assert plan.parse_quantity("http") is None
-    assert plan.parse_quantity("") is None
+    assert drift.parse_quantity("16Gi") == 16 * 2**30
+    assert drift.parse_quantity("250m") == drift.parse_quantity("0.25")
+    assert drift.parse_quantity(3) == 3
+    assert drift.parse_quantity("http") is None
+    assert drift.parse_quantity("") is None
 
 
 # --- owner references --------------------------------------------------------------------------------
@@ -137,20 +137,20 @@ OWNER = {"apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService",
 
 def test_children_get_a_controller_owner_reference_without_touching_the_input() -> None:
     child = {"kind": "Service", "metadata": {"name": "chat", "labels": {"a": "b"}}}
-    owned = plan.with_owner(child, OWNER)
+    owned = drift.with_owner(child, OWNER)
     assert owned["metadata"]["ownerReferences"] == [{
         "apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService", "name": "chat", "uid": "uid-1",
         "controller": True, "blockOwnerDeletion": True}]
     assert owned["metadata"]["labels"] == {"a": "b"}
     assert "ownerReferences" not in child["metadata"]
-    assert plan.is_owned_by(owned, "uid-1")
-    assert not plan.is_owned_by(owned, "uid-2")
-    assert not plan.is_owned_by(child, "uid-1")
+    assert drift.is_owned_by(owned, "uid-1")
+    assert not drift.is_owned_by(owned, "uid-2")
+    assert not drift.is_owned_by(child, "uid-1")
 
 
 def test_non_controller_reference_is_not_ownership() -> None:
     obj = {"metadata": {"ownerReferences": [{"uid": "uid-1", "controller": False}]}}
-    assert not plan.is_owned_by(obj, "uid-1")
+    assert not drift.is_owned_by(obj, "uid-1")
 
 
 # --- deployment_condition ------------------------------------------------------------------------------
@@ -167,29 +167,29 @@ def deployment(replicas: int = 2, generation: int = 2, observed: int = 2, update
 
 
 def test_missing_deployment() -> None:
-    cond = plan.deployment_condition(None)
+    cond = status.deployment_condition(None)
     assert (cond.type, cond.status, cond.reason) == ("DeploymentReady", "False", "DeploymentMissing")
 
 
 def test_all_replicas_ready() -> None:
-    cond = plan.deployment_condition(deployment())
+    cond = status.deployment_condition(deployment())
     assert (cond.status, cond.reason) == ("True", "ReplicasReady")
     assert "2 of 2" in cond.message
 
 
 def test_controller_has_not_seen_the_new_spec() -> None:
-    cond = plan.deployment_condition(deployment(generation=3, observed=2))
+    cond = status.deployment_condition(deployment(generation=3, observed=2))
     assert (cond.status, cond.reason) == ("False", "RolloutInProgress")
 
 
 def test_rollout_with_old_replicas_still_running() -> None:
-    cond = plan.deployment_condition(deployment(updated=1, total=3, ready=3))
+    cond = status.deployment_condition(deployment(updated=1, total=3, ready=3))
     assert (cond.status, cond.reason) == ("False", "RolloutInProgress")
     assert "1 of 2" in cond.message and "2 old" in cond.message
 
 
 def test_updated_but_not_ready() -> None:
-    cond = plan.deployment_condition(deployment(ready=1))
+    cond = status.deployment_condition(deployment(ready=1))
     assert (cond.status, cond.reason) == ("False", "ReplicasNotReady")
     assert "1 of 2 replicas ready" == cond.message
 
@@ -197,18 +197,18 @@ def test_updated_but_not_ready() -> None:
 def test_progress_deadline_exceeded_wins_and_keeps_the_controllers_message() -> None:
     progressing = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
                    "message": 'ReplicaSet "chat-5d8" has timed out progressing.'}
-    cond = plan.deployment_condition(deployment(ready=0, conditions=[progressing]))
+    cond = status.deployment_condition(deployment(ready=0, conditions=[progressing]))
     assert (cond.status, cond.reason) == ("False", "ProgressDeadlineExceeded")
     assert cond.message == progressing["message"]
 
 
 def test_scaled_to_zero_is_ready() -> None:
-    cond = plan.deployment_condition(deployment(replicas=0, updated=0, total=0, ready=0))
+    cond = status.deployment_condition(deployment(replicas=0, updated=0, total=0, ready=0))
     assert (cond.status, cond.reason) == ("True", "ScaledToZero")
 
 
 def test_brand_new_deployment_without_status_is_not_ready() -> None:
-    cond = plan.deployment_condition({"metadata": {"generation": 1}, "spec": {"replicas": 1}})
+    cond = status.deployment_condition({"metadata": {"generation": 1}, "spec": {"replicas": 1}})
     assert cond.status == "False"
 
 
@@ -220,25 +220,25 @@ def hpa(conditions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_missing_hpa() -> None:
-    cond = plan.autoscaler_condition(None)
+    cond = status.autoscaler_condition(None)
     assert (cond.type, cond.status, cond.reason) == ("AutoscalerReady", "False", "HPAMissing")
 
 
 def test_active_hpa_reports_its_bounds() -> None:
-    cond = plan.autoscaler_condition(hpa([{"type": "AbleToScale", "status": "True"},
+    cond = status.autoscaler_condition(hpa([{"type": "AbleToScale", "status": "True"},
                                           {"type": "ScalingActive", "status": "True"}]))
     assert (cond.status, cond.reason) == ("True", "HPAActive")
     assert "1-4" in cond.message
 
 
 def test_hpa_that_cannot_scale_is_not_ready_with_its_reason() -> None:
-    cond = plan.autoscaler_condition(hpa([{"type": "AbleToScale", "status": "False", "reason": "FailedGetScale",
+    cond = status.autoscaler_condition(hpa([{"type": "AbleToScale", "status": "False", "reason": "FailedGetScale",
                                            "message": "no such deployment"}]))
     assert (cond.status, cond.reason, cond.message) == ("False", "FailedGetScale", "no such deployment")
 
 
 def test_hpa_without_metrics_still_enforces_its_bounds() -> None:
-    cond = plan.autoscaler_condition(hpa([{"type": "AbleToScale", "status": "True"},
+    cond = status.autoscaler_condition(hpa([{"type": "AbleToScale", "status": "True"},
                                           {"type": "ScalingActive", "status": "False",
                                            "reason": "FailedGetPodsMetric"}]))
     assert (cond.status, cond.reason) == ("True", "BoundsOnly")
@@ -246,7 +246,7 @@ def test_hpa_without_metrics_still_enforces_its_bounds() -> None:
 
 
 def test_new_hpa_without_status_is_active() -> None:
-    assert plan.autoscaler_condition({"spec": {"maxReplicas": 3}}).status == "True"
+    assert status.autoscaler_condition({"spec": {"maxReplicas": 3}}).status == "True"
 
 
 # --- ready_condition -------------------------------------------------------------------------------
@@ -258,21 +258,21 @@ HPA_BAD = Cond("AutoscalerReady", "False", "HPAMissing", "the HorizontalPodAutos
 
 
 def test_ready_when_every_part_is_ready() -> None:
-    ready = plan.ready_condition([DEP_OK, HPA_OK])
+    ready = status.ready_condition([DEP_OK, HPA_OK])
     assert (ready.type, ready.status, ready.reason) == ("Ready", "True", "Ready")
     assert DEP_OK.message in ready.message and HPA_OK.message in ready.message
 
 
 def test_not_ready_names_the_first_failing_part() -> None:
-    ready = plan.ready_condition([DEP_OK, HPA_BAD])
+    ready = status.ready_condition([DEP_OK, HPA_BAD])
     assert (ready.status, ready.reason) == ("False", "HPAMissing")
     assert ready.message.startswith("AutoscalerReady: ")
-    assert plan.ready_condition([DEP_BAD, HPA_BAD]).reason == "ReplicasNotReady"
+    assert status.ready_condition([DEP_BAD, HPA_BAD]).reason == "ReplicasNotReady"
 
 
 def test_an_invalid_spec_overrides_the_parts() -> None:
     error = Cond("Ready", "False", "InvalidSpec", "spec.model.uri: must start with hf://")
-    ready = plan.ready_condition([DEP_OK, HPA_OK], error)
+    ready = status.ready_condition([DEP_OK, HPA_OK], error)
     assert (ready.status, ready.reason, ready.message) == ("False", "InvalidSpec", error.message)
 
 
@@ -280,24 +280,24 @@ def test_an_invalid_spec_overrides_the_parts() -> None:
 
 
 def test_new_conditions_get_the_current_time_and_generation() -> None:
-    merged = plan.merge_conditions([], [DEP_OK, Cond("Ready", "True", "Ready", "ok")], 4, T0)
+    merged = status.merge_conditions([], [DEP_OK, Cond("Ready", "True", "Ready", "ok")], 4, T0)
     assert [c["type"] for c in merged] == ["Ready", "DeploymentReady"]
     for cond in merged:
         assert cond["lastTransitionTime"] == T0 and cond["observedGeneration"] == 4
 
 
 def test_unchanged_status_keeps_its_transition_time_even_if_the_message_changes() -> None:
-    first = plan.merge_conditions([], [DEP_BAD], 1, T0)
+    first = status.merge_conditions([], [DEP_BAD], 1, T0)
     still_bad = Cond("DeploymentReady", "False", "ReplicasNotReady", "1 of 2 replicas ready")
-    second = plan.merge_conditions(first, [still_bad], 2, T1)
+    second = status.merge_conditions(first, [still_bad], 2, T1)
     (cond,) = second
     assert cond["lastTransitionTime"] == T0
     assert cond["message"] == "1 of 2 replicas ready" and cond["observedGeneration"] == 2
 
 
 def test_changed_status_gets_a_new_transition_time() -> None:
-    first = plan.merge_conditions([], [DEP_BAD], 1, T0)
-    (cond,) = plan.merge_conditions(first, [DEP_OK], 1, T1)
+    first = status.merge_conditions([], [DEP_BAD], 1, T0)
+    (cond,) = status.merge_conditions(first, [DEP_OK], 1, T1)
     assert (cond["status"], cond["lastTransitionTime"]) == ("True", T1)
 
 
@@ -306,7 +306,7 @@ def test_conditions_of_other_loops_are_kept() -> None:
                 "lastTransitionTime": T0},
                {"type": "BudgetLimited", "status": "True", "reason": "Budget", "message": "",
                 "lastTransitionTime": T0}]
-    merged = plan.merge_conditions(foreign, [DEP_OK, Cond("Ready", "True", "Ready", "ok")], 1, T1)
+    merged = status.merge_conditions(foreign, [DEP_OK, Cond("Ready", "True", "Ready", "ok")], 1, T1)
     by_type = {c["type"]: c for c in merged}
     assert by_type["MetricsAvailable"] == foreign[0]
     assert by_type["BudgetLimited"] == foreign[1]
@@ -314,8 +314,8 @@ def test_conditions_of_other_loops_are_kept() -> None:
 
 
 def test_merge_is_stable_so_a_converged_status_compares_equal() -> None:
-    once = plan.merge_conditions([], [DEP_OK, HPA_OK, Cond("Ready", "True", "Ready", "ok")], 3, T0)
-    twice = plan.merge_conditions(once, [DEP_OK, HPA_OK, Cond("Ready", "True", "Ready", "ok")], 3, T1)
+    once = status.merge_conditions([], [DEP_OK, HPA_OK, Cond("Ready", "True", "Ready", "ok")], 3, T0)
+    twice = status.merge_conditions(once, [DEP_OK, HPA_OK, Cond("Ready", "True", "Ready", "ok")], 3, T1)
     assert once == twice
 
 
@@ -328,35 +328,35 @@ def ready_list(status: str, reason: str) -> list[dict[str, Any]]:
 
 def test_becoming_ready_emits_a_normal_event_once() -> None:
     ready = Cond("Ready", "True", "Ready", "2 of 2 replicas ready")
-    event = plan.ready_transition_event(ready_list("False", "ReplicasNotReady"), ready)
+    event = status.ready_transition_event(ready_list("False", "ReplicasNotReady"), ready)
     assert event is not None and (event.type, event.reason, event.message) == ("Normal", "Ready", ready.message)
-    assert plan.ready_transition_event(ready_list("True", "Ready"), ready) is None
+    assert status.ready_transition_event(ready_list("True", "Ready"), ready) is None
 
 
 @pytest.mark.parametrize("reason", ["InvalidSpec", "GPUClassNotFound", "ProgressDeadlineExceeded"])
 def test_a_new_failure_the_user_must_fix_emits_a_warning_once(reason: str) -> None:
     bad = Cond("Ready", "False", reason, "explain")
-    event = plan.ready_transition_event(ready_list("True", "Ready"), bad)
+    event = status.ready_transition_event(ready_list("True", "Ready"), bad)
     assert event is not None and (event.type, event.reason) == ("Warning", reason)
-    assert plan.ready_transition_event([], bad) is not None
-    assert plan.ready_transition_event(ready_list("False", reason), bad) is None
+    assert status.ready_transition_event([], bad) is not None
+    assert status.ready_transition_event(ready_list("False", reason), bad) is None
 
 
 def test_waiting_for_replicas_is_not_worth_an_event() -> None:
-    assert plan.ready_transition_event([], Cond("Ready", "False", "DeploymentMissing", "")) is None
+    assert status.ready_transition_event([], Cond("Ready", "False", "DeploymentMissing", "")) is None
 
 
 def test_status_patch_is_empty_when_nothing_changed() -> None:
     current = {"observedGeneration": 2, "conditions": [{"type": "Ready"}], "replicas": 1, "cost": {"hourly": "1"}}
     desired = {"observedGeneration": 2, "conditions": [{"type": "Ready"}], "replicas": 1}
-    assert plan.status_patch(current, desired) == {}
+    assert status.status_patch(current, desired) == {}
 
 
 def test_status_patch_carries_only_what_changed() -> None:
     current = {"observedGeneration": 2, "replicas": 1, "readyReplicas": 1, "url": "http://x"}
     desired = {"observedGeneration": 3, "replicas": 1, "readyReplicas": 0, "url": "http://x"}
-    assert plan.status_patch(current, desired) == {"observedGeneration": 3, "readyReplicas": 0}
-    assert plan.status_patch({}, {"replicas": 0}) == {"replicas": 0}
+    assert status.status_patch(current, desired) == {"observedGeneration": 3, "readyReplicas": 0}
+    assert status.status_patch({}, {"replicas": 0}) == {"replicas": 0}
 
 
 # --- why a service is not ready (issue 17, item 12) -------------------------------------------------
@@ -379,29 +379,30 @@ def test_unschedulable_pods_carry_the_schedulers_reason() -> None:
         pod({"status": "True"}),
         pod({"status": "False", "reason": "Unschedulable", "message": "old"}, deleting=True),
     ]
-    cond = plan.unschedulable_condition(pods)
+    cond = status.unschedulable_condition(pods)
     assert cond == Cond(
-        plan.DEPLOYMENT_READY, "False", "Unschedulable", f"1 of 2 pods cannot be scheduled: {SCHEDULER_SAYS}"
+        status.DEPLOYMENT_READY, "False", "Unschedulable", f"1 of 2 pods cannot be scheduled: {SCHEDULER_SAYS}"
     )
-    ready = plan.ready_condition([cond])
+    ready = status.ready_condition([cond])
     assert (ready.status, ready.reason) == ("False", "Unschedulable") and SCHEDULER_SAYS in ready.message
-    assert plan.ready_transition_event([], ready) == plan.Event("Warning", "Unschedulable", ready.message)
+    assert status.ready_transition_event([], ready) == status.Event("Warning", "Unschedulable", ready.message)
 
 
 def test_scheduled_or_unscheduled_yet_pods_say_nothing() -> None:
-    assert plan.unschedulable_condition([]) is None
-    assert plan.unschedulable_condition([pod({"status": "True"}), pod(None)]) is None
+    assert status.unschedulable_condition([]) is None
+    assert status.unschedulable_condition([pod({"status": "True"}), pod(None)]) is None
 
 
 def test_a_clamp_to_zero_replicas_is_not_ready() -> None:
     msg = "tenant team-a has 0 of 4 GPUs left"
-    cond = plan.clamp_condition(2, 0, "Quota", msg)
-    assert cond == Cond(plan.READY, "False", "QuotaLimited", msg)
-    ready = plan.ready_condition([Cond(plan.DEPLOYMENT_READY, "True", "ScaledToZero", "0 replicas requested")], cond)
+    cond = status.clamp_condition(2, 0, "Quota", msg)
+    assert cond == Cond(status.READY, "False", "QuotaLimited", msg)
+    zero = Cond(status.DEPLOYMENT_READY, "True", "ScaledToZero", "0 replicas requested")
+    ready = status.ready_condition([zero], cond)
     assert (ready.status, ready.reason, ready.message) == ("False", "QuotaLimited", msg)
-    assert plan.clamp_condition(2, 0, "Budget", "")
-    assert plan.clamp_condition(2, 1, "Quota", msg) is None  # limited, but it runs
-    assert plan.clamp_condition(0, 0, None, "") is None  # the user asked for zero
+    assert status.clamp_condition(2, 0, "Budget", "")
+    assert status.clamp_condition(2, 1, "Quota", msg) is None  # limited, but it runs
+    assert status.clamp_condition(0, 0, None, "") is None  # the user asked for zero
 
 
 def test_cost_with_a_deleted_gpuclass_is_unknown_not_zero() -> None:
@@ -424,4 +425,4 @@ def test_cost_with_a_deleted_gpuclass_is_unknown_not_zero() -> None:
     assert gone["hourly"] is None and gone["currency"] is None
     assert 'GPUClass "h100" not found' in gone["unknownReason"]
     # A merge patch with None removes the keys: the printer column is empty, not 0.00.
-    assert plan.status_patch({"cost": {"hourly": "9.00", "currency": "USD"}}, {"cost": gone}) == {"cost": gone}
+    assert status.status_patch({"cost": {"hourly": "9.00", "currency": "USD"}}, {"cost": gone}) == {"cost": gone}

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from inferop.api import GPUClass, InvalidObject, parse_isvc
-from inferop.api.tenant import Tenant
+from inferop.api import GPUClass, InvalidObject
 from inferop.api.validation import parse_tenant
-from inferop.reconcile import plan
+from inferop.reconcile import drift, status
 from inferop.reconcile.children import ChildConflict, ReadOnce, describe, ensure_objects, now_iso
 from inferop.reconcile.kube import Kube, KubeError, Transient, path
 from inferop.render.quota import (
@@ -33,32 +32,18 @@ from inferop.render.quota import (
     without_hard,
 )
 from inferop.tenancy import claims
-from inferop.tenancy.headroom import ServiceUsage, currency_mismatch, money
-from inferop.tenancy.usage import held_replicas, service_usage
+from inferop.tenancy.headroom import currency_mismatch, money
+from inferop.tenancy.usage import usages
 
 log = logging.getLogger(__name__)
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
-
-
-def usages(
-    services: Iterable[Mapping[str, Any]], gpuclasses: Mapping[str, GPUClass], tenant: Tenant | None
-) -> list[ServiceUsage]:
-    """What each InferenceService (a body with metadata, spec, status) holds; invalid ones hold nothing."""
-    out = []
-    for body in services:
-        try:
-            isvc = parse_isvc(body)
-        except InvalidObject:
-            continue
-        out.append(service_usage(isvc, gpuclasses, tenant.spec if tenant else None, held_replicas(body.get("status"))))
-    return out
 
 
 @dataclass
 class TenantResult:
     status_patch: dict[str, Any]
     applied: list[str]
-    events: list[plan.Event] = field(default_factory=list)
+    events: list[status.Event] = field(default_factory=list)
     #: Reconcile again in this many seconds (a quota waiting for its count, or for a limit to be re-added).
     recheck_after: float | None = None
 
@@ -72,7 +57,7 @@ QUOTA_COUNTED = "QuotaCounted"
 
 
 def _owned(obj: dict[str, Any], tenant_body: Mapping[str, Any]) -> dict[str, Any]:
-    return plan.with_owner(obj, tenant_body)
+    return drift.with_owner(obj, tenant_body)
 
 
 def _uncounted_message(namespace: str, keys: list[str]) -> str:
@@ -118,10 +103,10 @@ def reconcile_tenant(
     try:
         tenant = parse_tenant(body)
     except InvalidObject as err:
-        cond = plan.Cond(plan.READY, "False", "InvalidSpec", str(err))
-        conditions = plan.merge_conditions(old_conditions, [cond], generation, now_iso())
+        cond = status.Cond(status.READY, "False", "InvalidSpec", str(err))
+        conditions = status.merge_conditions(old_conditions, [cond], generation, now_iso())
         return TenantResult(
-            plan.status_patch(current, {"observedGeneration": generation, "conditions": conditions}),
+            status.status_patch(current, {"observedGeneration": generation, "conditions": conditions}),
             [],
             [e for e in [_ready_event(old_conditions, cond)] if e is not None],
         )
@@ -153,7 +138,7 @@ def reconcile_tenant(
         reader = ReadOnce(kube)  # the quota is read once, for the count check and the drift check
         live_quota = reader.get(path("v1", "ResourceQuota", ns, QUOTA_NAME))
         # Only our own quota is recounted (applied without a limit); another owner's is not ours to touch.
-        ours = live_quota is not None and plan.is_owned_by(live_quota, str(meta.get("uid") or ""))
+        ours = live_quota is not None and drift.is_owned_by(live_quota, str(meta.get("uid") or ""))
         missing = uncounted(live_quota) if ours else []
         objects = [build_namespace_labels(name, tenant.spec, ns)]
         if not missing:
@@ -185,7 +170,9 @@ def reconcile_tenant(
     applied += remove_stale(kube, name, set(mine), str(meta.get("uid") or ""))
 
     mine_set = set(mine)
-    held = usages([s for s in services if (s.get("metadata") or {}).get("namespace") in mine_set], gpuclasses, tenant)
+    held = usages(
+        [s for s in services if (s.get("metadata") or {}).get("namespace") in mine_set], gpuclasses, tenant.spec
+    )
     mismatched = sorted({m for u in held if (m := currency_mismatch(name, tenant.spec, u)) is not None})
     if mismatched:
         problems.setdefault("CurrencyMismatch", []).extend(mismatched)
@@ -195,24 +182,24 @@ def reconcile_tenant(
 
     reason = next((r for r in REASONS if r in problems), None)
     if reason is None:
-        ready = plan.Cond(
-            plan.READY, "True", "QuotasApplied", f"ResourceQuota and LimitRange in {len(mine)} namespace(s)"
+        ready = status.Cond(
+            status.READY, "True", "QuotasApplied", f"ResourceQuota and LimitRange in {len(mine)} namespace(s)"
         )
     else:
-        ready = plan.Cond(plan.READY, "False", reason, "; ".join(m for r in REASONS for m in problems.get(r, [])))
+        ready = status.Cond(status.READY, "False", reason, "; ".join(m for r in REASONS for m in problems.get(r, [])))
     conds = [ready, _counted_condition(old_conditions, uncounted_msgs, pending)]
     if tenant.spec.budget is not None:
         budget = Decimal(tenant.spec.budget.hourly)
         over = hourly > budget
         conds.append(
-            plan.Cond(
+            status.Cond(
                 "BudgetExceeded",
                 "True" if over else "False",
                 "OverBudget" if over else "WithinBudget",
                 f"{money(hourly)} of {money(budget)} {tenant.spec.budget.currency}/h",
             )
         )
-    conditions = plan.merge_conditions(old_conditions, conds, generation, now_iso())
+    conditions = status.merge_conditions(old_conditions, conds, generation, now_iso())
     desired = {
         "observedGeneration": generation,
         "conditions": conditions,
@@ -222,7 +209,7 @@ def reconcile_tenant(
     for event in events:
         if event.type == "Warning":
             log.warning("Tenant %s: %s: %s", name, event.reason, event.message)
-    return TenantResult(plan.status_patch(current, desired), applied, events, recheck)
+    return TenantResult(status.status_patch(current, desired), applied, events, recheck)
 
 
 #: Why a Tenant is not Ready, most severe first (the Ready reason is the first that applies).
@@ -233,39 +220,39 @@ def _before(old: Iterable[Mapping[str, Any]], ctype: str) -> Mapping[str, Any] |
     return next((c for c in old if c.get("type") == ctype), None)
 
 
-def _ready_event(old: Iterable[Mapping[str, Any]], ready: plan.Cond) -> plan.Event | None:
+def _ready_event(old: Iterable[Mapping[str, Any]], ready: status.Cond) -> status.Event | None:
     """A Warning when Ready turns False or its message changes; Normal when it turns True again."""
-    before = _before(old, plan.READY)
+    before = _before(old, status.READY)
     if before is not None and before.get("status") == ready.status and before.get("message") == ready.message:
         return None
     if ready.status == "True":
         turned = before is not None and before.get("status") != "True"
-        return plan.Event("Normal", "Ready", ready.message) if turned else None
-    return plan.Event("Warning", ready.reason, ready.message)
+        return status.Event("Normal", "Ready", ready.message) if turned else None
+    return status.Event("Warning", ready.reason, ready.message)
 
 
-def _counted_condition(old: Iterable[Mapping[str, Any]], uncounted_msgs: list[str], pending: bool) -> plan.Cond:
+def _counted_condition(old: Iterable[Mapping[str, Any]], uncounted_msgs: list[str], pending: bool) -> status.Cond:
     if uncounted_msgs:
-        return plan.Cond(QUOTA_COUNTED, "False", "UsageNotCounted", "; ".join(uncounted_msgs))
+        return status.Cond(QUOTA_COUNTED, "False", "UsageNotCounted", "; ".join(uncounted_msgs))
     before = _before(old, QUOTA_COUNTED)
     waiting = "waiting for the kube-controller-manager to count the ResourceQuota"
     if pending:
         if before is not None and before.get("status") == "False":
-            return plan.Cond(QUOTA_COUNTED, "False", "Recounting", waiting)
+            return status.Cond(QUOTA_COUNTED, "False", "Recounting", waiting)
         if before is not None:  # a spec change is being counted: keep what the condition said
-            return plan.Cond(QUOTA_COUNTED, str(before["status"]), str(before["reason"]), str(before["message"]))
-        return plan.Cond(QUOTA_COUNTED, "Unknown", "CountPending", waiting)
-    return plan.Cond(QUOTA_COUNTED, "True", "Counted", "the kube-controller-manager counts every limit of the quota")
+            return status.Cond(QUOTA_COUNTED, str(before["status"]), str(before["reason"]), str(before["message"]))
+        return status.Cond(QUOTA_COUNTED, "Unknown", "CountPending", waiting)
+    return status.Cond(QUOTA_COUNTED, "True", "Counted", "the kube-controller-manager counts every limit of the quota")
 
 
-def _counted_event(old: Iterable[Mapping[str, Any]], cond: plan.Cond) -> plan.Event | None:
+def _counted_event(old: Iterable[Mapping[str, Any]], cond: status.Cond) -> status.Event | None:
     before = _before(old, QUOTA_COUNTED)
     if cond.status == "False" and cond.reason == "UsageNotCounted":
         if before is not None and before.get("reason") == cond.reason and before.get("message") == cond.message:
             return None
-        return plan.Event("Warning", "QuotaNotCounted", cond.message)
+        return status.Event("Warning", "QuotaNotCounted", cond.message)
     if cond.status == "True" and before is not None and before.get("status") == "False":
-        return plan.Event("Normal", "QuotaCounted", "the kube-controller-manager counts every limit again")
+        return status.Event("Normal", "QuotaCounted", "the kube-controller-manager counts every limit again")
     return None
 
 
@@ -273,7 +260,7 @@ def _remove_system_priority_quota(kube: Kube, namespace: str, tenant_uid: str | 
     """The Tenant allows system priority classes: delete our deny quota if it exists."""
     url = path("v1", "ResourceQuota", namespace, SYSTEM_PRIORITY_QUOTA_NAME)
     live = kube.get(url)
-    if live is not None and tenant_uid and plan.is_owned_by(live, tenant_uid):
+    if live is not None and tenant_uid and drift.is_owned_by(live, tenant_uid):
         kube.delete(url)
         return [f"delete ResourceQuota {namespace}/{SYSTEM_PRIORITY_QUOTA_NAME}"]
     return []
@@ -292,7 +279,7 @@ def remove_stale(kube: Kube, tenant: str, namespaces: set[str], owner_uid: str) 
     ):
         for obj in kube.list(path("v1", kind), label_selector=selector):
             ns = obj["metadata"]["namespace"]
-            if ns not in namespaces and obj["metadata"]["name"] == name and plan.is_owned_by(obj, owner_uid):
+            if ns not in namespaces and obj["metadata"]["name"] == name and drift.is_owned_by(obj, owner_uid):
                 kube.delete(path("v1", kind, ns, name))
                 removed.append(f"delete {kind} {ns}/{name}")
                 stale_namespaces.add(ns)

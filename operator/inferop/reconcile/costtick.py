@@ -31,15 +31,15 @@ from inferop.api import InvalidObject
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import InferenceService
 from inferop.cost.decide import Decision, History, decide
-from inferop.cost.prometheus import MetricSource, Prometheus
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
 from inferop.cost.signals import Observations, QueryFailed, collect
-from inferop.reconcile import context, plan
+from inferop.reconcile import cache, status
 from inferop.reconcile.children import now_iso
-from inferop.reconcile.isvc import Tenancy, reconcile, write_status
+from inferop.reconcile.isvc import reconcile, write_status
 from inferop.reconcile.kube import Kube, KubeError, path
+from inferop.reconcile.prometheus import MetricSource, Prometheus
 from inferop.reconcile.serial import KeyedRunner
-from inferop.tenancy.headroom import headroom
+from inferop.tenancy.headroom import Tenancy, headroom
 from inferop.tenancy.usage import service_usage
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,12 @@ def signals_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 def status_plan(
-    body: Mapping[str, Any], decision: Decision, obs: Observations, now: float, policy: plan.Cond | None = None
+    body: Mapping[str, Any], decision: Decision, obs: Observations, now: float, policy: status.Cond | None = None
 ) -> dict[str, Any]:
     """The status merge patch for one decision (pure); empty when nothing a reader cares about changed.
     ``policy``: the ``PolicyResolved`` condition (``resolve_policy``), written when it changes."""
-    status = body.get("status") or {}
-    auto = status.get("autoscaling") or {}
+    current_status = body.get("status") or {}
+    auto = current_status.get("autoscaling") or {}
     last = auto.get("lastDecision") or {}
     patch: dict[str, Any] = {}
     autoscaling: dict[str, Any] = {}
@@ -119,15 +119,15 @@ def status_plan(
     if autoscaling:
         patch["autoscaling"] = autoscaling
     new_signals = _signals(obs)
-    if signals_changed(status.get("signals") or {}, new_signals):
+    if signals_changed(current_status.get("signals") or {}, new_signals):
         patch["signals"] = new_signals
-    cond = plan.Cond(
+    cond = status.Cond(
         METRICS_AVAILABLE,
         "True" if decision.metrics_available else "False",
         "SignalsObserved" if decision.metrics_available else "MetricsUnavailable",
         decision.metrics_message or ("all signals observed" if decision.metrics_available else "no usable signals"),
     )
-    conditions = status.get("conditions") or []
+    conditions = current_status.get("conditions") or []
     changed = []
     old = next((c for c in conditions if c.get("type") == METRICS_AVAILABLE), None)
     if old is None or old.get("status") != cond.status:
@@ -138,18 +138,18 @@ def status_plan(
             changed.append(policy)
     if changed:
         generation = int(body["metadata"].get("generation", 0) or 0)
-        patch["conditions"] = plan.merge_conditions(conditions, changed, generation, now_iso())
+        patch["conditions"] = status.merge_conditions(conditions, changed, generation, now_iso())
     return patch
 
 
-def resolve_policy(name: str, policies: Mapping[str, CostPolicySpec]) -> tuple[CostPolicySpec, plan.Cond]:
+def resolve_policy(name: str, policies: Mapping[str, CostPolicySpec]) -> tuple[CostPolicySpec, status.Cond]:
     """The CostPolicy a service names, or what the controller uses instead (pure), and the
     ``PolicyResolved`` condition that says which: a misspelt name must not silently mean the defaults."""
     if name in policies:
-        return policies[name], plan.Cond(POLICY_RESOLVED, "True", "PolicyFound", f'using CostPolicy "{name}"')
+        return policies[name], status.Cond(POLICY_RESOLVED, "True", "PolicyFound", f'using CostPolicy "{name}"')
     if name == "default":  # the field's default: without a CostPolicy "default" the built-in defaults apply
         message = 'no CostPolicy "default": using the built-in defaults'
-        return CostPolicySpec(), plan.Cond(POLICY_RESOLVED, "True", "BuiltInDefaults", message)
+        return CostPolicySpec(), status.Cond(POLICY_RESOLVED, "True", "BuiltInDefaults", message)
     if "default" in policies:
         instead = 'CostPolicy "default" instead'
         fallback = policies["default"]
@@ -157,10 +157,10 @@ def resolve_policy(name: str, policies: Mapping[str, CostPolicySpec]) -> tuple[C
         instead = "the built-in defaults instead (there is no CostPolicy \"default\" either)"
         fallback = CostPolicySpec()
     message = f'CostPolicy "{name}" (spec.autoscaling.policy) not found; using {instead}'
-    return fallback, plan.Cond(POLICY_RESOLVED, "False", "PolicyNotFound", message)
+    return fallback, status.Cond(POLICY_RESOLVED, "False", "PolicyNotFound", message)
 
 
-def policy_event(old_status: Mapping[str, Any], patch: Mapping[str, Any]) -> plan.Event | None:
+def policy_event(old_status: Mapping[str, Any], patch: Mapping[str, Any]) -> status.Event | None:
     """A Warning when the patch turns PolicyResolved False (or changes why), Normal when it heals."""
     new = next((c for c in patch.get("conditions") or [] if c.get("type") == POLICY_RESOLVED), None)
     if new is None:
@@ -169,9 +169,9 @@ def policy_event(old_status: Mapping[str, Any], patch: Mapping[str, Any]) -> pla
     if new["status"] == "False":
         if before is not None and (before.get("status"), before.get("message")) == ("False", new["message"]):
             return None
-        return plan.Event("Warning", str(new["reason"]), str(new["message"]))
+        return status.Event("Warning", str(new["reason"]), str(new["message"]))
     if before is not None and before.get("status") == "False":
-        return plan.Event("Normal", str(new["reason"]), str(new["message"]))
+        return status.Event("Normal", str(new["reason"]), str(new["message"]))
     return None
 
 
@@ -206,22 +206,22 @@ class CostController:
             self.sources[url] = self.source_factory(url)
         return self.sources[url]
 
-    def interval(self, indexes: context.Indexes) -> float:
-        policies = context.cost_policies(indexes)
+    def interval(self, indexes: cache.Indexes) -> float:
+        policies = cache.cost_policies(indexes)
         return float(min([p.interval_seconds for p in policies.values()] or [CostPolicySpec().interval_seconds]))
 
-    def tick(self, indexes: context.Indexes) -> TickReport:
+    def tick(self, indexes: cache.Indexes) -> TickReport:
         now = self.clock()
         report = TickReport()
-        policies = context.cost_policies(indexes)
+        policies = cache.cost_policies(indexes)
         default = policies.get("default", CostPolicySpec())
-        classes = context.gpuclasses(indexes)
-        due: list[tuple[dict[str, Any], InferenceService, CostPolicySpec, plan.Cond]] = []
-        for body in context.all_services(indexes):
+        classes = cache.gpuclasses(indexes)
+        due: list[tuple[dict[str, Any], InferenceService, CostPolicySpec, status.Cond]] = []
+        for body in cache.all_services(indexes):
             if body["metadata"].get("deletionTimestamp"):
                 continue
             try:
-                isvc = context.service_model(body)
+                isvc = cache.service_model(body)
             except InvalidObject:
                 continue
             if isvc.spec.autoscaling is None:
@@ -269,25 +269,25 @@ class CostController:
         obs: Observations,
         now: float,
         classes: Mapping[str, Any],
-        indexes: context.Indexes,
+        indexes: cache.Indexes,
         report: TickReport,
-        resolved: plan.Cond | None = None,
+        resolved: status.Cond | None = None,
     ) -> None:
         assert isvc.spec.autoscaling is not None
         key = ServiceKey(isvc.namespace, isvc.name)
         state = self.state[key]
-        status = body.get("status") or {}
-        tenancy = context.tenancy(isvc.namespace, classes, indexes)
+        current_status = body.get("status") or {}
+        tenancy = cache.tenancy(isvc.namespace, classes, indexes)
         room = None
         if tenancy is not None:
             me = service_usage(isvc, classes, tenancy.spec)
             wanted = isvc.spec.autoscaling.max_replicas
             room = headroom(tenancy.name, tenancy.spec, me, tenancy.others, wanted).as_headroom()
-        current = int(status.get("replicas") or 0)
+        current = int(current_status.get("replicas") or 0)
         decision = decide(
             obs,
             current_replicas=current,
-            ready_replicas=int(status.get("readyReplicas") or 0),
+            ready_replicas=int(current_status.get("readyReplicas") or 0),
             autoscaling=isvc.spec.autoscaling,
             policy=policy,
             now=now,
@@ -307,7 +307,7 @@ class CostController:
         )
         metrics.SLO_BREACH.labels(*labels).set(1 if breach else 0)
         try:
-            hourly = (status.get("cost") or {}).get("hourly")
+            hourly = (current_status.get("cost") or {}).get("hourly")
             # Unknown (the GPUClass is gone) is NaN, not 0.
             metrics.HOURLY_COST.labels(*labels).set(float(hourly) if hourly is not None else math.nan)
         except ValueError:
@@ -334,9 +334,9 @@ class CostController:
         current: int,
         classes: Mapping[str, Any],
         tenancy: Tenancy | None,
-        indexes: context.Indexes,
+        indexes: cache.Indexes,
         report: TickReport,
-        resolved: plan.Cond | None = None,
+        resolved: status.Cond | None = None,
     ) -> None:
         """Write the decision's status (and, in Enforce mode, reconcile it into the HPA's bounds)."""
         assert isvc.spec.autoscaling is not None
@@ -380,14 +380,14 @@ class CostController:
             # The patch's response is the service as stored now (no need to read it again).
             fresh = written if written is not None else self.kube.get(url)
             if fresh is not None:
-                result = reconcile(self.kube, fresh, classes, tenancy, context.child_reader(indexes))
+                result = reconcile(self.kube, fresh, classes, tenancy, cache.child_reader(indexes))
                 written = write_status(self.kube, fresh, result.status_patch)
                 if self.runner is not None:
                     self.runner.wrote(labels, written)
                 report.acted.append(str(key))
 
 
-async def run(controller: CostController, indexes: context.Indexes, stop: asyncio.Event) -> None:
+async def run(controller: CostController, indexes: cache.Indexes, stop: asyncio.Event) -> None:
     """Tick forever (until ``stop``), each tick in a worker thread; a failed tick is logged, not fatal."""
     while not stop.is_set():
         started = time.monotonic()
