@@ -21,8 +21,9 @@ import pytest
 
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling
-from inferop.cost.decide import Decision, Headroom, History, Reason, bounds, decide, window_active
+from inferop.cost.decide import Decision, History, Reason, bounds, decide, window_active
 from inferop.cost.signals import Observation, Observations, ObservationStatus
+from inferop.tenancy.headroom import Headroom
 
 NOW = datetime(2024, 1, 3, 12, 0, tzinfo=UTC).timestamp()  # a Wednesday, 12:00 UTC
 S = ObservationStatus

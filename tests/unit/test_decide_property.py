@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 from inferop.api.costpolicy import DAYS, CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling
-from inferop.cost.decide import Decision, Headroom, History, bounds, decide
+from inferop.cost.decide import Decision, History, bounds, decide
 from inferop.cost.signals import Observation, Observations, ObservationStatus
+from inferop.tenancy.headroom import Headroom
 
 S = ObservationStatus
 START = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
