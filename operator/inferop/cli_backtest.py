@@ -16,12 +16,14 @@ import re
 import shlex
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from inferop.api import InferenceService, InvalidObject, parse_gpuclass, parse_isvc
+from inferop.api.common import API_VERSION as ISVC_API
 from inferop.api.costpolicy import CostPolicySpec
+from inferop.api.times import iso_at as _iso
 from inferop.api.validation import plain
 from inferop.cost.backtest import RangeAnswer, Result, replay, series_at, steps
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
@@ -30,7 +32,6 @@ from inferop.reconcile.prometheus import Prometheus
 from inferop.sim.cli import SimError, load_cost_policy
 from inferop.tenancy.usage import price_per_replica
 
-ISVC_API = "inferop.dev/v1alpha1"
 #: Where the replicas that actually ran come from, tried in order (first with data wins):
 #: kube-state-metrics' Deployment series, then the operator's own gauge.
 REPLICA_QUERIES = (
@@ -290,10 +291,6 @@ def _argv(args: argparse.Namespace) -> list[str]:
     if args.cold_start != DEFAULT_COLD_START:
         parts += ["--cold-start", f"{args.cold_start:g}"]
     return parts
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def markdown(report: dict[str, Any], result: Result) -> str:

@@ -22,7 +22,7 @@ from typing import Any, cast
 import kopf
 
 from inferop import metrics
-from inferop.api.common import GROUP, VERSION
+from inferop.api.common import API_VERSION, GROUP, VERSION
 from inferop.api.validation import plain
 from inferop.diffbase import DigestDiffBaseStorage
 from inferop.reconcile import cache, children, costtick
@@ -161,7 +161,7 @@ def _current(body: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = body["metadata"]
     if RUNNER.is_current(_key(meta), body):
         return body
-    fresh = kube().get(path(f"{GROUP}/{VERSION}", "InferenceService", meta.get("namespace"), meta["name"]))
+    fresh = kube().get(path(API_VERSION, "InferenceService", meta.get("namespace"), meta["name"]))
     return fresh if fresh is not None else body
 
 
@@ -206,7 +206,7 @@ def _reconcile_by_name(namespace: str, name: str, kwargs: Mapping[str, Any], log
     """Reconcile the InferenceService as stored now; once more after the current run if one is going on."""
 
     def run() -> None:
-        body = kube().get(path(f"{GROUP}/{VERSION}", "InferenceService", namespace, name))
+        body = kube().get(path(API_VERSION, "InferenceService", namespace, name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             RUNNER.forget((namespace, name))
             return
@@ -279,7 +279,7 @@ def _schedule_recheck(name: str, delay: float, kwargs: Mapping[str, Any]) -> Non
         with _tenant_guard:
             _tenant_rechecks.pop(name, None)
         try:
-            body = kube().get(path(f"{GROUP}/{VERSION}", "Tenant", None, name))
+            body = kube().get(path(API_VERSION, "Tenant", None, name))
             if body is not None and not body["metadata"].get("deletionTimestamp"):
                 _reconcile_tenant(body, kwargs, 0)
         except (kopf.TemporaryError, KubeError) as err:
@@ -332,7 +332,7 @@ def tenant_namespace(name: str, labels: kopf.Labels, logger: kopf.Logger, **kwar
     if not tenant or tenant in listed:
         return
     try:
-        if kube().get(path(f"{GROUP}/{VERSION}", "Tenant", None, tenant)) is None:
+        if kube().get(path(API_VERSION, "Tenant", None, tenant)) is None:
             logger.info("Namespace %s carries the labels of Tenant %s, which is gone: removing them", name, tenant)
             # The Tenant's uid is gone with it: its quotas are the garbage collector's, only labels remain.
             remove_stale(kube(), tenant, set(), owner_uid="")

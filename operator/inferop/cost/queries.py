@@ -77,6 +77,7 @@ from typing import Literal
 
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import InferenceService
+from inferop.runtimes import dcgm
 from inferop.runtimes.profile import Histogram, MeanLatency, RuntimeProfile, UnsupportedByRuntime
 from inferop.runtimes.profiles import get_profile
 
@@ -92,13 +93,6 @@ SERVICE_LABEL = "inferenceservice"
 POD_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 #: ``<deployment>-<pod-template-hash>-<random>``: group 1 is the Deployment (= InferenceService) name.
 POD_NAME_REGEX = f"(.+)-[{POD_SUFFIX_CHARS}]{{1,10}}-[{POD_SUFFIX_CHARS}]{{5}}"
-
-#: dcgm-exporter series: graphics engine activity (0-1) preferred, GPU utilization (%) as fallback.
-DCGM_ENGINE_ACTIVE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
-DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
-#: The labels dcgm-exporter itself writes, and their names after a collision with target labels.
-DCGM_POD, DCGM_NAMESPACE = "pod", "namespace"
-DCGM_EXPORTED_POD, DCGM_EXPORTED_NAMESPACE = "exported_pod", "exported_namespace"
 
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -318,17 +312,17 @@ def request_rate_query(counter: str, window: str, labels: PromLabels) -> str:
 
 def _gpu_by_service(metric: str, window: str, labels: PromLabels) -> str:
     expr = f"avg_over_time({metric}[{window}])"
-    expr = f'label_replace({expr}, "{DCGM_POD}", "$1", "{DCGM_EXPORTED_POD}", "(.+)")'
-    expr = f'label_replace({expr}, "{DCGM_NAMESPACE}", "$1", "{DCGM_EXPORTED_NAMESPACE}", "(.+)")'
-    expr = f'label_replace({expr}, "{labels.service}", "$1", "{DCGM_POD}", {_string(POD_NAME_REGEX)})'
-    return f"avg by ({DCGM_NAMESPACE}, {labels.service}) ({expr})"
+    expr = f'label_replace({expr}, "{dcgm.POD}", "$1", "{dcgm.EXPORTED_POD}", "(.+)")'
+    expr = f'label_replace({expr}, "{dcgm.NAMESPACE}", "$1", "{dcgm.EXPORTED_NAMESPACE}", "(.+)")'
+    expr = f'label_replace({expr}, "{labels.service}", "$1", "{dcgm.POD}", {_string(POD_NAME_REGEX)})'
+    return f"avg by ({dcgm.NAMESPACE}, {labels.service}) ({expr})"
 
 
 def gpu_utilization_query(window: str, labels: PromLabels) -> str:
     """GPU utilization in percent per service, from dcgm-exporter (see the module docstring)."""
     _check_window(window)
-    preferred = _gpu_by_service(DCGM_ENGINE_ACTIVE, window, labels)
-    fallback = _gpu_by_service(DCGM_GPU_UTIL, window, labels)
+    preferred = _gpu_by_service(dcgm.ENGINE_ACTIVE, window, labels)
+    fallback = _gpu_by_service(dcgm.GPU_UTIL, window, labels)
     return f"({preferred} * 100) or {fallback}"
 
 
@@ -426,7 +420,7 @@ def _batched(spec: ServiceQuerySpec, signal: SignalName, window: str, labels: Pr
         gpu_utilization_query(window, labels),
         signal,
         "avg",
-        namespace_label=DCGM_NAMESPACE,
+        namespace_label=dcgm.NAMESPACE,
         service_label=labels.service,
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import logging
@@ -56,10 +55,6 @@ class ReadOnce:
     def deleted(self, url: str) -> None:
         self.seen[url] = None
         remember_delete(self.reader, url)
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def describe(obj: dict[str, Any]) -> str:

@@ -28,13 +28,14 @@ from typing import Any
 
 from inferop import metrics
 from inferop.api import InvalidObject
+from inferop.api.common import API_VERSION
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import InferenceService
+from inferop.api.times import iso_at, now_iso
 from inferop.cost.decide import Decision, History, decide
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
 from inferop.cost.signals import Observations, QueryFailed, collect
 from inferop.reconcile import cache, status
-from inferop.reconcile.children import now_iso
 from inferop.reconcile.isvc import reconcile, write_status
 from inferop.reconcile.kube import Kube, KubeError, path
 from inferop.reconcile.prometheus import MetricSource, Prometheus
@@ -47,7 +48,6 @@ METRICS_AVAILABLE = "MetricsAvailable"
 #: Whether the service's ``spec.autoscaling.policy`` names an existing CostPolicy.
 POLICY_RESOLVED = "PolicyResolved"
 RECENT_DECISIONS = 5
-ISVC_API = "inferop.dev/v1alpha1"
 
 
 @dataclass
@@ -113,7 +113,7 @@ def status_plan(
     if auto.get("limitedBy") != decision.limited_by:
         autoscaling["limitedBy"] = decision.limited_by
     if (last.get("to"), last.get("reason")) != (decision.desired_replicas, str(decision.reason)):
-        record = {"time": now_iso_at(now), **decision.to_json()}
+        record = {"time": iso_at(now), **decision.to_json()}
         autoscaling["lastDecision"] = record
         autoscaling["recentDecisions"] = [record, *(auto.get("recentDecisions") or [])][:RECENT_DECISIONS]
     if autoscaling:
@@ -173,10 +173,6 @@ def policy_event(old_status: Mapping[str, Any], patch: Mapping[str, Any]) -> sta
     if before is not None and before.get("status") == "False":
         return status.Event("Normal", str(new["reason"]), str(new["message"]))
     return None
-
-
-def now_iso_at(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 class CostController:
@@ -342,7 +338,7 @@ class CostController:
         assert isvc.spec.autoscaling is not None
         key = ServiceKey(isvc.namespace, isvc.name)
         labels = (isvc.namespace, isvc.name)
-        url = path(ISVC_API, "InferenceService", isvc.namespace, isvc.name)
+        url = path(API_VERSION, "InferenceService", isvc.namespace, isvc.name)
         if self.runner is not None and not self.runner.is_current(labels, body):
             # The index's copy predates a status written since (by a reconcile): plan against the stored one.
             stored = self.kube.get(url)
@@ -361,7 +357,7 @@ class CostController:
             self.runner.wrote(labels, written)
         if about_policy is not None:
             self.kube.post_event(
-                {"apiVersion": ISVC_API, "kind": "InferenceService", **body},
+                {"apiVersion": API_VERSION, "kind": "InferenceService", **body},
                 about_policy.type,
                 about_policy.reason,
                 about_policy.message,
@@ -371,7 +367,7 @@ class CostController:
             verb = "Scaling" if enforce else "Recommending"
             if decision.desired_replicas != current or not enforce:
                 self.kube.post_event(
-                    {"apiVersion": ISVC_API, "kind": "InferenceService", **body},
+                    {"apiVersion": API_VERSION, "kind": "InferenceService", **body},
                     "Normal",
                     str(decision.reason),
                     f"{verb} {current} -> {decision.desired_replicas}: {decision.message}",

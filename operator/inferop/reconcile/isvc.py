@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from inferop.api import GPUClass, InvalidObject, parse_isvc
+from inferop.api.common import API_VERSION
 from inferop.api.inferenceservice import InferenceService
+from inferop.api.times import now_iso
 from inferop.api.validation import plain
+from inferop.cost.hpa import hpa_bounds
 from inferop.reconcile import drift, status
 from inferop.reconcile.children import (
     ChildConflict,
     Reader,
     ReadOnce,
     ensure_objects,
-    now_iso,
     remember_delete,
 )
 from inferop.reconcile.kube import Kube, KubeError, Transient, path, path_of
@@ -30,7 +32,6 @@ from inferop.tenancy.headroom import Clamped, Tenancy, clamp, currency_mismatch,
 from inferop.tenancy.usage import price_per_replica, service_usage
 
 log = logging.getLogger(__name__)
-ISVC_API = "inferop.dev/v1alpha1"
 CURRENCY_MISMATCH = "CurrencyMismatch"
 
 
@@ -82,8 +83,8 @@ def plan_scale(
     ceiling = max(1, clamped.replicas)  # an HPA cannot have maxReplicas 0
     floor = min(spec.autoscaling.min_replicas, ceiling)
     if decided is not None and spec.autoscaling.mode == "Enforce":
-        floor = max(1, min(decided, ceiling))
-        return Scale(min_replicas=floor, max_replicas=ceiling if hpa_reads_metrics else floor), clamped, applies
+        low, high = hpa_bounds(decided, ceiling, hpa_reads_metrics=hpa_reads_metrics)
+        return Scale(min_replicas=low, max_replicas=high), clamped, applies
     return Scale(min_replicas=floor, max_replicas=ceiling), clamped, applies
 
 
@@ -256,6 +257,6 @@ def write_status(kube: Kube, body: Mapping[str, Any], patch: Mapping[str, Any]) 
     if not patch:
         return None
     return kube.patch_merge(
-        path_of({"apiVersion": ISVC_API, "kind": "InferenceService", "metadata": body["metadata"]}, "status"),
+        path_of({"apiVersion": API_VERSION, "kind": "InferenceService", "metadata": body["metadata"]}, "status"),
         {"status": dict(patch)},
     )

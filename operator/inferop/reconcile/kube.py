@@ -9,7 +9,6 @@ Blocking: call it from sync kopf handlers or ``asyncio.to_thread``, never from `
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 from collections.abc import Callable
@@ -19,6 +18,8 @@ from urllib.parse import urlencode
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
+from inferop.api.times import now_iso
 
 FIELD_MANAGER = "inferop"
 T = TypeVar("T")
@@ -239,7 +240,7 @@ class Kube:
         """Record a core/v1 Event about ``involved`` (best effort: an Event is never worth failing for)."""
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = now_iso()
         event = {
             "apiVersion": "v1",
             "kind": "Event",

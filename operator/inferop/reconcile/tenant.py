@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from inferop.api import GPUClass, InvalidObject
+from inferop.api.common import API_VERSION
+from inferop.api.times import now_iso
 from inferop.api.validation import parse_tenant
 from inferop.reconcile import drift, status
-from inferop.reconcile.children import ChildConflict, ReadOnce, describe, ensure_objects, now_iso
+from inferop.reconcile.children import ChildConflict, ReadOnce, describe, ensure_objects
 from inferop.reconcile.kube import Kube, KubeError, Transient, path
 from inferop.render.quota import (
     LIMITRANGE_NAME,
@@ -297,5 +299,5 @@ def remove_stale(kube: Kube, tenant: str, namespaces: set[str], owner_uid: str) 
 def write_tenant_status(kube: Kube, body: Mapping[str, Any], patch: Mapping[str, Any]) -> None:
     if patch:
         kube.patch_merge(
-            path("inferop.dev/v1alpha1", "Tenant", None, body["metadata"]["name"], "status"), {"status": dict(patch)}
+            path(API_VERSION, "Tenant", None, body["metadata"]["name"], "status"), {"status": dict(patch)}
         )

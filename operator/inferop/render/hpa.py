@@ -14,9 +14,8 @@ from typing import Any
 from inferop.api.inferenceservice import InferenceService
 from inferop.render.errors import RenderError
 from inferop.render.labels import labels
+from inferop.runtimes import dcgm
 from inferop.runtimes.profile import RuntimeProfile
-
-GPU_UTIL_SERIES = "DCGM_FI_DEV_GPU_UTIL"
 
 
 def _pods_metric(name: str, average: int) -> dict[str, Any]:
@@ -48,7 +47,7 @@ def build_hpa(
                 "spec.autoscaling.targets.gpuUtilizationPercent",
                 "this service requests no GPU (spec.resources.gpu); remove the target or add a GPU",
             )
-        metrics.append(_pods_metric(GPU_UTIL_SERIES, targets.gpu_utilization_percent))
+        metrics.append(_pods_metric(dcgm.GPU_UTIL, targets.gpu_utilization_percent))
     hpa_spec: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": isvc.name},
         "minReplicas": autoscaling.min_replicas if min_replicas is None else min_replicas,

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from inferop.cost.decide import History, decide
+from inferop.cost.hpa import hpa_bounds
 from inferop.cost.signals import Observation, Observations, ObservationStatus
 from inferop.sim.hpa import HPA, SYNC_SECONDS
 from inferop.sim.kpa import KPA, TICK_SECONDS, ConcurrencyWindow
@@ -217,7 +218,10 @@ class InferopPolicy:
             self.floor = decision.desired_replicas
             self.decisions.append((now, decision.desired_replicas, str(decision.reason)))
             self._next_decision = now + interval - 1e-6
-        self.hpa.min_replicas = min(self.floor, self.hpa.max_replicas)
+        # The operator's mapping (the HPA here reads metrics of its own, as with a metrics adapter).
+        self.hpa.min_replicas, self.hpa.max_replicas = hpa_bounds(
+            self.floor, config.max_replicas, hpa_reads_metrics=True
+        )
         current = cluster.replicas
         return self.hpa.reconcile(now, current, self._hpa_metrics(ctx, now, current))
 
