@@ -340,3 +340,22 @@ async def test_unschedulable_pods_surface_the_schedulers_reason(kmock: kmocklib.
     assert (ready["status"], ready["reason"]) == ("False", "Unschedulable")
     assert said in ready["message"] and "not ours" not in ready["message"]
     assert result.event is not None and result.event.reason == "Unschedulable"
+
+
+async def test_a_given_allowance_is_used_not_computed_again(
+    kmock: kmocklib.RawHandler, kube: Kube, fake_api: FakeAPI, body: dict[str, Any],
+    gpuclasses: dict[str, GPUClass], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cost tick computes the tenant clamp and the price once and passes them on (``allowed``)."""
+    from inferop.tenancy.usage import allowance
+
+    allowed = allowance(isvc.parse_isvc(body), gpuclasses, None)
+
+    def again(*_: Any) -> None:
+        raise AssertionError("the allowance was computed again")
+
+    monkeypatch.setattr(isvc, "allowance", again)
+    result = await asyncio.to_thread(isvc.reconcile, kube, body, gpuclasses, None, None, allowed)
+    assert result.status_patch["cost"]["hourly"] == "0.00"  # 0 replicas x the allowance's price
+    with pytest.raises(AssertionError, match="computed again"):
+        await asyncio.to_thread(isvc.reconcile, kube, body, gpuclasses)

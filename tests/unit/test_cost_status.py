@@ -1,14 +1,18 @@
 """The cost controller's status patch (pure): which signals are shown and when they are worth a write;
-the PolicyResolved condition and its Events when spec.autoscaling.policy names no CostPolicy."""
+the PolicyResolved condition and its Events when spec.autoscaling.policy names no CostPolicy; the
+``inferop_slo_breach`` gauge reports the decision's own verdict."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+from prometheus_client import REGISTRY
 
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.cost.decide import Decision, Reason
 from inferop.cost.signals import Observation, Observations, ObservationStatus
-from inferop.reconcile.costtick import policy_event, resolve_policy, signals_changed, status_plan
+from inferop.reconcile.costtick import policy_event, record_metrics, resolve_policy, signals_changed, status_plan
 
 
 def observations(attainment: float | None) -> Observations:
@@ -103,3 +107,17 @@ def test_the_policy_condition_is_written_once_with_a_warning() -> None:
     healed = status_plan(body, decision(), observations(0.9), now=2.0, policy=found)
     event = policy_event(body["status"], healed)
     assert event is not None and (event.type, event.reason) == ("Normal", "PolicyFound")
+
+
+def test_the_slo_breach_gauge_is_the_decisions_verdict() -> None:
+    """A p95 over the target with the attainment above the goal is no breach for decide(), so the gauge
+    says 0 (it used to read the p95 alone and contradict the decision beside it)."""
+    labels = {"namespace": "team-a", "inferenceservice": "gauge"}
+
+    def gauge() -> float | None:
+        return REGISTRY.get_sample_value("inferop_slo_breach", labels)
+
+    record_metrics(("team-a", "gauge"), replace(decision(), slo_breached=True), 2, {})
+    assert gauge() == 1
+    record_metrics(("team-a", "gauge"), replace(decision(), slo_breached=False), 2, {})
+    assert gauge() == 0

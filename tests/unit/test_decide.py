@@ -651,3 +651,15 @@ def test_a_throughput_is_proven_only_within_the_line_with_steady_ready_replicas(
     # 2 of 3 ready for a long time: still not every replica
     stuck = History(recommendations=steady(3).recommendations, ready=2, ready_since=NOW - 600)
     assert run(with_attainment(0.97, latency=4600, rate=10.0), current=3, ready=2, history=stuck).history.proven == ()
+
+
+def test_the_decision_says_whether_it_judged_the_slo_breached() -> None:
+    """``Decision.slo_breached`` (the ``inferop_slo_breach`` gauge) is the decision's own verdict: by the
+    attainment when it is usable (a p95 of 5.5 s over a 5 s SLO with 99% within is no breach), else by the
+    quantile; a breach held while replicas start is still a breach."""
+    assert not run(with_attainment(0.99, latency=5500), current=3, history=steady(1)).slo_breached
+    assert run(with_attainment(0.90, latency=4900), current=3).slo_breached
+    assert run(observed(latency=6000), current=2).slo_breached
+    assert not run(observed(latency=4000), current=2).slo_breached
+    held = run(observed(latency=12_000), current=4, ready=4, history=History(ready=2))
+    assert held.reason is Reason.WAITING_FOR_REPLICAS and held.slo_breached

@@ -158,3 +158,21 @@ def test_service_usage_carries_the_currency_of_its_price() -> None:
     assert (u.price_per_replica, u.currency) == (Decimal(1200), "JPY")
     free = service_usage(isvc("b", "h100", 1, 1), {}, tenant(gpus=8))
     assert free.currency is None and not free.priced
+
+
+def test_the_allowance_holds_the_price_the_clamp_and_the_headroom_of_one_service() -> None:
+    """``allowance`` is what a reconcile and a cost tick compute once and pass on."""
+    from inferop.tenancy.headroom import Headroom, Tenancy
+    from inferop.tenancy.usage import allowance
+
+    held = (usage("a", "h100", 1, 4),)  # 4 of 8 GPUs held by another service
+    room = allowance(isvc("chat", "h100", 2, 3), CLASSES, Tenancy("team-a", tenant(gpus=8), held))
+    assert (room.price, room.currency, room.wanted, room.applies) == (Decimal("8.20"), "USD", 3, True)
+    assert (room.clamped.replicas, room.clamped.limited_by) == (2, "Quota")
+    assert room.headroom == Headroom(quota_replicas=2) and room.mismatch is None
+    alone = allowance(isvc("chat", "h100", 2, 3), CLASSES, None)  # no tenant: priced, never clamped
+    assert (alone.price, alone.clamped.replicas, alone.applies) == (Decimal("8.20"), 3, False)
+    assert alone.headroom == Headroom()
+    # an unknown GPUClass: nothing to render so nothing is clamped, but decide() still keeps within the quota
+    lost = allowance(isvc("chat", "gone", 2, 3), CLASSES, Tenancy("team-a", tenant(gpus=8), held))
+    assert (lost.applies, lost.clamped.replicas, lost.headroom.quota_replicas) == (False, 3, 2)

@@ -272,6 +272,9 @@ class Decision:
     #: The history to pass to the next tick, assuming the decision is carried out when it acts. If
     #: acting fails, pass ``previous.record(now, d.recommendation, scaled=False, keep_seconds=...)``.
     history: History = field(default_factory=History)
+    #: Whether this decision judged the SLO breached (rule 3: the attainment below the goal when it is
+    #: usable, else the latency above the target); the ``inferop_slo_breach`` gauge reports it.
+    slo_breached: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The status form (camelCase; the caller adds the time)."""
@@ -753,6 +756,7 @@ def decide(
         acts=acts,
         inputs=inputs,
         recommendation=recommendation,
+        slo_breached="latency" in up,
         history=history.record(
             now,
             recommendation,

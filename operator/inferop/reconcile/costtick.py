@@ -40,8 +40,8 @@ from inferop.reconcile.isvc import reconcile, write_status
 from inferop.reconcile.kube import Kube, KubeError, path
 from inferop.reconcile.prometheus import MetricSource, Prometheus
 from inferop.reconcile.serial import KeyedRunner
-from inferop.tenancy.headroom import Tenancy, headroom
-from inferop.tenancy.usage import service_usage
+from inferop.tenancy.headroom import Tenancy
+from inferop.tenancy.usage import Allowance, allowance
 
 log = logging.getLogger(__name__)
 METRICS_AVAILABLE = "MetricsAvailable"
@@ -175,6 +175,23 @@ def policy_event(old_status: Mapping[str, Any], patch: Mapping[str, Any]) -> sta
     return None
 
 
+def record_metrics(
+    labels: tuple[str, str], decision: Decision, current: int, current_status: Mapping[str, Any]
+) -> None:
+    """The operator's gauges for one decision. ``inferop_slo_breach`` is decide()'s own verdict
+    (``Decision.slo_breached``), so the gauge never contradicts the decision beside it."""
+    metrics.DESIRED_REPLICAS.labels(*labels).set(decision.desired_replicas)
+    metrics.REPLICAS.labels(*labels).set(current)
+    metrics.METRICS_AVAILABLE.labels(*labels).set(1 if decision.metrics_available else 0)
+    metrics.SLO_BREACH.labels(*labels).set(1 if decision.slo_breached else 0)
+    try:
+        hourly = (current_status.get("cost") or {}).get("hourly")
+        # Unknown (the GPUClass is gone) is NaN, not 0.
+        metrics.HOURLY_COST.labels(*labels).set(float(hourly) if hourly is not None else math.nan)
+    except ValueError:
+        pass
+
+
 class CostController:
     def __init__(
         self,
@@ -274,11 +291,8 @@ class CostController:
         state = self.state[key]
         current_status = body.get("status") or {}
         tenancy = cache.tenancy(isvc.namespace, classes, indexes)
-        room = None
-        if tenancy is not None:
-            me = service_usage(isvc, classes, tenancy.spec)
-            wanted = isvc.spec.autoscaling.max_replicas
-            room = headroom(tenancy.name, tenancy.spec, me, tenancy.others, wanted).as_headroom()
+        # The price, the clamp and the headroom, once: decide() is bounded by it, the reconcile renders it.
+        allowed = allowance(isvc, classes, tenancy)
         current = int(current_status.get("replicas") or 0)
         decision = decide(
             obs,
@@ -287,7 +301,7 @@ class CostController:
             autoscaling=isvc.spec.autoscaling,
             policy=policy,
             now=now,
-            headroom=room,
+            headroom=allowed.headroom,
             history=state.history,
         )
         state.history = decision.history
@@ -296,26 +310,15 @@ class CostController:
         metrics.DESIRED_REPLICAS.labels(*labels).set(decision.desired_replicas)
         metrics.REPLICAS.labels(*labels).set(current)
         metrics.METRICS_AVAILABLE.labels(*labels).set(1 if decision.metrics_available else 0)
-        slo = isvc.spec.autoscaling.slo
-        latency = obs.latency_milliseconds
-        breach = bool(
-            slo and latency.usable and latency.value is not None and latency.value > slo.latency.target_milliseconds
-        )
-        metrics.SLO_BREACH.labels(*labels).set(1 if breach else 0)
-        try:
-            hourly = (current_status.get("cost") or {}).get("hourly")
-            # Unknown (the GPUClass is gone) is NaN, not 0.
-            metrics.HOURLY_COST.labels(*labels).set(float(hourly) if hourly is not None else math.nan)
-        except ValueError:
-            pass
+        record_metrics(labels, decision, current, current_status)
         if self.runner is None:
-            self._act(body, isvc, decision, obs, now, current, classes, tenancy, indexes, report, resolved)
+            self._act(body, isvc, decision, obs, now, current, classes, tenancy, allowed, indexes, report, resolved)
         else:
             runner = self.runner
             runner.exclusive(
                 labels,
                 lambda _: self._act(
-                    body, isvc, decision, obs, now, current, classes, tenancy, indexes, report, resolved
+                    body, isvc, decision, obs, now, current, classes, tenancy, allowed, indexes, report, resolved
                 ),
                 reconciles=False,  # it reconciles only when the decision changed
             )
@@ -330,6 +333,7 @@ class CostController:
         current: int,
         classes: Mapping[str, Any],
         tenancy: Tenancy | None,
+        allowed: Allowance,
         indexes: cache.Indexes,
         report: TickReport,
         resolved: status.Cond | None = None,
@@ -339,6 +343,7 @@ class CostController:
         key = ServiceKey(isvc.namespace, isvc.name)
         labels = (isvc.namespace, isvc.name)
         url = path(API_VERSION, "InferenceService", isvc.namespace, isvc.name)
+        planned_generation = body["metadata"].get("generation")  # of the spec ``isvc`` and ``allowed`` are
         if self.runner is not None and not self.runner.is_current(labels, body):
             # The index's copy predates a status written since (by a reconcile): plan against the stored one.
             stored = self.kube.get(url)
@@ -376,7 +381,9 @@ class CostController:
             # The patch's response is the service as stored now (no need to read it again).
             fresh = written if written is not None else self.kube.get(url)
             if fresh is not None:
-                result = reconcile(self.kube, fresh, classes, tenancy, cache.child_reader(indexes))
+                # The allowance decide() used, unless the spec changed since (then the reconcile computes it).
+                planned = allowed if fresh["metadata"].get("generation") == planned_generation else None
+                result = reconcile(self.kube, fresh, classes, tenancy, cache.child_reader(indexes), planned)
                 written = write_status(self.kube, fresh, result.status_patch)
                 if self.runner is not None:
                     self.runner.wrote(labels, written)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from inferop.api import GPUClass, InvalidObject, parse_isvc
@@ -28,8 +29,8 @@ from inferop.reconcile.children import (
 from inferop.reconcile.kube import Kube, KubeError, Transient, path, path_of
 from inferop.render import RenderError, Scale, render_all
 from inferop.render.labels import selector_string, service_url
-from inferop.tenancy.headroom import Clamped, Tenancy, clamp, currency_mismatch, headroom, money
-from inferop.tenancy.usage import price_per_replica, service_usage
+from inferop.tenancy.headroom import Clamped, Tenancy, money
+from inferop.tenancy.usage import Allowance, allowance, price_per_replica
 
 log = logging.getLogger(__name__)
 CURRENCY_MISMATCH = "CurrencyMismatch"
@@ -48,8 +49,7 @@ class Result:
 
 def plan_scale(
     isvc: InferenceService,
-    gpuclasses: Mapping[str, GPUClass],
-    tenancy: Tenancy | None,
+    allowed: Allowance,
     decided: int | None = None,
     hpa_reads_metrics: bool = False,
 ) -> tuple[Scale, Clamped, bool]:
@@ -63,23 +63,12 @@ def plan_scale(
     (``CurrencyMismatch``) when the service's GPUClass is priced in another currency than the budget.
     """
     spec = isvc.spec
-    usable_class = spec.resources.gpu is None or spec.resources.gpu.class_ in gpuclasses
-    applies = tenancy is not None and usable_class
-    me = service_usage(isvc, gpuclasses, tenancy.spec) if tenancy is not None and usable_class else None
-    mismatch = currency_mismatch(tenancy.name, tenancy.spec, me) if tenancy is not None and me is not None else None
-    if mismatch is not None:
-        # No clamp is computed across currencies: the service is an error the user sees, children untouched.
-        raise RenderError("spec.resources.gpu.class", mismatch, reason=CURRENCY_MISMATCH)
-
-    def clamp_to_tenant(wanted: int) -> Clamped:
-        if tenancy is None or me is None:
-            return Clamped(wanted, None, "")
-        return clamp(wanted, headroom(tenancy.name, tenancy.spec, me, tenancy.others, wanted))
-
+    if allowed.mismatch is not None:
+        # No clamp is used across currencies: the service is an error the user sees, children untouched.
+        raise RenderError("spec.resources.gpu.class", allowed.mismatch, reason=CURRENCY_MISMATCH)
+    clamped, applies = allowed.clamped, allowed.applies
     if spec.autoscaling is None:
-        clamped = clamp_to_tenant(spec.fixed_replicas or 0)
         return Scale(replicas=clamped.replicas if applies else None), clamped, applies
-    clamped = clamp_to_tenant(spec.autoscaling.max_replicas)
     ceiling = max(1, clamped.replicas)  # an HPA cannot have maxReplicas 0
     floor = min(spec.autoscaling.min_replicas, ceiling)
     if decided is not None and spec.autoscaling.mode == "Enforce":
@@ -144,10 +133,13 @@ def reconcile(
     gpuclasses: Mapping[str, GPUClass],
     tenancy: Tenancy | None = None,
     reader: Reader | None = None,
+    allowed: Allowance | None = None,
 ) -> Result:
     """Bring the children of ``body`` in line with its spec and compute its status patch.
 
     Children are read from ``reader`` (default: the API, one GET per child) and written to the API.
+    ``allowed``: the service's ``allowance`` when the caller (the cost tick) computed it already for
+    this spec and ``tenancy``; otherwise it is computed here, once.
     """
     body = plain(body)
     source: Reader = reader if reader is not None else kube
@@ -159,14 +151,17 @@ def reconcile(
     isvc: InferenceService | None = None
     objects: list[dict[str, Any]] = []
     clamped, tenant_applies = Clamped(0, None, ""), False
+    price: tuple[Decimal, str] | None = None
     try:
         isvc = parse_isvc(body)
+        allowed = allowed if allowed is not None else allowance(isvc, gpuclasses, tenancy)
+        price = (allowed.price, allowed.currency)
         decided = (current.get("autoscaling") or {}).get("desiredReplicas")
         hpa_reads_metrics = False
         if isvc.spec.autoscaling is not None:
             live_hpa = read.get(_child_url(body, "autoscaling/v2", "HorizontalPodAutoscaler"))
             hpa_reads_metrics = status.hpa_reads_metrics(live_hpa)
-        scale, clamped, tenant_applies = plan_scale(isvc, gpuclasses, tenancy, decided, hpa_reads_metrics)
+        scale, clamped, tenant_applies = plan_scale(isvc, allowed, decided, hpa_reads_metrics)
         objects = render_all(isvc, gpuclasses, scale)
     except InvalidObject as err:
         error = status.Cond(status.READY, "False", "InvalidSpec", str(err))
@@ -204,10 +199,8 @@ def reconcile(
     autoscaled = isvc.spec.autoscaling is not None if isvc else bool((body.get("spec") or {}).get("autoscaling"))
     if autoscaled:
         parts.append(status.autoscaler_condition(hpa))
-    if error is None and tenant_applies and isvc is not None:
-        spec = isvc.spec
-        wanted = spec.autoscaling.max_replicas if spec.autoscaling is not None else (spec.fixed_replicas or 0)
-        error = status.clamp_condition(wanted, clamped.replicas, clamped.limited_by, clamped.message)
+    if error is None and tenant_applies and allowed is not None:
+        error = status.clamp_condition(allowed.wanted, clamped.replicas, clamped.limited_by, clamped.message)
     ready = status.ready_condition(parts, error)
     limits = limit_conditions(clamped, tenant_applies, tenancy.name if tenancy else None, error)
     old_conditions = current.get("conditions") or []
@@ -222,7 +215,7 @@ def reconcile(
     if isvc is not None:
         desired["selector"] = selector_string(isvc)
         desired["url"] = service_url(isvc)
-        desired["cost"] = cost_status(isvc, gpuclasses, desired["replicas"])
+        desired["cost"] = cost_status(isvc, gpuclasses, desired["replicas"], price)
         if isvc.spec.autoscaling is None:  # the cost controller owns status.autoscaling of autoscaled services
             desired["autoscaling"] = {"desiredReplicas": clamped.replicas, "limitedBy": clamped.limited_by}
     patch = status.status_patch(current, desired)
@@ -237,9 +230,15 @@ def reconcile(
     return Result(status_patch=patch, events=events, applied=applied)
 
 
-def cost_status(isvc: InferenceService, gpuclasses: Mapping[str, GPUClass], replicas: int) -> dict[str, Any]:
+def cost_status(
+    isvc: InferenceService,
+    gpuclasses: Mapping[str, GPUClass],
+    replicas: int,
+    price: tuple[Decimal, str] | None = None,
+) -> dict[str, Any]:
     """``status.cost``: replicas x price, or, when the price is unknown (the GPUClass is gone or has no
-    price), no ``hourly`` at all and the reason: unknown is not zero (the printer column stays empty)."""
+    price), no ``hourly`` at all and the reason: unknown is not zero (the printer column stays empty).
+    ``price``: ``price_per_replica``'s answer when the caller has it (the ``allowance``)."""
     gpu = isvc.spec.resources.gpu
     gpuclass = gpuclasses.get(gpu.class_) if gpu else None
     if gpu is not None and (gpuclass is None or gpuclass.spec.price is None):
@@ -247,8 +246,8 @@ def cost_status(isvc: InferenceService, gpuclasses: Mapping[str, GPUClass], repl
             f'GPUClass "{gpu.class_}" not found' if gpuclass is None else f'GPUClass "{gpu.class_}" has no spec.price'
         )
         return {"hourly": None, "currency": None, "unknownReason": f"{why}: the cost of the GPUs is unknown"}
-    price, currency = price_per_replica(isvc, gpuclass)
-    return {"hourly": money(price * replicas), "currency": currency, "unknownReason": None}
+    hourly, currency = price if price is not None else price_per_replica(isvc, gpuclass)
+    return {"hourly": money(hourly * replicas), "currency": currency, "unknownReason": None}
 
 
 def write_status(kube: Kube, body: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any] | None:
