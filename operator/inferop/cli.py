@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Prometheus for the cost controller (env INFEROP_PROMETHEUS_URL)")
     run.add_argument("--metrics-port", type=int, default=None,
                      help="port of the operator's /metrics (env INFEROP_METRICS_PORT, default 8080; 0 disables)")
-    run.add_argument("--standalone", action="store_true", help="no peering with other operator instances")
+    run.add_argument("--peering", dest="standalone", action="store_false", help="peer with other operator instances"
+                     " (kopf's peering: needs its CRDs and RBAC for them; default: standalone, one replica)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=cmd_run)
 

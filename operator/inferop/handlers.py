@@ -8,6 +8,8 @@
 - Bookkeeping (finalizer, progress and diff-base annotations) uses the ``inferop.dev/`` prefix.
 - Index functions are ``async`` (pure and quick): kopf then runs them on its event loop instead of
   queueing them behind blocking handlers in the thread pool, so the indexes stay current under load.
+- Settings come at startup, not at import: ``inferop.operator.run`` calls ``configure(settings)``
+  before kopf starts; it also registers the drift timers, whose interval is a setting.
 """
 
 from __future__ import annotations
@@ -35,17 +37,35 @@ from inferop.render.labels import ISVC_LABEL, MANAGED_BY
 from inferop.render.quota import TENANT_LABEL
 from inferop.settings import Settings
 
-SETTINGS = Settings.from_env()
+#: The operator's settings (``configure``); the defaults until then (tests call handlers directly).
+_settings = Settings()
+_timers_interval: int | None = None
 _kube: Kube | None = None
 #: One reconcile per InferenceService at a time, shared with the cost controller.
 RUNNER = KeyedRunner()
 OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 
 
+def configure(settings: Settings) -> None:
+    """Use ``settings`` from now on and register the drift timers with their interval. Call it once,
+    before kopf starts (``inferop.operator.run`` does); kopf registers a timer's interval only once."""
+    global _settings, _timers_interval
+    if _timers_interval is not None and settings.drift_interval != _timers_interval:
+        raise RuntimeError(
+            f"the drift timers run every {_timers_interval} s already; cannot change it to {settings.drift_interval} s"
+        )
+    _settings = settings
+    if _timers_interval is None:
+        every = settings.drift_interval
+        kopf.timer(GROUP, VERSION, "inferenceservices", interval=every, initial_delay=every)(repair_drift)
+        kopf.timer(GROUP, VERSION, "tenants", interval=every, initial_delay=every)(tenant_drift)
+        _timers_interval = every
+
+
 def kube() -> Kube:
     global _kube
     if _kube is None:
-        load_config(pool_size=SETTINGS.workers + 4)  # every handler thread and the cost controller
+        load_config(pool_size=_settings.workers + 4)  # every handler thread and the cost controller
         _kube = Kube()
     return _kube
 
@@ -56,7 +76,7 @@ def backoff(retry: int) -> float:
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     # A digest, not kopf's copy of spec and annotations: an object of any admitted size stays
@@ -64,20 +84,20 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
     # Handler successes are logged, not posted as Events: steady state must write nothing.
     settings.posting.level = logging.WARNING
-    settings.execution.max_workers = SETTINGS.workers
+    settings.execution.max_workers = _settings.workers
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    cache.OPERATOR_NAMESPACE = SETTINGS.operator_namespace
-    children.REFUSED_RETRY_SECONDS = float(SETTINGS.refused_retry)
+    cache.OPERATOR_NAMESPACE = _settings.operator_namespace
+    children.REFUSED_RETRY_SECONDS = float(_settings.refused_retry)
     kube()
 
 
 @kopf.on.startup()
 async def start_cost_controller(memo: kopf.Memo, **kwargs: Any) -> None:
     """One cost-control loop for all services; kopf's indexes (live views) feed it."""
-    metrics.serve(SETTINGS.metrics_port)
-    controller = CostController(kube(), SETTINGS.prometheus_url, SETTINGS.rate_window, runner=RUNNER)
+    metrics.serve(_settings.metrics_port)
+    controller = CostController(kube(), _settings.prometheus_url, _settings.rate_window, runner=RUNNER)
     memo["cost_stop"] = stop = asyncio.Event()
     memo["cost_task"] = asyncio.create_task(costtick.run(controller, kwargs, stop))
 
@@ -194,9 +214,7 @@ def reconcile(body: kopf.Body, retry: int, **kwargs: Any) -> None:
         raise kopf.PermanentError(ready["message"])
 
 
-@kopf.timer(
-    GROUP, VERSION, "inferenceservices", interval=SETTINGS.drift_interval, initial_delay=SETTINGS.drift_interval
-)
+# Registered by ``configure`` (the interval is a setting), every ``drift_interval`` seconds.
 def repair_drift(body: kopf.Body, **kwargs: Any) -> None:
     """The backstop: children read from the API, not the cache (one GET each per interval)."""
     RUNNER.exclusive(_key(body.metadata), lambda _: _run(_current(body), kwargs, retry=0, from_api=True))
@@ -259,7 +277,7 @@ def _reconcile_tenant(body: Mapping[str, Any], kwargs: Mapping[str, Any], retry:
                 cache.gpuclasses(kwargs),
                 cache.services_in(namespaces, kwargs),
                 owners=cache.tenant_claims(namespaces, kwargs),
-                operator_namespace=SETTINGS.operator_namespace,
+                operator_namespace=_settings.operator_namespace,
             )
             write_tenant_status(kube(), body, result.status_patch)
         except Transient as err:
@@ -305,7 +323,7 @@ def reconcile_tenant_handler(body: kopf.Body, retry: int, logger: kopf.Logger, *
         _reconcile_by_name(svc["metadata"]["namespace"], svc["metadata"]["name"], kwargs, logger)
 
 
-@kopf.timer(GROUP, VERSION, "tenants", interval=SETTINGS.drift_interval, initial_delay=SETTINGS.drift_interval)
+# Registered by ``configure``, like ``repair_drift``.
 def tenant_drift(body: kopf.Body, **kwargs: Any) -> None:
     """Repair quota drift and refresh usage (writes only when something changed)."""
     _reconcile_tenant(body, kwargs, retry=0)

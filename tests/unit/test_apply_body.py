@@ -58,3 +58,15 @@ def test_slim_child_keeps_only_our_apply_entry() -> None:
     assert slim["spec"] == {"a": 1} and slim["metadata"]["name"] == "x"
     del body["metadata"]["managedFields"][0]
     assert "managedFields" not in slim_child(body)["metadata"]
+
+
+def test_only_the_caching_readers_are_told_of_our_writes() -> None:
+    """``remember_write`` reaches the readers that declare ``applied``/``deleted`` (the index cache and
+    ``ReadOnce``), through the ``CachingReader`` Protocol; the API client is not one."""
+    from inferop.reconcile.cache import IndexReader
+    from inferop.reconcile.children import CachingReader, ReadOnce
+    from inferop.reconcile.kube import Kube
+
+    assert isinstance(IndexReader([]), CachingReader)
+    assert isinstance(ReadOnce(IndexReader([])), CachingReader)
+    assert not issubclass(Kube, CachingReader)

@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from inferop.reconcile import drift
 from inferop.reconcile.kube import FIELD_MANAGER, Conflict, Kube, KubeError, Transient, path_of
@@ -22,18 +22,26 @@ class Reader(Protocol):
     def get(self, url: str) -> dict[str, Any] | None: ...
 
 
+@runtime_checkable
+class CachingReader(Reader, Protocol):
+    """A reader that keeps copies (``IndexReader``, ``ReadOnce``): told of our own writes, so that its
+    next read does not predate them."""
+
+    def applied(self, obj: dict[str, Any]) -> None: ...
+
+    def deleted(self, url: str) -> None: ...
+
+
 def remember_write(reader: Reader, obj: dict[str, Any]) -> None:
     """Tell a caching reader what an apply returned, so its next read does not predate our own write."""
-    applied = getattr(reader, "applied", None)
-    if applied is not None:
-        applied(obj)
+    if isinstance(reader, CachingReader):
+        reader.applied(obj)
 
 
 def remember_delete(reader: Reader, url: str) -> None:
     """Tell a caching reader that we deleted ``url``."""
-    deleted = getattr(reader, "deleted", None)
-    if deleted is not None:
-        deleted(url)
+    if isinstance(reader, CachingReader):
+        reader.deleted(url)
 
 
 class ReadOnce:
