@@ -200,7 +200,9 @@ def _run(
         raise kopf.TemporaryError(f"API server unavailable, retrying: {err}", delay=backoff(retry)) from err
     event_body = body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, dict(body)))
     for event in result.events:
-        kopf.event(event_body, type=event.type, reason=event.reason, message=event.message)
+        if event != result.warning:  # the Ready warning is posted level-based, below
+            kopf.event(event_body, type=event.type, reason=event.reason, message=event.message)
+    isvc_reconcile.post_ready_warning(kube(), body, result.warning)
     return result
 
 
@@ -227,6 +229,8 @@ def _reconcile_by_name(namespace: str, name: str, kwargs: Mapping[str, Any], log
         body = kube().get(path(API_VERSION, "InferenceService", namespace, name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             RUNNER.forget((namespace, name))
+            if body is not None:
+                isvc_reconcile.forget_ready_warning(str(body["metadata"].get("uid") or ""))
             return
         try:
             _run(body, kwargs, 0)

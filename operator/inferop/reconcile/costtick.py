@@ -36,7 +36,7 @@ from inferop.cost.decide import Decision, History, decide
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
 from inferop.cost.signals import Observations, QueryFailed, collect
 from inferop.reconcile import cache, status
-from inferop.reconcile.isvc import reconcile, write_status
+from inferop.reconcile.isvc import post_ready_warning, reconcile, write_status
 from inferop.reconcile.kube import Kube, KubeError, path
 from inferop.reconcile.prometheus import MetricSource, Prometheus
 from inferop.reconcile.serial import KeyedRunner
@@ -385,6 +385,7 @@ class CostController:
                 planned = allowed if fresh["metadata"].get("generation") == planned_generation else None
                 result = reconcile(self.kube, fresh, classes, tenancy, cache.child_reader(indexes), planned)
                 written = write_status(self.kube, fresh, result.status_patch)
+                post_ready_warning(self.kube, fresh, result.warning)
                 if self.runner is not None:
                     self.runner.wrote(labels, written)
                 report.acted.append(str(key))

@@ -7,6 +7,7 @@ changes all call ``reconcile``. An unchanged spec with undrifted children causes
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,8 +40,11 @@ CURRENCY_MISMATCH = "CurrencyMismatch"
 @dataclass
 class Result:
     status_patch: dict[str, Any]
+    #: Events of transitions (Ready, QuotaLimited, BudgetLimited), the Ready warning among them.
     events: list[status.Event]
     applied: list[str]
+    #: The Warning that Ready=False stands for while it lasts (``post_ready_warning``), else None.
+    warning: status.Event | None = None
 
     @property
     def event(self) -> status.Event | None:
@@ -227,7 +231,40 @@ def reconcile(
         ]
         if e is not None
     ]
-    return Result(status_patch=patch, events=events, applied=applied)
+    return Result(status_patch=patch, events=events, applied=applied, warning=status.standing_warning(ready))
+
+
+#: The reason of the Ready warning last posted per InferenceService uid (``post_ready_warning``).
+_posted_warnings: dict[str, str] = {}
+_posted_lock = threading.Lock()
+
+
+def post_ready_warning(kube: Kube, body: Mapping[str, Any], warning: status.Event | None) -> bool:
+    """Post ``warning`` (``Result.warning``) as an Event unless one of its reason is on record for this
+    object: level-based, synchronous, remembered only once the API server took it. A post that failed,
+    or a Ready transition written by a loop that posts no Events (the cost tick's reconcile), is made
+    up by the next reconcile that still finds the problem; while it stands nothing more is posted (one
+    Event per operator process). ``None`` (Ready healed or another reason) clears the record."""
+    meta = body["metadata"]
+    uid = str(meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}")
+    with _posted_lock:
+        if warning is None:
+            _posted_warnings.pop(uid, None)
+            return False
+        if _posted_warnings.get(uid) == warning.reason:
+            return False
+    involved = {"apiVersion": API_VERSION, "kind": "InferenceService", "metadata": meta}
+    if not kube.post_event(involved, warning.type, warning.reason, warning.message):
+        return False
+    with _posted_lock:
+        _posted_warnings[uid] = warning.reason
+    return True
+
+
+def forget_ready_warning(uid: str) -> None:
+    """The InferenceService is gone: drop its record."""
+    with _posted_lock:
+        _posted_warnings.pop(uid, None)
 
 
 def cost_status(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -235,9 +235,10 @@ class Kube:
             )
         )
 
-    def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str,
-                   component: str = "inferop") -> None:
-        """Record a core/v1 Event about ``involved`` (best effort: an Event is never worth failing for)."""
+    def post_event(self, involved: Mapping[str, Any], type_: str, reason: str, message: str,
+                   component: str = "inferop") -> bool:
+        """Record a core/v1 Event about ``involved`` (best effort: an Event is never worth failing for).
+        Returns whether the API server took it."""
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
         now = now_iso()
@@ -253,7 +254,8 @@ class Kube:
         try:
             self.request("POST", path("v1", "Event", namespace), body=event)
         except KubeError:
-            pass
+            return False
+        return True
 
     def delete(self, url: str) -> bool:
         try:

@@ -186,6 +186,15 @@ WARNING_REASONS = (
 )
 
 
+def standing_warning(ready: Cond) -> Event | None:
+    """The Warning Event that ``Ready=False`` with one of ``WARNING_REASONS`` stands for, level-based:
+    the reconcile posts it when it is not on record for the object yet (``inferop.reconcile.isvc.
+    post_ready_warning``), so a post that was lost is made by the next reconcile that still finds it."""
+    if ready.status == "False" and ready.reason in WARNING_REASONS:
+        return Event("Warning", ready.reason, ready.message)
+    return None
+
+
 def ready_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event | None:
     """An Event when Ready changes status or reason; nothing in steady state."""
     before = next((c for c in old if c.get("type") == READY), None)
