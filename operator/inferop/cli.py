@@ -97,7 +97,7 @@ def cmd_crds(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from inferop.operator import run  # imports kopf; keep `render` and `crds` light
 
-    # Settings are read from the environment when the handlers are imported (inferop.settings).
+    # Settings are read from the environment when the operator starts (inferop.operator.run).
     if args.prometheus_url:
         os.environ["INFEROP_PROMETHEUS_URL"] = args.prometheus_url
     if args.metrics_port is not None:
