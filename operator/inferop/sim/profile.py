@@ -18,7 +18,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from inferop.api.common import Model, Money
-from inferop.api.validation import describe_validation_error
+from inferop.api.validation import InvalidObject, describe_validation_error
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULT_PROFILE = "llama-8b-h100"
@@ -79,7 +79,12 @@ class ServiceProfile(Model):
 
 
 class ProfileError(ValueError):
-    pass
+    """A profile that cannot be loaded; ``invalid`` holds every field problem when the file parsed."""
+
+    def __init__(self, message: str, invalid: InvalidObject | None = None, path: str = "") -> None:
+        super().__init__(message)
+        self.invalid = invalid
+        self.path = path
 
 
 def builtin_profiles() -> list[str]:
@@ -104,4 +109,5 @@ def load_profile(name_or_path: str = DEFAULT_PROFILE) -> ServiceProfile:
     try:
         return ServiceProfile.model_validate(doc)
     except ValidationError as err:
-        raise ProfileError(f"{path}: {describe_validation_error(err)}") from None
+        problems = describe_validation_error(err)
+        raise ProfileError(f"{path}: {problems}", problems, str(path)) from None
