@@ -60,9 +60,10 @@ sys.path.insert(0, str(REPO / "bench"))
 from inferop.sim.run import default_autoscaling, run_config  # noqa: E402
 from inferop.sim.engine import E2E_BUCKETS  # noqa: E402
 from inferop.sim.oracle import first_interval_replicas  # noqa: E402
-from inferop.sim.profile import DEFAULT_PROFILE, load_profile  # noqa: E402
+from inferop.cli.files import load_profile, load_trace, rate_windows  # noqa: E402
+from inferop.sim.profile import DEFAULT_PROFILE  # noqa: E402
 from inferop.sim.run import percentile_of, run  # noqa: E402
-from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER, Trace, load_trace, rate_windows  # noqa: E402
+from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER, Trace  # noqa: E402
 
 SEED = 0
 PERCENTILE = 95

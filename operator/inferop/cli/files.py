@@ -1,15 +1,20 @@
-"""The file loaders of every ``inferop`` subcommand: manifests, CostPolicy, InferenceService, GPUClass,
-service profiles and traces.
+"""The file loaders of every ``inferop`` subcommand (and of bench/): manifests, CostPolicy,
+InferenceService, GPUClass, service profiles and traces. The only file reading of the package
+outside the operator's own startup.
 
-YAML (and so JSON) manifests, several documents per file, ``-`` for stdin. Every problem becomes a
+YAML (and so JSON) manifests, several documents per file, ``-`` for stdin. The parsing is the API's
+(``inferop.api``) and the simulator's (``inferop.sim.trace.parse_trace``,
+``inferop.sim.profile.parse_profile``, both pure); the reading and the error wording live here.
+
+Two layers: :func:`load_trace`, :func:`rate_windows` and :func:`load_profile` raise the simulator's
+TraceError / ProfileError (for callers such as bench/); the rest raise a
 :class:`~inferop.cli.errors.CLIError` whose message starts with the flag and file (``--isvc: FILE``)
-or the file and object (``FILE: InferenceService chat``), and lists every field problem with its path.
-The parsing itself is the API's (``inferop.api``) and the simulator's (``inferop.sim``); only the
-reading and the error wording live here.
+or the file and object (``FILE: InferenceService chat``) and lists every field problem with its path.
 """
 
 from __future__ import annotations
 
+import csv
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,8 +27,8 @@ from inferop.api import GPUClass, InferenceService, InvalidObject, describe_vali
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.validation import plain
 from inferop.cli.errors import CLIError, invalid
-from inferop.sim.profile import ProfileError, ServiceProfile, load_profile
-from inferop.sim.trace import Trace, TraceError, load_trace
+from inferop.sim.profile import DEFAULT_PROFILE, PROFILE_DIR, ProfileError, ServiceProfile, parse_profile
+from inferop.sim.trace import Trace, TraceError, Window, parse_rate_windows, parse_trace
 
 
 def _prefix(flag: str | None, path: str) -> str:
@@ -100,6 +105,74 @@ def load_cost_policy(flag: str, path: str | None) -> CostPolicySpec:
         return CostPolicySpec()
     doc = one_object(flag, path, "CostPolicy")
     return parse_cost_policy_at(f"{flag}: {path}", doc.get("spec") or {})
+
+
+def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    """A CSV file's header (stripped) and its non-empty rows. Raises TraceError."""
+    try:
+        with Path(path).open(newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            rows = [row for row in reader if row and any(cell.strip() for cell in row)]
+    except OSError as err:
+        raise TraceError(f"{path}: cannot read file: {err.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise TraceError(f"{path}: not a CSV file: {err}") from None
+    if header is None:
+        raise TraceError(f"{path}: empty file")
+    return [h.strip() for h in header], rows
+
+
+def load_trace(
+    path: str | Path,
+    *,
+    seed: int = 0,
+    rate_scale: float = 1.0,
+    start: float = 0.0,
+    duration: float | None = None,
+    category: str | None = None,
+) -> Trace:
+    """A trace file of either format (``inferop.sim.trace``), named after the file. Raises TraceError."""
+    source = Path(path)
+    header, rows = read_csv(source)
+    return parse_trace(
+        str(source),
+        header,
+        rows,
+        name=source.stem,
+        seed=seed,
+        rate_scale=rate_scale,
+        start=start,
+        duration=duration,
+        category=category,
+    )
+
+
+def rate_windows(path: str | Path, category: str | None = None) -> list[Window]:
+    """The windows of a rate trace file as recorded (no scaling). Raises TraceError."""
+    header, rows = read_csv(path)
+    return parse_rate_windows(str(Path(path)), header, rows, category)
+
+
+def builtin_profiles() -> list[str]:
+    """The names of the simulator's built-in service profiles."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_profile(name_or_path: str = DEFAULT_PROFILE) -> ServiceProfile:
+    """A built-in profile by name, or a profile YAML file by path. Raises ProfileError."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ProfileError(f"no built-in profile {name_or_path!r} (have: {', '.join(builtin_profiles())})")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ProfileError(f"{path}: cannot read file: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ProfileError(f"{path}: not valid YAML: {err}".splitlines()[0]) from None
+    return parse_profile(str(path), doc)
 
 
 def load_service_profile(flag: str, name_or_path: str) -> ServiceProfile:
