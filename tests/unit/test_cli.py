@@ -292,3 +292,14 @@ def test_render_reports_every_invalid_object_of_every_file(capsys: pytest.Captur
     # A service that parsed is still rendered: its missing GPU class is a problem of its own.
     code, _, err = run(capsys, "render", "-f", write(tmp_path, "c.yaml", [THREE_MISTAKES]), "-f", LLM)
     assert code == 2 and "spec.model.uri" in err and "InferenceService chat: spec.resources.gpu.class" in err
+
+
+def test_a_bad_environment_variable_is_bad_input_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inferop.operator
+
+    monkeypatch.setenv("INFEROP_WORKERS", "many")
+    monkeypatch.setattr(inferop.operator, "run", lambda *a, **k: pytest.fail("must not start"))
+    code, _, err = run(capsys, "run")
+    assert code == 2 and "INFEROP_WORKERS='many' must be an integer" in one_error_line(err)

@@ -23,11 +23,11 @@ from inferop.api import InferenceService
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.cli.errors import CLIError
 from inferop.cli.files import load_cost_policy, parse_cost_policy_at, parse_gpuclass_at, parse_isvc_at
+from inferop.cli.run import environment_settings
 from inferop.cost.backtest import RangeAnswer, Result, replay, series_at, steps
 from inferop.cost.prometheus import Prometheus
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
 from inferop.cost.signals import QueryFailed
-from inferop.settings import Settings
 from inferop.tenancy.usage import price_per_replica
 
 ISVC_API = "inferop.dev/v1alpha1"
@@ -188,7 +188,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     if isvc.spec.autoscaling is None:
         raise CLIError(f"--isvc: {namespace}/{name} has no spec.autoscaling: there is nothing to backtest")
     policy, policy_source = _policy(args.policy, stored_policy)
-    env = Settings.from_env()
+    env = environment_settings()
     url = args.prometheus or policy.prometheus.url or env.prometheus_url
     if not url:
         raise CLIError("--prometheus: no Prometheus URL: pass --prometheus, or set INFEROP_PROMETHEUS_URL")

@@ -10,6 +10,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
+from inferop.cli.errors import CLIError
 from inferop.settings import Settings
 
 
@@ -33,9 +34,17 @@ def add_parser(sub: Any) -> None:
     run.set_defaults(func=cmd_run)
 
 
+def environment_settings() -> Settings:
+    """``Settings.from_env()``; a bad INFEROP_* variable is a CLIError (exit 2) like any bad input."""
+    try:
+        return Settings.from_env()
+    except SystemExit as err:  # settings.py's own message: "error: environment variable ..."
+        raise CLIError(str(err.code).removeprefix("error: ")) from None
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """The environment's settings (``Settings.from_env``) with the flags that were given over them."""
-    settings = Settings.from_env()
+    settings = environment_settings()
     if args.prometheus_url:
         settings = replace(settings, prometheus_url=args.prometheus_url)
     if args.metrics_port is not None:
