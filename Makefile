@@ -77,4 +77,4 @@ e2e: ## End-to-end on kind (needs Docker and kind; not runnable here, see e2e/RE
 N ?= 300
 .PHONY: bench-scale
 bench-scale: $(STAMP) control-plane ## Operator at scale vs kubectl apply (N=300): bench/results/scale-N.{json,md}
-	$(BIN)/python bench/scale/run.py --n $(N)
+	$(BIN)/python -m bench.scale.run --n $(N)

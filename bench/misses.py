@@ -23,10 +23,11 @@ import run as bench  # noqa: E402  # bench/run.py
 
 from inferop.api.costpolicy import CostPolicySpec  # noqa: E402
 from inferop.sim import run as sim_run  # noqa: E402
-from inferop.sim.cli import default_autoscaling, run_config  # noqa: E402
+from inferop.sim.run import default_autoscaling, run_config  # noqa: E402
 from inferop.sim.compare import configured  # noqa: E402
 from inferop.sim.oracle import first_interval_replicas  # noqa: E402
-from inferop.sim.profile import DEFAULT_PROFILE, load_profile  # noqa: E402
+from inferop.cli.files import load_profile  # noqa: E402
+from inferop.sim.profile import DEFAULT_PROFILE  # noqa: E402
 
 BUCKET_SECONDS = 300
 

@@ -6,7 +6,7 @@ For every CSV in ``<repo>/../shared/data/traces`` (or ``--traces DIR``) this run
         --seed 0 --rerun-seeds 1,2 --warmup W --tune both [--rate-scale X --duration S] \
         --out bench/results/<variant> --jobs N
 
-(through ``python -m inferop.sim.cli``, the same code), optionally (``--whatifs``) the what-if
+(through ``python -m inferop.cli simulate``, the same code), optionally (``--whatifs``) the what-if
 variants of ``bench/whatif.py``, and writes ``bench/results/README.md``: the command lines, the
 machine, the SLO chosen per trace and why, and per trace inferop's GPU-hours and attainment and its
 ratios (GPU-hours) to the oracle, the best baseline tuned on the past, the best baseline tuned with
@@ -57,12 +57,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from inferop.sim.cli import default_autoscaling, run_config  # noqa: E402
+from inferop.sim.run import default_autoscaling, run_config  # noqa: E402
 from inferop.sim.engine import E2E_BUCKETS  # noqa: E402
 from inferop.sim.oracle import first_interval_replicas  # noqa: E402
-from inferop.sim.profile import DEFAULT_PROFILE, load_profile  # noqa: E402
+from inferop.cli.files import load_profile, load_trace, rate_windows  # noqa: E402
+from inferop.sim.profile import DEFAULT_PROFILE  # noqa: E402
 from inferop.sim.run import percentile_of, run  # noqa: E402
-from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER, Trace, load_trace, rate_windows  # noqa: E402
+from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER, Trace  # noqa: E402
 
 SEED = 0
 PERCENTILE = 95
@@ -151,7 +152,7 @@ def simulate(variant: Variant, slo: int, out: Path, jobs: int) -> tuple[list[str
         argv += ["--duration", f"{variant.duration:g}"]
     argv += ["--out", os.path.relpath(out, REPO), "--jobs", str(jobs)]
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "inferop.sim.cli", *argv], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "inferop.cli", "simulate", *argv], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     return argv, time.monotonic() - started
 
 

@@ -21,11 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import default_traces  # noqa: E402  # bench/run.py
 
 from inferop.api.costpolicy import CostPolicySpec  # noqa: E402
-from inferop.sim.cli import default_autoscaling, run_config  # noqa: E402
+from inferop.sim.run import default_autoscaling, run_config  # noqa: E402
 from inferop.sim.compare import configured  # noqa: E402
-from inferop.sim.profile import load_profile  # noqa: E402
 from inferop.sim.run import run  # noqa: E402
-from inferop.sim.trace import load_trace  # noqa: E402
+from inferop.cli.files import load_profile, load_trace  # noqa: E402
 
 TRACE = default_traces() / "servegen_m-large_rate_10min.csv"
 

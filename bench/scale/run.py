@@ -30,7 +30,10 @@ baseline gets the same ResourceQuota/LimitRange in its namespaces.
 Not a pass/fail test: it reports numbers (STYLE: benchmarks report ratios).
 
     make bench-scale N=300
-    .venv/bin/python bench/scale/run.py --n 300 [--keep-cluster] [--steady-seconds 180]
+    .venv/bin/python -m bench.scale.run --n 300 [--keep-cluster] [--steady-seconds 180]
+
+Run from the repository root (``python -m``): the cluster, the operator process, Prometheus and the
+audit log are the test harness's (``tests/harness``, shared with tests/cluster).
 """
 
 from __future__ import annotations
@@ -44,32 +47,41 @@ import os
 import platform
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.harness import (
+    OPERATOR_USER,
+    ROOT,
+    AuditLog,
+    Cluster,
+    Operator,
+    Prometheus,
+    cluster_down,
+    crd_names,
+    epoch,
+    free_port,
+    operator_kubeconfig,
+    read_metric,
+    start_cluster,
+    wait_established,
+    wait_until,
+)
+from tests.harness import condition as cond
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "operator"))
-sys.path.insert(0, str(ROOT / "hack"))
-
-from kubewait import crd_names, wait_established  # noqa: E402  (hack/kubewait.py, shared with tests/cluster)
-
-from inferop.api.tenant import TenantSpec  # noqa: E402
-from inferop.reconcile.kube import Kube  # noqa: E402
-from inferop.render.quota import build_limit_range, build_namespace_labels, build_resource_quota  # noqa: E402
+from inferop.api.tenant import TenantSpec
+from inferop.reconcile.kube import Kube
+from inferop.render.quota import build_limit_range, build_namespace_labels, build_resource_quota
 
 CLUSTER = os.environ.get("INFEROP_CLUSTER_NAME", "inferop-bench")
-OPERATOR_NS, OPERATOR_SA = "inferop-system", "inferop"
-OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}"
 TENANT = "bench"
 GROUP_PATH = "/apis/inferop.dev/v1alpha1"
 CLASSES = ("h100", "l4", "cpu")
@@ -81,23 +93,6 @@ POLICY_INTERVAL = 10  # seconds: the bench's `default` CostPolicy decides every 
 
 def log(msg: str) -> None:
     print(f"[bench-scale {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------------------- objects
@@ -180,40 +175,15 @@ def extra_nodes(n: int) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------- cluster
 
 
-class Cluster:
-    def __init__(self) -> None:
-        env = {**os.environ, "INFEROP_CLUSTER_NAME": CLUSTER}
-        proc = subprocess.run(
-            ["bash", str(ROOT / "hack" / "cluster-up.sh")], capture_output=True, text=True, env=env, timeout=3600
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"hack/cluster-up.sh failed:\n{proc.stderr[-3000:]}")
-        exports = dict(
-            line.removeprefix("export ").split("=", 1)
-            for line in proc.stdout.splitlines()
-            if line.startswith("export ")
-        )
-        self.kubeconfig = exports["KUBECONFIG"]
-        self.audit_log = Path(exports["INFEROP_AUDIT_LOG"])
-        bin_dir = subprocess.run(
-            ["bash", str(ROOT / "hack" / "build-control-plane.sh")], capture_output=True, text=True, check=True
-        ).stdout.strip().splitlines()[-1]
-        self.bin_dir = bin_dir
-        self.env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+class BenchCluster(Cluster):
+    """The harness's cluster, plus reads through the operator's own client: lists from the API
+    server's watch cache, cheap enough to poll N objects every half second."""
+
+    @cached_property
+    def kube(self) -> Kube:
         from kubernetes import config
 
-        self.kube = Kube(config.new_client_from_config(config_file=self.kubeconfig), timeout=120)  # type: ignore[no-untyped-call]
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 600) -> str:
-        proc = subprocess.run(
-            ["kubectl", *args], input=input, capture_output=True, text=True, env=self.env, timeout=timeout
-        )
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)[:200]} failed: {proc.stderr.strip()[-2000:]}")
-        return proc.stdout
-
-    def apply(self, objs: Iterable[dict[str, Any]], *extra: str) -> None:
-        self.kubectl("apply", "--server-side", "--force-conflicts", *extra, "-f", "-", input=yaml.safe_dump_all(objs))
+        return Kube(config.new_client_from_config(config_file=self.kubeconfig), timeout=120)  # type: ignore[no-untyped-call]
 
     def items(self, url: str, label_selector: str | None = None) -> list[dict[str, Any]]:
         """A list served from the API server's watch cache (resourceVersion=0): cheap, at most ms stale."""
@@ -224,27 +194,6 @@ class Cluster:
 
     def version(self) -> str:
         return str(self.kube.request("GET", "/version").get("gitVersion"))
-
-    def down(self) -> None:
-        cluster_down()
-
-
-def cluster_down() -> None:
-    """hack/cluster-down.sh for the bench's cluster. It stops every process of the cluster (kwokctl's
-    delete used to leave kube-apiserver running, ~490 MB a run) and fails if one survives: so does this."""
-    env = {**os.environ, "INFEROP_CLUSTER_NAME": CLUSTER}
-    proc = subprocess.run(
-        ["bash", str(ROOT / "hack" / "cluster-down.sh")], env=env, capture_output=True, text=True, timeout=300
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"hack/cluster-down.sh failed for cluster {CLUSTER}:\n{proc.stderr[-3000:]}")
-
-
-def cond(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if c.get("type") == ctype:
-            return dict(c)
-    return {}
 
 
 def deployment_available(dep: dict[str, Any]) -> bool:
@@ -271,200 +220,17 @@ def count_in(objs: list[dict[str, Any]], namespaces: set[str], pred: Callable[[d
 # ---------------------------------------------------------------------------------------- processes
 
 
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def proc_peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def operator_kubeconfig(cluster: Cluster, workdir: Path) -> Path:
-    """The operator's own ServiceAccount token (cluster-admin, as in tests/cluster), so the audit log
-    can tell its writes from kubectl's and the controllers'."""
-    cluster.apply(
-        [
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}},
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": OPERATOR_SA, "namespace": OPERATOR_NS}},
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": "inferop-bench-operator"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-                "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": OPERATOR_NS}],
-            },
-        ]
-    )
-    wait_until(
-        lambda: cluster.kubectl("get", "sa", OPERATOR_SA, "-n", OPERATOR_NS, check=False), 60, what="ServiceAccount"
-    )
-    token = cluster.kubectl("create", "token", OPERATOR_SA, "-n", OPERATOR_NS, "--duration=24h").strip()
-    cfg = json.loads(cluster.kubectl("config", "view", "--raw", "--minify", "-o", "json"))
-    cfg["users"] = [{"name": OPERATOR_SA, "user": {"token": token}}]
-    cfg["contexts"][0]["context"]["user"] = OPERATOR_SA
-    path = workdir / "operator-kubeconfig.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-class Prometheus:
-    """A real Prometheus (hack/prometheus.sh) that scrapes only itself: the operator's queries hit a
-    real PromQL engine and find no series (every service: MetricsAvailable=False, hold)."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = subprocess.run(
-            ["bash", str(ROOT / "hack" / "prometheus.sh")], capture_output=True, text=True, check=True
-        ).stdout.strip().splitlines()[-1]
-        self.port = free_port()
-        cfg = workdir / "prometheus.yml"
-        cfg.write_text(
-            yaml.safe_dump(
-                {
-                    "global": {"scrape_interval": "15s"},
-                    "scrape_configs": [
-                        {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{self.port}"]}]}
-                    ],
-                }
-            )
-        )
-        self.log = open(workdir / "prometheus.log", "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={cfg}",
-                f"--storage.tsdb.path={workdir / 'prom-data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=self.log,
-        )
-        wait_until(self._ready, 60, what="Prometheus ready")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _ready(self) -> bool:
-        try:
-            return bool(urllib.request.urlopen(f"{self.url}/-/ready", timeout=1).status == 200)
-        except OSError:
-            return False
-
-    def queries_served(self) -> float:
-        """Instant queries Prometheus has answered (its own counter)."""
-        text = urllib.request.urlopen(f"{self.url}/metrics", timeout=5).read().decode()
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("prometheus_http_requests_total{") and 'handler="/api/v1/query"' in line
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-class Operator:
-    def __init__(self, cluster: Cluster, kubeconfig: Path, workdir: Path, prometheus_url: str) -> None:
-        self.metrics_port, self.health_port = free_port(), free_port()
-        env = {
-            **cluster.env,
-            "KUBECONFIG": str(kubeconfig),
-            "INFEROP_PROMETHEUS_URL": prometheus_url,
-            "INFEROP_METRICS_PORT": str(self.metrics_port),
-            "PYTHONPATH": str(ROOT / "operator"),
-        }
-        self.log_path = workdir / "operator.log"
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "inferop.cli",
-                "run",
-                "--all-namespaces",
-                "--liveness",
-                f"http://127.0.0.1:{self.health_port}/healthz",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-        self.pid = self.proc.pid
-        wait_until(self._healthy, 120, what="operator liveness endpoint")
-
-    def _healthy(self) -> bool:
-        self.assert_alive()
-        try:
-            url = f"http://127.0.0.1:{self.health_port}/healthz"
-            return bool(urllib.request.urlopen(url, timeout=1).status == 200)
-        except OSError:
-            return False
-
-    def assert_alive(self) -> None:
-        if self.proc.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"the operator exited ({self.proc.returncode}):\n{tail}")
-
-    def cpu_s(self) -> float:
-        return proc_cpu_s(self.pid)
-
-    def peak_rss_mb(self) -> float:
-        return proc_peak_rss_mb(self.pid)
-
-    def metric(self, name: str) -> float | None:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
-        for line in text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-        return None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-
-
-class Audit:
-    """Writes in the API server's audit log (one JSON line per write), read incrementally."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def mark(self) -> int:
-        return self.path.stat().st_size if self.path.exists() else 0
-
-    def writes(self, since_offset: int, user: str = OPERATOR_USER) -> list[dict[str, Any]]:
-        out = []
-        with open(self.path, "rb") as f:
-            f.seek(since_offset)
-            for raw in f:
-                if user.encode() not in raw:
-                    continue
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue
-                if event.get("user", {}).get("username") == user:
-                    out.append(event)
-        return out
-
-
-def _epoch(stamp: str) -> float:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+def start_operator(cluster: Cluster, workdir: Path, prometheus_url: str) -> tuple[Operator, int]:
+    """``inferop run`` with its own ServiceAccount token, a liveness endpoint and /metrics on free
+    ports, up once the liveness endpoint answers; returns it and its metrics port."""
+    kubeconfig = operator_kubeconfig(cluster, workdir, binding="inferop-bench-operator")
+    metrics_port, health_port = free_port(), free_port()
+    env = {"INFEROP_PROMETHEUS_URL": prometheus_url, "INFEROP_METRICS_PORT": str(metrics_port)}
+    args = ("run", "--all-namespaces", "--liveness", f"http://127.0.0.1:{health_port}/healthz")
+    op = Operator(cluster, kubeconfig, workdir / "operator.log", env, args)
+    op.start()
+    op.wait_healthy(health_port, 120)
+    return op, metrics_port
 
 
 def summarize(writes: list[dict[str, Any]]) -> dict[str, int]:
@@ -489,22 +255,21 @@ def render(objs: list[dict[str, Any]], workdir: Path) -> list[dict[str, Any]]:
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "operator")},
     ).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
 
 def make_namespaces(cluster: Cluster, names: list[str]) -> None:
-    cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in names])
+    cluster.apply_server_side([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in names])
     for ns in names:
 
         def has_sa(ns: str = ns) -> str:
-            return cluster.kubectl("get", "sa", "default", "-n", ns, check=False)
+            return cluster.kubectl("get", "sa", "default", "-n", ns, check=False).stdout
 
         wait_until(has_sa, 60, what=f"{ns}/default SA")
 
 
-def wait_quotas(cluster: Cluster, namespaces: list[str]) -> None:
+def wait_quotas(cluster: BenchCluster, namespaces: list[str]) -> None:
     """ResourceQuota admission refuses what it counts until the quota controller has filled in the
     quota's status (for a custom resource such as ``count/inferenceservices.inferop.dev`` only after its
     periodic discovery has found the CRD), so both phases wait for that before the clock starts."""
@@ -519,7 +284,7 @@ def wait_quotas(cluster: Cluster, namespaces: list[str]) -> None:
     wait_until(synced, 300, interval=1, what="ResourceQuota status")
 
 
-def wait_quota_discovery(cluster: Cluster) -> None:
+def wait_quota_discovery(cluster: BenchCluster) -> None:
     """kube-controller-manager's quota monitor finds a new CRD some seconds after it is installed; a
     quota created before that only learns to count it at the next full resync (5 min). Recreate a
     probe quota until it counts InferenceServices."""
@@ -533,7 +298,7 @@ def wait_quota_discovery(cluster: Cluster) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         cluster.kubectl("delete", "resourcequota", "probe", "-n", "bench-probe", "--ignore-not-found")
-        cluster.apply([probe])
+        cluster.apply_server_side([probe])
         for _ in range(10):
             time.sleep(1)
             got = cluster.kube.get("/api/v1/namespaces/bench-probe/resourcequotas/probe") or {}
@@ -544,7 +309,7 @@ def wait_quota_discovery(cluster: Cluster) -> None:
 
 
 def poll_until_all(
-    cluster: Cluster, url: str, namespaces: set[str], n: int, pred: Callable[[dict[str, Any]], bool],
+    cluster: BenchCluster, url: str, namespaces: set[str], n: int, pred: Callable[[dict[str, Any]], bool],
     t0: float, timeout: float, label_selector: str | None = None, on_poll: Callable[[], None] | None = None,
 ) -> float:
     """Seconds from ``t0`` until ``n`` objects in ``namespaces`` satisfy ``pred`` (polled every 0.5 s)."""
@@ -577,14 +342,14 @@ def tenant_quota_objects(namespaces: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def kubectl_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def kubectl_phase(cluster: BenchCluster, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     namespaces = [f"bench-k-{k}" for k in range(args.namespaces)]
     objs = services(n, namespaces)
     rendered = render(objs, workdir)
     make_namespaces(cluster, namespaces)
     quota_objs = tenant_quota_objects(namespaces[: args.tenant_namespaces])
     if quota_objs:
-        cluster.apply(quota_objs)
+        cluster.apply_server_side(quota_objs)
         wait_quotas(cluster, namespaces[: args.tenant_namespaces])
     (workdir / "rendered.yaml").write_text(yaml.safe_dump_all(rendered))
     log(f"kubectl phase: applying {len(rendered)} rendered objects ({n} services) with kubectl apply --server-side")
@@ -620,13 +385,13 @@ def kubectl_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: P
     }
 
 
-def sample_queries_per_tick(op: Operator, prom: Prometheus, seconds: float) -> dict[str, Any]:
+def sample_queries_per_tick(metrics_port: int, prom: Prometheus, seconds: float) -> dict[str, Any]:
     """Gauge values seen while sampling every second, and Prometheus' own count of queries served."""
     values: list[float] = []
-    served0, ticks0 = prom.queries_served(), op.metric("inferop_reconcile_seconds_count") or 0
+    served0, ticks0 = prom.queries_served(), read_metric(metrics_port, "inferop_reconcile_seconds_count") or 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        v = op.metric("inferop_prometheus_queries_per_tick")
+        v = read_metric(metrics_port, "inferop_prometheus_queries_per_tick")
         if v is not None:
             values.append(v)
         time.sleep(1)
@@ -635,7 +400,7 @@ def sample_queries_per_tick(op: Operator, prom: Prometheus, seconds: float) -> d
         "gauge_values": sorted({int(v) for v in values}),
         "prometheus_queries_served": prom.queries_served() - served0,
         "seconds": seconds,
-        "ticks_or_reconciles": (op.metric("inferop_reconcile_seconds_count") or 0) - ticks0,
+        "ticks_or_reconciles": (read_metric(metrics_port, "inferop_reconcile_seconds_count") or 0) - ticks0,
     }
 
 
@@ -661,17 +426,19 @@ class Profiler:
             log(f"  profile: {self.out}")
 
 
-def operator_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def operator_phase(cluster: BenchCluster, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     namespaces = [f"bench-o-{k}" for k in range(args.namespaces)]
     objs = services(n, namespaces)
     make_namespaces(cluster, namespaces)
-    kubeconfig = operator_kubeconfig(cluster, workdir)
-    prom = Prometheus(workdir)
-    audit = Audit(cluster.audit_log)
+    # A real Prometheus that scrapes only itself: the operator's queries hit a real PromQL engine and
+    # find no series (every service: MetricsAvailable=False, hold).
+    prom = Prometheus(workdir, data_dir=workdir / "prom-data")
+    prom.start()
+    audit = AuditLog(cluster.audit_log, OPERATOR_USER)
     op: Operator | None = None
     out: dict[str, Any] = {}
     try:
-        op = Operator(cluster, kubeconfig, workdir, prom.url)
+        op, metrics_port = start_operator(cluster, workdir, prom.url)
         log(f"operator pid {op.pid} up (log {op.log_path}); Prometheus {prom.url}")
         tenant = {
             "apiVersion": "inferop.dev/v1alpha1",
@@ -680,7 +447,7 @@ def operator_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: 
             "spec": tenant_spec(namespaces[: args.tenant_namespaces]),
         }
         if args.tenant_namespaces:
-            cluster.apply([tenant])
+            cluster.apply_server_side([tenant])
             wait_until(
                 lambda: cond(cluster.kube.get(f"{GROUP_PATH}/tenants/{TENANT}") or {}, "Ready").get("status")
                 == "True",
@@ -699,7 +466,7 @@ def operator_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: 
         out["kubectl_create_returned_s"] = round(time.monotonic() - t0, 2)
         converge = poll_until_all(
             cluster, f"{GROUP_PATH}/inferenceservices", set(namespaces), n, isvc_ready, t0, args.timeout,
-            on_poll=op.assert_alive,
+            on_poll=op.alive_or_raise,
         )
         cpu1 = op.cpu_s()
         prof.stop()
@@ -709,7 +476,7 @@ def operator_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: 
         converge_writes = audit.writes(audit0)
         # The operator's own write path: when did it create the last child (Deployment/Service/HPA)?
         created = [
-            _epoch(w["requestReceivedTimestamp"]) - wall0
+            epoch(w["requestReceivedTimestamp"]) - wall0
             for w in converge_writes
             if w["objectRef"].get("resource") in ("deployments", "services", "horizontalpodautoscalers")
             and (w.get("responseStatus") or {}).get("code") == 201
@@ -732,7 +499,7 @@ def operator_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: 
         quiet_since, mark = time.monotonic(), audit.mark()
         while time.monotonic() - settle_start < args.settle_max:
             time.sleep(5)
-            op.assert_alive()
+            op.alive_or_raise()
             if audit.writes(mark):
                 quiet_since, mark = time.monotonic(), audit.mark()
             elif time.monotonic() - quiet_since >= args.settle_quiet and (
@@ -743,9 +510,9 @@ def operator_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: 
         log(f"steady state: settled after {out['settle_s']}s; counting writes for {args.steady_seconds}s")
         mark, cpu2 = audit.mark(), op.cpu_s()
         prof = Profiler(args.pyspy, op.pid, workdir / "profile-steady.txt")
-        q_n = sample_queries_per_tick(op, prom, args.steady_seconds)
+        q_n = sample_queries_per_tick(metrics_port, prom, args.steady_seconds)
         prof.stop()
-        op.assert_alive()
+        op.alive_or_raise()
         steady = audit.writes(mark)
         cpu3 = op.cpu_s()
         out["steady_writes_per_min"] = round(len(steady) * 60 / args.steady_seconds, 2)
@@ -777,12 +544,12 @@ def operator_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: 
             what="InferenceServices deleted",
         )
         time.sleep(2 * POLICY_INTERVAL + 2)
-        q_small = sample_queries_per_tick(op, prom, max(3 * POLICY_INTERVAL, 20))
+        q_small = sample_queries_per_tick(metrics_port, prom, max(3 * POLICY_INTERVAL, 20))
         out["queries_at_n_div_10"] = {**q_small, "n": keep}
         out["queries_per_tick"] = {str(n): q_n["gauge_max"], str(keep): q_small["gauge_max"]}
         log(f"query cost: per tick at N={n}: {q_n['gauge_values']}, at {keep}: {q_small['gauge_values']}")
         out["cpu_s_total"] = round(op.cpu_s(), 2)
-        op.assert_alive()
+        op.alive_or_raise()
     finally:
         if op is not None:
             op.stop()
@@ -792,7 +559,7 @@ def operator_phase(cluster: Cluster, n: int, args: argparse.Namespace, workdir: 
     spare = [f"bench-x-{k}" for k in range(args.namespaces)]
     make_namespaces(cluster, spare)
     if args.tenant_namespaces:
-        cluster.apply(tenant_quota_objects(spare[: args.tenant_namespaces]))
+        cluster.apply_server_side(tenant_quota_objects(spare[: args.tenant_namespaces]))
         wait_quotas(cluster, spare[: args.tenant_namespaces])
     (workdir / "services-x.yaml").write_text(yaml.safe_dump_all(services(n, spare)))
     t = time.monotonic()
@@ -892,17 +659,21 @@ def main(argv: list[str] | None = None) -> int:
     if n < 6:
         p.error("--n must be at least 6")
     command = f"make bench-scale N={n}" if os.environ.get("MAKELEVEL") else shlex.join(
-        ["python", "bench/scale/run.py", *(argv if argv is not None else sys.argv[1:])]
+        ["python", "-m", "bench.scale.run", *(argv if argv is not None else sys.argv[1:])]
     )
     info = machine()
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="inferop-bench-scale-"))
     log(f"work dir {workdir}; cluster {CLUSTER}")
-    cluster_down()
-    cluster = Cluster()
+    cluster_down(CLUSTER)
+    try:
+        cluster = start_cluster(CLUSTER, BenchCluster)
+    except RuntimeError as err:
+        raise SystemExit(str(err)) from None
+    cluster.kubectl_timeout = 600
     try:
         # The apiserver's default service range is a /24: a second ServiceCIDR makes room for N Services.
-        cluster.apply([{
+        cluster.apply_server_side([{
             "apiVersion": "networking.k8s.io/v1",
             "kind": "ServiceCIDR",
             "metadata": {"name": "bench"},
@@ -910,15 +681,15 @@ def main(argv: list[str] | None = None) -> int:
         }])
         nodes = extra_nodes(n)
         log(f"adding {len(nodes)} fake nodes")
-        cluster.apply(nodes)
+        cluster.apply_server_side(nodes)
         cluster.kubectl("wait", "--for=condition=Ready", "node", "-l", "type=kwok", "--timeout=180s")
         applied = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), "-o", "name")
-        wait_established(crd_names(applied), env=cluster.env, timeout=60)
+        wait_established(crd_names(applied.stdout), env=cluster.env, timeout=60)
         if args.tenant_namespaces:
             wait_quota_discovery(cluster)
         policy = yaml.safe_load((ROOT / "examples" / "costpolicy-default.yaml").read_text())
         policy["spec"]["intervalSeconds"] = POLICY_INTERVAL
-        cluster.apply([*yaml.safe_load_all((ROOT / "examples" / "gpuclasses.yaml").read_text()), policy])
+        cluster.apply_server_side([*yaml.safe_load_all((ROOT / "examples" / "gpuclasses.yaml").read_text()), policy])
         node_count = len(cluster.items("/api/v1/nodes"))
         if args.skip_kubectl is not None:
             kres: dict[str, Any] = {"kubectl_apply_s": args.skip_kubectl, "kubectl_skipped": True}
@@ -930,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep_cluster:
             log(f"keeping cluster {CLUSTER}: KUBECONFIG={cluster.kubeconfig}")
         else:
-            cluster.down()
+            cluster_down(CLUSTER)
     ratio = ores["operator_converge_s"] / kres["kubectl_apply_s"]
     details = {
         **{k: v for k, v in kres.items() if k != "kubectl_apply_s"},

@@ -45,8 +45,9 @@ import pytest
 import yaml
 
 from tests.cluster.conftest import Cluster, Operator, wait_established, wait_for
-from tests.cluster.test_cost_controller import Prom, free_port, set_load
+from tests.cluster.test_cost_controller import Prom, set_load
 from tests.cluster.test_reconcile import condition, example, wait_ready
+from tests.harness import free_port, start_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = Path(os.environ.get("INFEROP_TEST_CHART_DIR") or ROOT / "charts" / "inferop")
@@ -118,19 +119,11 @@ def chart_cluster(helm_bin: str) -> Iterator[Cluster]:
     """A fresh cluster for this module only; deleted afterwards unless INFEROP_KEEP_CHART_CLUSTER=1."""
     _reap_orphaned_clusters()
     _hack("cluster-down.sh", INFEROP_CLUSTER_NAME=CLUSTER_NAME)
-    proc = _hack("cluster-up.sh", INFEROP_CLUSTER_NAME=CLUSTER_NAME)
-    if proc.returncode != 0:
-        _fail_or_skip(f"cluster {CLUSTER_NAME} could not start (hack/cluster-up.sh):\n{proc.stderr[-3000:]}")
-    exports = dict(
-        line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines() if line.startswith("export ")
-    )
-    bin_dir = _hack("build-control-plane.sh").stdout.strip().splitlines()[-1]
-    path = f"{Path(helm_bin).parent}:{bin_dir}:{os.environ['PATH']}"
-    cluster = Cluster(
-        kubeconfig=exports["KUBECONFIG"],
-        audit_log=Path(exports["INFEROP_AUDIT_LOG"]),
-        env={**os.environ, "KUBECONFIG": exports["KUBECONFIG"], "PATH": path},
-    )
+    try:
+        cluster = start_cluster(CLUSTER_NAME)
+    except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as err:
+        _fail_or_skip(f"cluster {CLUSTER_NAME} could not start: {err}")
+    cluster.env["PATH"] = f"{Path(helm_bin).parent}:{cluster.env['PATH']}"
     yield cluster
     if os.environ.get("INFEROP_KEEP_CHART_CLUSTER") != "1":
         _hack("cluster-down.sh", INFEROP_CLUSTER_NAME=CLUSTER_NAME)

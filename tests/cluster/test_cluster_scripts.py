@@ -1,6 +1,6 @@
 """The hack/ cluster scripts and the shared waits, on the real control plane (issue 17, items 14 and 15).
 
-- ``wait_established`` (hack/kubewait.py, and the shell copy in hack/lib.sh) waits for CRDs applied a
+- ``wait_established`` (tests/harness/kubewait.py, and the shell copy in hack/lib.sh) waits for CRDs applied a
   moment before: ``kubectl wait --for=condition=Established`` fails at once on those when their status
   is not written yet. Each run creates several fresh CRDs (names unique per run) and waits on each one
   right after the create returns; a CRD whose names are refused never becomes Established and the

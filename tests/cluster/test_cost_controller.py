@@ -7,7 +7,6 @@ resumes. Asserts on the InferenceService's status and the Deployment's replicas.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -17,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.cluster.conftest import Cluster, Operator, wait_for
-from tests.cluster.test_reconcile import condition
+from tests.harness import Prometheus, condition, free_port, prometheus_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 SLO_MS = 1000
@@ -38,64 +36,21 @@ POLICY = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Prom(Prometheus):
+    """A Prometheus scraping the load emulator at ``target`` every second (harness.Prometheus)."""
 
-
-class Prom:
     def __init__(self, binary: str, workdir: Path, target: str) -> None:
-        self.binary, self.workdir, self.port = binary, workdir, free_port()
-        (workdir / "prometheus.yml").write_text(
-            yaml.safe_dump(
-                {
-                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                    "scrape_configs": [
-                        {"job_name": "emulator", "honor_labels": True, "static_configs": [{"targets": [target]}]}
-                    ],
-                }
-            )
+        super().__init__(
+            workdir, [target], job="emulator", scrape_interval="1s", evaluation_interval="1s", binary=binary
         )
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = open(self.workdir / "prometheus.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                f"--config.file={self.workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-        wait_for(lambda: self._ready(), timeout=30, what="Prometheus ready")
-
-    def _ready(self) -> bool:
-        try:
-            return urllib.request.urlopen(f"{self.url}/-/ready", timeout=1).status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
+    def start(self, timeout: float = 30) -> None:
+        super().start(timeout)
 
 
 @pytest.fixture
 def loop(cluster: Cluster, operator_factory: Any, namespace: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    binary = (
-        subprocess.run(["bash", str(ROOT / "hack" / "prometheus.sh")], capture_output=True, text=True, check=True)
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    binary = prometheus_binary()
     emu_port = free_port()
     emu = subprocess.Popen(
         [

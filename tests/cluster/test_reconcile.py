@@ -14,6 +14,7 @@ import yaml
 
 from inferop.runtimes import PROFILES
 from tests.cluster.conftest import Cluster, Operator, wait_for
+from tests.harness import condition as condition  # re-exported: other modules import it from here
 
 NEW_IMAGE = "vllm/vllm-openai:v0.29.0"
 
@@ -22,13 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def example(name: str) -> dict[str, Any]:
     return dict(yaml.safe_load((ROOT / "examples" / name).read_text()))
-
-
-def condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any]:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if cond["type"] == ctype:
-            return dict(cond)
-    return {}
 
 
 def wait_ready(cluster: Cluster, operator: Operator, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:

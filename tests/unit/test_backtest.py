@@ -168,16 +168,17 @@ def test_a_service_without_autoscaling_cannot_be_backtested() -> None:
 
 
 def test_backtest_times_are_rfc3339_unix_seconds_or_relative_to_now() -> None:
-    from inferop.cli_backtest import BacktestError, parse_time
+    from inferop.cli.backtest import parse_time
+    from inferop.cli.errors import CLIError
 
     assert parse_time("--start", "2026-11-30T12:00:00Z", 0) == 1796040000
     assert parse_time("--start", "2026-11-30T13:00:00+01:00", 0) == 1796040000
     assert parse_time("--start", "1796040000", 0) == 1796040000
     assert parse_time("--end", "now", 5000) == 5000
     assert parse_time("--start", "now-2h", 10000) == 10000 - 7200
-    with pytest.raises(BacktestError, match="--start: 'yesterday' is not a time"):
+    with pytest.raises(CLIError, match="--start: 'yesterday' is not a time"):
         parse_time("--start", "yesterday", 0)
-    with pytest.raises(BacktestError, match="--end: .* has no time zone"):
+    with pytest.raises(CLIError, match="--end: .* has no time zone"):
         parse_time("--end", "2026-11-30T12:00:00", 0)
 
 
@@ -190,3 +191,33 @@ def test_spread_gpu_utilization_is_capped_at_100_percent() -> None:
     assert (second.current, second.actual) == (1, 4)
     assert second.inputs["observations"]["gpuUtilizationPercent"]["value"] == 100.0
     assert second.reason == "Saturated"
+
+
+def test_backtest_prints_every_problem_of_the_service_and_of_the_policy_file(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from inferop.cli import backtest, main
+
+    bad_isvc = {
+        "apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService",
+        "metadata": {"name": "chat", "namespace": "a"},
+        "spec": {"model": {"uri": "ftp://x/y"}, "resources": {"gpu": {"class": "h100", "count": 0}},
+                 "autoscaling": {"minReplicas": 5, "maxReplicas": 3}},
+    }
+    good_isvc = {**bad_isvc, "spec": {"model": {"uri": "hf://o/m"}, "autoscaling": {"maxReplicas": 3}}}
+    argv = ["backtest", "--isvc", "a/chat", "--start", "now-1h", "--end", "now", "--prometheus", "http://p:9090"]
+
+    monkeypatch.setattr(backtest, "_read_cluster", lambda ns, name: (bad_isvc, None, None))
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "error: --isvc: a/chat is invalid: 3 problems:"
+    assert [line.split()[0] for line in lines[1:]] == [
+        "spec.model.uri", "spec.resources.gpu.count", "spec.autoscaling.minReplicas"]
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("kind: CostPolicy\nspec: {intervalSeconds: 1, bogus: 2, prometheus: {url: 5}}\n")
+    monkeypatch.setattr(backtest, "_read_cluster", lambda ns, name: (good_isvc, None, None))
+    assert main([*argv, "--policy", str(policy)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"error: --policy: {policy}: 3 problems:"
+    assert [line.split()[0] for line in lines[1:]] == ["spec.intervalSeconds:", "spec.prometheus.url:", "spec.bogus:"]

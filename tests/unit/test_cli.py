@@ -11,6 +11,7 @@ fails (exit 2, naming the file) on a stale, incomplete or polluted directory.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -242,16 +243,63 @@ def test_run_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatch) 
 
     seen: dict[str, object] = {}
 
-    def fake_run(**kwargs: object) -> int:
-        seen["settings"] = Settings.from_env()
+    def fake_run(settings: Settings, **kwargs: object) -> int:
+        seen["settings"] = settings
         seen.update(kwargs)
         return 0
 
     monkeypatch.delenv("INFEROP_PROMETHEUS_URL", raising=False)
     monkeypatch.setenv("INFEROP_METRICS_PORT", "1")
+    monkeypatch.setenv("INFEROP_DRIFT_INTERVAL", "7")
     monkeypatch.setattr(inferop.operator, "run", fake_run)
     assert main(["run", "--prometheus-url", "http://prom:9090", "--metrics-port", "9999", "-n", "team-a"]) == 0
     settings = seen["settings"]
     assert isinstance(settings, Settings)
     assert settings.prometheus_url == "http://prom:9090" and settings.metrics_port == 9999
-    assert seen["namespaces"] == ["team-a"]
+    assert settings.drift_interval == 7  # the environment's settings stay where no flag is given
+    assert seen["namespaces"] == ["team-a"] and seen["standalone"] is False
+    assert "INFEROP_PROMETHEUS_URL" not in os.environ  # the flags are not written back into the environment
+
+
+# --- every problem, each with its field path (issue 15) ---------------------------------------------
+
+THREE_MISTAKES = isvc({
+    "model": {"uri": "ftp://x/y"},
+    "resources": {"gpu": {"class": "h100", "count": 0}},
+    "autoscaling": {"minReplicas": 5, "maxReplicas": 3},
+})
+THREE_PATHS = ("spec.model.uri", "spec.resources.gpu.count", "spec.autoscaling.minReplicas")
+
+
+def test_render_prints_every_problem_of_a_file_with_its_field_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "render", "-f", write(tmp_path, "three.yaml", [THREE_MISTAKES]))
+    assert code == 2 and out == ""
+    lines = err.splitlines()
+    assert lines[0] == f"error: {tmp_path / 'three.yaml'}: InferenceService bad: 3 problems:"
+    assert [line.split()[0] for line in lines[1:]] == list(THREE_PATHS)
+    assert "more problem" not in err
+
+
+def test_render_reports_every_invalid_object_of_every_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad_class = {"apiVersion": "inferop.dev/v1alpha1", "kind": "GPUClass", "metadata": {"name": "g"},
+                 "spec": {"price": {"perGPUHour": 4.1}}}
+    code, _, err = run(capsys, "render", "-f", write(tmp_path, "a.yaml", [THREE_MISTAKES]),
+                       "-f", write(tmp_path, "b.yaml", [bad_class, isvc({}, name="fine")]))
+    assert code == 2 and err.startswith("error: 2 objects are invalid:")
+    assert all(p in err for p in THREE_PATHS) and "GPUClass g" in err and "spec.price.perGPUHour" in err
+    # A service that parsed is still rendered: its missing GPU class is a problem of its own.
+    code, _, err = run(capsys, "render", "-f", write(tmp_path, "c.yaml", [THREE_MISTAKES]), "-f", LLM)
+    assert code == 2 and "spec.model.uri" in err and "InferenceService chat: spec.resources.gpu.class" in err
+
+
+def test_a_bad_environment_variable_is_bad_input_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inferop.operator
+
+    monkeypatch.setenv("INFEROP_WORKERS", "many")
+    monkeypatch.setattr(inferop.operator, "run", lambda *a, **k: pytest.fail("must not start"))
+    code, _, err = run(capsys, "run")
+    assert code == 2 and "INFEROP_WORKERS='many' must be an integer" in one_error_line(err)

@@ -1,4 +1,4 @@
-"""The shared CRD wait (hack/kubewait.py and ``wait_established`` in hack/lib.sh) against a scripted
+"""The shared CRD wait (tests/harness/kubewait.py and ``wait_established`` in hack/lib.sh) against a scripted
 ``kubectl`` on PATH: a CRD served with ``status.conditions: null`` (what the API server returns before the
 apiextensions controller writes the status, and what made ``kubectl wait`` fail) is "not yet", and the
 wait returns once it is Established; a timeout names each CRD and why. The same waits against the real
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.harness.kubewait import NotEstablished, crd_names, wait_established
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "hack"))
-from kubewait import NotEstablished, crd_names, wait_established  # noqa: E402
 
 NAME = "gpuclasses.inferop.dev"
 

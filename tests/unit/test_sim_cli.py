@@ -1,10 +1,10 @@
-"""``inferop simulate`` end to end (inferop.sim.cli) on a tiny generated trace.
+"""``inferop simulate`` end to end (inferop.cli.simulate) on a tiny generated trace.
 
 Covers: the subcommand's registration (``add_parser`` sets ``func=run_simulate``); a full comparison
 writing summary.json with exactly the specified keys, one row per policy (inferop, oracle and every
 baseline variant) with tuned_target null only for inferop and the oracle, summary.md, sweep.json and
 one PNG per policy; the same seed giving the same summary; both trace formats; an InferenceService
-and a CostPolicy read from files; bad input raising SimError whose message starts with the flag.
+and a CostPolicy read from files; bad input raising CLIError whose message starts with the flag.
 """
 
 from __future__ import annotations
@@ -17,9 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from inferop.sim.cli import SimError, add_parser, main, run_simulate
+from inferop.cli import main as inferop_main
+from inferop.cli.errors import CLIError
+from inferop.cli.simulate import add_parser, run_simulate
 from inferop.sim.report import SUMMARY_KEYS
 from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER
+
+
+def main(argv: list[str]) -> int:
+    return inferop_main(["simulate", *argv])
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -154,7 +160,7 @@ def test_a_multi_model_rate_trace_needs_a_category_and_replays_only_it(tmp_path:
     ]
     for extra, message in cases:
         args = parse(["--trace", str(mixed), *argv, *extra, "--out", str(tmp_path / "o")])
-        with pytest.raises(SimError, match=message):
+        with pytest.raises(CLIError, match=message):
             run_simulate(args)
 
 
@@ -179,7 +185,7 @@ def test_a_multi_model_rate_trace_needs_a_category_and_replays_only_it(tmp_path:
 )
 def test_bad_values_name_the_flag(trace_file: Path, tmp_path: Path, extra: list[str], flag: str) -> None:
     args = parse(["--trace", str(trace_file), "--slo-ms", "500", "--out", str(tmp_path), *extra])
-    with pytest.raises(SimError, match=f"^{flag}: "):
+    with pytest.raises(CLIError, match=f"^{flag}: "):
         run_simulate(args)
 
 
@@ -204,7 +210,7 @@ def test_bad_files_name_the_flag(tmp_path: Path) -> None:
     ]
     for argv, message in cases:
         args = parse([*argv, "--slo-ms", "500", "--out", str(tmp_path / "o")])
-        with pytest.raises(SimError, match=f"^{message}"):
+        with pytest.raises(CLIError, match=f"^{message}"):
             run_simulate(args)
 
 
@@ -218,5 +224,31 @@ def test_without_the_compiled_core_simulate_says_how_to_install_it(
 ) -> None:
     monkeypatch.setitem(sys.modules, "inferop_simcore", None)  # the operator image ships without it
     args = parse(["--trace", str(trace_file), "--slo-ms", "500", "--out", str(tmp_path)])
-    with pytest.raises(SimError, match=r"^simulate: .*inferop_simcore.*make install"):
+    with pytest.raises(CLIError, match=r"^simulate: .*inferop_simcore.*make install"):
         run_simulate(args)
+
+
+THREE_MISTAKES_POLICY = "kind: CostPolicy\nspec: {intervalSeconds: 1, bogus: 2, prometheus: {url: 5}}\n"
+THREE_MISTAKES_ISVC = (
+    "apiVersion: inferop.dev/v1alpha1\nkind: InferenceService\nmetadata: {name: x}\n"
+    "spec: {model: {uri: 'ftp://x/y'}, resources: {gpu: {class: h100, count: 0}},\n"
+    "       autoscaling: {minReplicas: 5, maxReplicas: 3}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "paths"),
+    [
+        ("--policy", THREE_MISTAKES_POLICY, ["spec.intervalSeconds:", "spec.prometheus.url:", "spec.bogus:"]),
+        ("--isvc", THREE_MISTAKES_ISVC, ["spec.model.uri", "spec.resources.gpu.count", "spec.autoscaling.minReplicas"]),
+    ],
+)
+def test_every_problem_of_an_input_file_is_printed_with_its_path(
+    trace_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, text: str, paths: list[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    assert main(["--trace", str(trace_file), "--slo-ms", "500", flag, str(bad), "--out", str(tmp_path / "o")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"error: {flag}: {bad}: 3 problems:"
+    assert [line.split()[0] for line in lines[1:]] == paths

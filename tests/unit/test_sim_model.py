@@ -23,14 +23,15 @@ import pytest
 import inferop.sim.policies as policies
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling
+from inferop.cli.files import load_profile, load_trace
 from inferop.sim.compare import compare
 from inferop.sim.engine import Cluster, Requests, charged_seconds
 from inferop.sim.oracle import oracle, prewarmed_pods
 from inferop.sim.policies import InferopPolicy
-from inferop.sim.profile import DEFAULT_PROFILE, ServiceProfile, load_profile
+from inferop.sim.profile import DEFAULT_PROFILE, ServiceProfile
 from inferop.sim.prom import Prometheus, bucket_quantile, extrapolated_rate
 from inferop.sim.run import Context, RunConfig, run
-from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER, Trace, TraceError, load_trace
+from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER, Trace, TraceError
 
 INF = math.inf
 

@@ -1,8 +1,14 @@
-"""Turn raw objects into models, and pydantic errors into one line that names the field."""
+"""Turn raw objects into models, and pydantic errors into problems that name their field.
+
+An :class:`InvalidObject` carries every problem pydantic found (``problems``, each with its dotted
+field path) for the CLI, which prints them all, and reads as one line (the first problem and "(and N
+more problems)") for a status condition.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,13 +18,29 @@ from inferop.api.inferenceservice import InferenceService
 from inferop.api.tenant import Tenant
 
 
-class InvalidObject(ValueError):
-    """An object that fails validation; ``field`` is its dotted path (e.g. spec.autoscaling.maxReplicas)."""
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem: the dotted field path ("" when the message names it) and what is wrong."""
 
-    def __init__(self, field: str, message: str) -> None:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidObject(ValueError):
+    """An object that fails validation; ``field`` is its dotted path (e.g. spec.autoscaling.maxReplicas).
+
+    ``problems`` lists every problem found (the first is ``field``/``message`` without the "(and N more
+    problems)" suffix); ``str()`` is one line for a status message.
+    """
+
+    def __init__(self, field: str, message: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.message = message
+        self.problems: tuple[Problem, ...] = tuple(problems) or (Problem(field, message),)
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -33,16 +55,25 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def describe_validation_error(err: ValidationError) -> InvalidObject:
-    first = err.errors()[0]
-    message = str(first["msg"]).removeprefix("Value error, ")
-    field = _path(tuple(first["loc"]))
+def _problem(error: Mapping[str, Any], prefix: str) -> Problem:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    field = _path(tuple(error["loc"]))
     if message.startswith(f"{field}"):
         field = ""  # our own validators already name the field
-    more = err.error_count() - 1
+    elif prefix:
+        field = f"{prefix}.{field}" if field else prefix
+    return Problem(field, message)
+
+
+def describe_validation_error(err: ValidationError, prefix: str = "") -> InvalidObject:
+    """Every problem of ``err``, each field path under ``prefix`` (e.g. "spec" for a validated spec)."""
+    problems = [_problem(e, prefix) for e in err.errors()]
+    first = problems[0]
+    message = first.message
+    more = len(problems) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InvalidObject(field, message)
+    return InvalidObject(first.field, message, problems)
 
 
 def plain(obj: Any) -> Any:

@@ -1,11 +1,12 @@
-"""Service profiles: how fast one replica of a model serves, read from a YAML file. Pure data.
+"""Service profiles: how fast one replica of a model serves. Pure data.
 
 What this module is for: the numbers the service model (``inferop.sim.engine``) needs for one
 (model, GPU, runtime) combination: the cost of one continuous-batching iteration, the cost of prompt
 processing, the batch and KV-cache limits, the cold start and the price. Built-in profiles live in
-``inferop/sim/profiles/*.yaml``, each number derived in a comment from a cited public figure.
+``inferop/sim/profiles/*.yaml``, each number derived in a comment from a cited public figure;
+``inferop.cli.files.load_profile`` reads them (and profile files) and :func:`parse_profile` checks them.
 
-Must not: fit anything to a trace. A profile describes the hardware, never the workload.
+Must not: fit anything to a trace (a profile describes the hardware, never the workload), or read files.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import Field, ValidationError
 
 from inferop.api.common import Model, Money
-from inferop.api.validation import describe_validation_error
+from inferop.api.validation import InvalidObject, describe_validation_error
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULT_PROFILE = "llama-8b-h100"
@@ -79,29 +79,20 @@ class ServiceProfile(Model):
 
 
 class ProfileError(ValueError):
-    pass
+    """A profile that cannot be loaded; ``invalid`` holds every field problem when the file parsed."""
+
+    def __init__(self, message: str, invalid: InvalidObject | None = None, path: str = "") -> None:
+        super().__init__(message)
+        self.invalid = invalid
+        self.path = path
 
 
-def builtin_profiles() -> list[str]:
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
-
-
-def load_profile(name_or_path: str = DEFAULT_PROFILE) -> ServiceProfile:
-    """A built-in profile by name, or a profile YAML file by path. Raises ProfileError."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROFILE_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise ProfileError(f"no built-in profile {name_or_path!r} (have: {', '.join(builtin_profiles())})")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ProfileError(f"{path}: cannot read file: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ProfileError(f"{path}: not valid YAML: {err}".splitlines()[0]) from None
+def parse_profile(source: str, doc: object) -> ServiceProfile:
+    """A profile from the parsed YAML ``doc`` of ``source`` (a file's path). Raises ProfileError."""
     if not isinstance(doc, dict):
-        raise ProfileError(f"{path}: expected a mapping")
+        raise ProfileError(f"{source}: expected a mapping")
     try:
         return ServiceProfile.model_validate(doc)
     except ValidationError as err:
-        raise ProfileError(f"{path}: {describe_validation_error(err)}") from None
+        problems = describe_validation_error(err)
+        raise ProfileError(f"{source}: {problems}", problems, source) from None

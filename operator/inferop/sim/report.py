@@ -1,6 +1,7 @@
-"""Write a comparison to ``--out DIR``: summary.json, summary.md, sweep.json and one PNG per policy.
+"""What a comparison reports: the rows of summary.json, summary.md, sweep.json. Pure.
 
-What this module is for: the only file output of ``inferop simulate``.
+What this module is for: the content of ``inferop simulate``'s output directory; writing it (and the
+PNG plots, with matplotlib) is ``inferop.cli.simulate``'s.
 
 - ``summary.json``: a list with one object per policy (a baseline once per tuning: ``tuned_on``) and
   seed (the sweep's seed first, then each rerun seed) and exactly the keys of :data:`SUMMARY_KEYS`.
@@ -10,18 +11,15 @@ What this module is for: the only file output of ``inferop simulate``.
 - ``sweep.json``: per tuning, every baseline setting tried and its result (how each ``tuned_target``
   was found).
 - ``<policy>.png`` (``<policy>-<tuned_on>.png`` for a baseline): replicas over time, the observed
-  latency percentile against the SLO, cumulative cost of the scored period. Plotting needs
-  matplotlib (imported here only).
+  latency percentile against the SLO, cumulative cost of the scored period (drawn by the CLI).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from inferop.sim.compare import Comparison, Sweep
@@ -225,72 +223,3 @@ def _sweeps(sweeps: dict[str, Sweep]) -> dict[str, Any]:
             ],
         }
     return out
-
-
-def plot(result: RunResult, config: RunConfig, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = result.timeline
-    hours = [p.t / 3600 for p in points]
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
-    ax1.step(hours, [p.replicas for p in points], where="post", label="replicas")
-    if result.policy != "oracle":
-        ax1.step(hours, [p.ready for p in points], where="post", label="ready", alpha=0.7)
-    ax1.set_ylabel("replicas")
-    if config.warmup > 0:
-        for ax in (ax1, ax2, ax3):
-            ax.axvline(config.warmup / 3600, color="grey", ls=":", label=None)
-        ax1.text(config.warmup / 3600, 0.02, " scored from here", transform=ax1.get_xaxis_transform(), color="grey")
-    ax1.legend(loc="upper right")
-    observed = [(h, p.observed_ms) for h, p in zip(hours, points, strict=True) if p.observed_ms is not None]
-    if observed:
-        ax2.plot([h for h, _ in observed], [v for _, v in observed], lw=0.8, label=f"observed p{config.percentile}")
-    ax2.axhline(config.slo_ms, color="red", ls="--", label=f"SLO {config.slo_ms:g} ms")
-    ax2.set_ylabel("ms")
-    ax2.set_yscale("log")
-    ax2.legend(loc="upper right")
-    if result.policy == "oracle":
-        ax2.text(0.01, 0.85, "the oracle observes nothing: it knows the trace", transform=ax2.transAxes)
-    price = result.cost_usd / result.gpu_hours if result.gpu_hours else 0.0
-    ax3.plot(hours, [p.gpu_hours * price for p in points])
-    ax3.set_ylabel("cumulative cost, scored (USD)")
-    ax3.set_xlabel("hours")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
-def write(out: Path, comparison: Comparison, config: RunConfig, info: ReportInfo, *, plots: bool = True) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    rows = summary_rows(comparison.results, info)
-    for seed, results in sorted(comparison.reruns.items()):
-        rows += summary_rows(results, info, seed)
-    path = out / "summary.json"
-    path.write_text(json.dumps(rows, indent=2) + "\n")
-    written.append(path)
-    path = out / "summary.md"
-    spreads = seed_ratios(comparison, config.goal) if comparison.reruns else None
-    markdown = summary_markdown(
-        comparison.results, info, config, comparison.initial_replicas, spreads, sorted(comparison.reruns)
-    )
-    path.write_text(markdown)
-    written.append(path)
-    path = out / "sweep.json"
-    path.write_text(json.dumps(sweep_json(comparison), indent=2) + "\n")
-    written.append(path)
-    if plots:
-        for result in comparison.results:
-            path = out / (f"{result.policy}-{result.tuned_on}.png" if result.tuned_on else f"{result.policy}.png")
-            target = f" (target {result.target:g}, tuned on {result.tuned_on})" if result.target is not None else ""
-            title = (
-                f"{info.trace}: {result.policy}{target}: {result.gpu_hours:.2f} GPU-h, "
-                f"attainment {result.slo_attainment:.4f}"
-            )
-            plot(result, config, path, title)
-            written.append(path)
-    return written

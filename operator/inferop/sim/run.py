@@ -28,6 +28,7 @@ from typing import Protocol
 
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling
+from inferop.cost.queries import rate_window
 from inferop.sim import engine
 from inferop.sim.engine import Cluster, Requests
 from inferop.sim.profile import ServiceProfile
@@ -36,6 +37,8 @@ from inferop.sim.trace import Trace
 
 SCRAPE_INTERVAL = 30.0
 CONTROLLER_PHASE = 7.0
+#: maxReplicas of :func:`default_autoscaling` (``inferop simulate`` without --isvc).
+DEFAULT_MAX_REPLICAS = 100
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,44 @@ class RunConfig:
 
     def clamp(self, replicas: int) -> int:
         return min(self.max_replicas, max(self.min_replicas, replicas))
+
+
+def _window_seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(int(text[:-1]) * units[text[-1]])
+
+
+def run_config(
+    slo_ms: float, percentile: int, autoscaling: Autoscaling, cost_policy: CostPolicySpec, warmup: float = 0.0
+) -> RunConfig:
+    """The shared settings of one comparison; the rate window is the operator's (queries.rate_window)."""
+    return RunConfig(
+        warmup=warmup,
+        slo_ms=slo_ms,
+        percentile=percentile,
+        metric=autoscaling.slo.latency.metric if autoscaling.slo is not None else "e2e",
+        min_replicas=autoscaling.min_replicas,
+        max_replicas=autoscaling.max_replicas,
+        autoscaling=autoscaling,
+        cost_policy=cost_policy,
+        scrape_interval=SCRAPE_INTERVAL,
+        rate_window=_window_seconds(rate_window(cost_policy.interval_seconds, int(SCRAPE_INTERVAL))),
+    )
+
+
+def default_autoscaling(slo_ms: int, percentile: int) -> Autoscaling:
+    """The InferenceService autoscaling used without --isvc: the latency SLO alone, maxReplicas 100.
+
+    No per-pod ``targets``: inferop's promise is scaling on the SLO without hand-tuned thresholds, and a
+    queue-depth target makes the rendered HPA (through a metrics adapter) chase every burst's backlog
+    (``docs/simulate.md``). Pass ``--isvc`` to simulate a service with targets.
+    """
+    spec = {
+        "minReplicas": 1,
+        "maxReplicas": DEFAULT_MAX_REPLICAS,
+        "slo": {"latency": {"metric": "e2e", "percentile": percentile, "targetMilliseconds": slo_ms}},
+    }
+    return Autoscaling.model_validate(spec)
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""Read request traces in the two shared formats into one list of requests. Pure, seeded.
+"""Parse request traces in the two shared formats into one list of requests. Pure, seeded.
+
+The rows come from the caller (``inferop.cli.files.load_trace`` reads the CSV file); ``source`` (the
+file's path) only names the file in errors.
 
 Formats (``../shared/data/traces/README.md``):
 
@@ -24,16 +27,14 @@ the process itself: a Gamma renewal process with rate ``r`` and
 coefficient of variation ``c`` thinned with probability ``p`` has rate ``p r`` and squared
 coefficient of variation ``p c^2 + 1 - p``, so the windows are generated with those.
 
-Must not: read the clock or use an unseeded random generator.
+Must not: read the clock or a file, or use an unseeded random generator.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 from inferop.sim import engine
 
@@ -115,22 +116,7 @@ class Trace:
         return bisect.bisect_left(self.arrival, start), bisect.bisect_left(self.arrival, end)
 
 
-def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    try:
-        with path.open(newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            rows = [row for row in reader if row and any(cell.strip() for cell in row)]
-    except OSError as err:
-        raise TraceError(f"{path}: cannot read file: {err.strerror}") from None
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise TraceError(f"{path}: not a CSV file: {err}") from None
-    if header is None:
-        raise TraceError(f"{path}: empty file")
-    return [h.strip() for h in header], rows
-
-
-def _number(path: Path, line: int, column: str, text: str) -> float:
+def _number(path: str, line: int, column: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -152,25 +138,29 @@ def _describe(start: float, duration: float | None, rate_scale: float) -> str:
     return ", ".join(parts) or "as recorded"
 
 
-def load_trace(
-    path: str | Path,
+def parse_trace(
+    source: str,
+    header: list[str],
+    rows: list[list[str]],
     *,
+    name: str | None = None,
     seed: int = 0,
     rate_scale: float = 1.0,
     start: float = 0.0,
     duration: float | None = None,
     category: str | None = None,
 ) -> Trace:
-    """Read a trace file of either format. Raises TraceError naming the file and line.
+    """A trace of either format from its CSV ``header`` and ``rows`` (as in the file ``source``, whose
+    second line is ``rows[0]``). Raises TraceError naming the file and line.
 
-    ``category``: the ``category_model`` to replay from a rate trace that holds several.
+    ``name``: the trace's name (default ``source``); ``category``: the ``category_model`` to replay from
+    a rate trace that holds several.
     """
-    path = Path(path)
+    path = source
     if not 0 < rate_scale <= MAX_RATE_SCALE:
         raise TraceError(f"rate scale must be in (0, {MAX_RATE_SCALE:g}], got {rate_scale:g}")
     if start < 0 or (duration is not None and duration <= 0):
         raise TraceError("the time range must start at >= 0 and have a positive duration")
-    header, rows = _rows(path)
     rng = random.Random(seed)
     scaling = _describe(start, duration, rate_scale)
     if tuple(header[:3]) == REQUEST_HEADER:
@@ -178,9 +168,9 @@ def load_trace(
             raise TraceError(
                 f"{path}: a category selects a model of a rate trace; this is a request trace", "--category"
             )
-        trace = _requests(path, rows, rng, rate_scale, start, duration, scaling)
+        trace = _requests(path, name or source, rows, rng, rate_scale, start, duration, scaling)
     elif tuple(header[: len(RATE_HEADER)]) == RATE_HEADER:
-        trace = _rates(path, rows, seed, rate_scale, start, duration, scaling, category)
+        trace = _rates(path, name or source, rows, seed, rate_scale, start, duration, scaling, category)
     else:
         raise TraceError(
             f"{path}: unknown header {','.join(header)!r}: expected {','.join(REQUEST_HEADER)!r} "
@@ -192,7 +182,8 @@ def load_trace(
 
 
 def _requests(
-    path: Path,
+    path: str,
+    name: str,
     rows: list[list[str]],
     rng: random.Random,
     rate_scale: float,
@@ -229,10 +220,10 @@ def _requests(
     arrival = [r[0] for r in selected]
     inputs = [r[1] for r in selected]
     outputs = [r[2] for r in selected]
-    return Trace(path.stem, "requests", arrival, inputs, outputs, total, [], scaling)
+    return Trace(name, "requests", arrival, inputs, outputs, total, [], scaling)
 
 
-def categories(path: Path, rows: list[list[str]]) -> list[str]:
+def categories(path: str, rows: list[list[str]]) -> list[str]:
     """The values of a rate trace's ``category_model`` column, in order of first appearance."""
     found: dict[str, None] = {}
     for line, row in enumerate(rows, start=2):
@@ -242,7 +233,7 @@ def categories(path: Path, rows: list[list[str]]) -> list[str]:
     return list(found)
 
 
-def _windows(path: Path, rows: list[list[str]], category: str | None = None) -> list[Window]:
+def _windows(path: str, rows: list[list[str]], category: str | None = None) -> list[Window]:
     """The rate windows of one category as recorded: start (from the first window), length, rate, cv.
 
     A file with several categories (ServeGen publishes one row per model and window) needs ``category``.
@@ -276,17 +267,18 @@ def _windows(path: Path, rows: list[list[str]], category: str | None = None) -> 
     return [Window(start - first, length, rate, cv) for (start, rate, cv), length in zip(raw, lengths, strict=True)]
 
 
-def rate_windows(path: str | Path, category: str | None = None) -> list[Window]:
-    """The windows of a rate trace as recorded (no scaling). Raises TraceError."""
-    path = Path(path)
-    header, rows = _rows(path)
+def parse_rate_windows(
+    path: str, header: list[str], rows: list[list[str]], category: str | None = None
+) -> list[Window]:
+    """The windows of a rate trace as recorded (no scaling), from its CSV rows. Raises TraceError."""
     if tuple(header[: len(RATE_HEADER)]) != RATE_HEADER:
         raise TraceError(f"{path}: not a rate trace (header {','.join(header)!r})")
     return _windows(path, rows, category)
 
 
 def _rates(
-    path: Path,
+    path: str,
+    name: str,
     rows: list[list[str]],
     seed: int,
     rate_scale: float,
@@ -315,4 +307,4 @@ def _rates(
     )
     arrival, inputs, outputs = drawn
     total = windows[-1].start + windows[-1].length if windows else 0.0
-    return Trace(path.stem, "rate", arrival, inputs, outputs, total, windows, scaling)
+    return Trace(name, "rate", arrival, inputs, outputs, total, windows, scaling)

@@ -8,9 +8,9 @@ a null list as an error (".status.conditions accessor error: <nil> is of the typ
 
 This module polls ``kubectl get crd`` until every named CRD has ``Established=True``, and on timeout
 raises :class:`NotEstablished` naming each CRD that did not make it and what was last seen. It is the
-one Python copy, used by the cluster tests (tests/cluster) and the scale bench (bench/scale); the
-shell scripts use ``wait_established`` in hack/lib.sh. Standard library only: it runs ``kubectl``
-with the caller's environment (KUBECONFIG, PATH).
+one Python copy, part of the harness (tests/harness) that the cluster tests (tests/cluster) and the
+scale bench (bench/scale) share; the shell scripts use ``wait_established`` in hack/lib.sh. Standard
+library only: it runs ``kubectl`` with the caller's environment (KUBECONFIG, PATH).
 """
 
 from __future__ import annotations

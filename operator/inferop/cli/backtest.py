@@ -3,7 +3,7 @@
 The I/O edge of :mod:`inferop.cost.backtest`: reads the InferenceService (and its CostPolicy and
 GPUClass) from the cluster, runs the cost controller's own queries as range queries with the
 CostPolicy interval as the step, reads the replicas that actually ran, and reports the projected
-decisions and GPU-hours against what ran. Every error names the flag and the fix (exit 2).
+decisions and GPU-hours against what ran. Every error is a CLIError that names the flag and the fix.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import shlex
 import time
@@ -20,16 +19,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from inferop.api import InferenceService, InvalidObject, parse_gpuclass, parse_isvc
+from inferop.api import InferenceService
 from inferop.api.common import API_VERSION as ISVC_API
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.times import iso_at as _iso
-from inferop.api.validation import plain
+from inferop.cli.errors import CLIError
+from inferop.cli.files import load_cost_policy, parse_cost_policy_at, parse_gpuclass_at, parse_isvc_at
+from inferop.cli.run import environment_settings
 from inferop.cost.backtest import RangeAnswer, Result, replay, series_at, steps
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
 from inferop.cost.signals import QueryFailed
 from inferop.reconcile.prometheus import Prometheus
-from inferop.sim.cli import SimError, load_cost_policy
 from inferop.tenancy.usage import price_per_replica
 
 #: Where the replicas that actually ran come from, tried in order (first with data wins):
@@ -43,10 +43,6 @@ REPLICA_QUERIES = (
 DEFAULT_COLD_START = 120.0
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhd]))?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class BacktestError(Exception):
-    """Bad input to ``inferop backtest``; the message names the flag."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -106,18 +102,18 @@ def parse_time(flag: str, text: str, now: float) -> float:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise BacktestError(
+        raise CLIError(
             f"{flag}: {text!r} is not a time: use RFC 3339 (2026-11-30T12:00:00Z), unix seconds or now-2h"
         ) from None
     if parsed.tzinfo is None:
-        raise BacktestError(f"{flag}: {text!r} has no time zone: add Z or an offset such as +01:00")
+        raise CLIError(f"{flag}: {text!r} has no time zone: add Z or an offset such as +01:00")
     return parsed.timestamp()
 
 
 def _service_ref(text: str) -> tuple[str, str]:
     namespace, _, name = text.partition("/")
     if not namespace or not name or "/" in name:
-        raise BacktestError(f"--isvc: {text!r} is not NAMESPACE/NAME (for example --isvc team-a/chat)")
+        raise CLIError(f"--isvc: {text!r} is not NAMESPACE/NAME (for example --isvc team-a/chat)")
     return namespace, name
 
 
@@ -128,12 +124,12 @@ def _read_cluster(namespace: str, name: str) -> tuple[dict[str, Any], dict[str, 
     try:
         load_config()
     except Exception as err:  # noqa: BLE001 - any kubeconfig problem is the same advice
-        raise BacktestError(f"--isvc: cannot load a kubeconfig ({err}): set KUBECONFIG") from None
+        raise CLIError(f"--isvc: cannot load a kubeconfig ({err}): set KUBECONFIG") from None
     kube = Kube()
     try:
         body = kube.get(path(ISVC_API, "InferenceService", namespace, name))
         if body is None:
-            raise BacktestError(
+            raise CLIError(
                 f"--isvc: InferenceService {namespace}/{name} not found (kubectl get infsvc -n {namespace})"
             )
         spec = body.get("spec") or {}
@@ -142,23 +138,18 @@ def _read_cluster(namespace: str, name: str) -> tuple[dict[str, Any], dict[str, 
         gpu_class = ((spec.get("resources") or {}).get("gpu") or {}).get("class")
         gpuclass = kube.get(path(ISVC_API, "GPUClass", None, gpu_class)) if gpu_class else None
     except KubeError as err:
-        raise BacktestError(f"--isvc: reading {namespace}/{name} from the cluster failed: {err}") from None
+        raise CLIError(f"--isvc: reading {namespace}/{name} from the cluster failed: {err}") from None
     return body, policy, gpuclass
 
 
 def _policy(flag_file: str | None, stored: dict[str, Any] | None) -> tuple[CostPolicySpec, str]:
     if flag_file:
-        try:
-            return load_cost_policy(flag_file), flag_file
-        except SimError as err:
-            raise BacktestError(str(err)) from None
+        return load_cost_policy("--policy", flag_file), flag_file
     if stored is None:
         return CostPolicySpec(), "the default CostPolicy (none stored in the cluster)"
     name = stored["metadata"]["name"]
-    try:
-        return CostPolicySpec.model_validate(plain(stored.get("spec") or {})), f"CostPolicy {name} (from the cluster)"
-    except ValueError as err:
-        raise BacktestError(f"--policy: the stored CostPolicy {name} is invalid ({err}); pass --policy FILE") from None
+    where = f"--policy: the stored CostPolicy {name} is invalid (pass --policy FILE)"
+    return parse_cost_policy_at(where, stored.get("spec") or {}), f"CostPolicy {name} (from the cluster)"
 
 
 def _actual_replicas(
@@ -171,12 +162,12 @@ def _actual_replicas(
         answer = source.query_range(promql, start, end, step)
         if isinstance(answer, QueryFailed):
             flag = "--replicas-query" if override else "--prometheus"
-            raise BacktestError(f"{flag}: {answer.message}")
+            raise CLIError(f"{flag}: {answer.message}")
         if answer:
             return answer, promql
     if override:
-        raise BacktestError(f"--replicas-query: no data for {override!r} between --start and --end")
-    raise BacktestError(
+        raise CLIError(f"--replicas-query: no data for {override!r} between --start and --end")
+    raise CLIError(
         "--replicas-query: no replica series between --start and --end (tried kube-state-metrics' "
         "kube_deployment_status_replicas and inferop_replicas): install kube-state-metrics, scrape the operator's "
         "/metrics, or pass --replicas-query"
@@ -190,26 +181,21 @@ def run_backtest(args: argparse.Namespace) -> int:
     start = float(math.floor(parse_time("--start", args.start, now)))
     end = float(math.floor(parse_time("--end", args.end, now)))
     if end <= start:
-        raise BacktestError("--end: must be after --start")
+        raise CLIError("--end: must be after --start")
     if args.cold_start < 0:
-        raise BacktestError("--cold-start: must be 0 or more seconds")
+        raise CLIError("--cold-start: must be 0 or more seconds")
     body, stored_policy, gpuclass_body = _read_cluster(namespace, name)
-    try:
-        isvc = parse_isvc(body)
-    except InvalidObject as err:
-        raise BacktestError(f"--isvc: {namespace}/{name} is invalid: {err}") from None
+    isvc = parse_isvc_at(f"--isvc: {namespace}/{name} is invalid", body)
     if isvc.spec.autoscaling is None:
-        raise BacktestError(f"--isvc: {namespace}/{name} has no spec.autoscaling: there is nothing to backtest")
+        raise CLIError(f"--isvc: {namespace}/{name} has no spec.autoscaling: there is nothing to backtest")
     policy, policy_source = _policy(args.policy, stored_policy)
-    url = args.prometheus or policy.prometheus.url or os.environ.get("INFEROP_PROMETHEUS_URL")
+    env = environment_settings()
+    url = args.prometheus or policy.prometheus.url or env.prometheus_url
     if not url:
-        raise BacktestError("--prometheus: no Prometheus URL: pass --prometheus, or set INFEROP_PROMETHEUS_URL")
+        raise CLIError("--prometheus: no Prometheus URL: pass --prometheus, or set INFEROP_PROMETHEUS_URL")
     gpuclass = None
     if gpuclass_body is not None:
-        try:
-            gpuclass = parse_gpuclass(gpuclass_body)
-        except InvalidObject as err:
-            raise BacktestError(f"--isvc: the service's GPUClass is invalid: {err}") from None
+        gpuclass = parse_gpuclass_at("--isvc: the service's GPUClass is invalid", gpuclass_body)
     price, currency = price_per_replica(isvc, gpuclass)
     gpu = isvc.spec.resources.gpu
     if price > 0:
@@ -222,19 +208,19 @@ def run_backtest(args: argparse.Namespace) -> int:
     interval = float(policy.interval_seconds)
     times = steps(start, end, interval)
     # The operator's window: INFEROP_RATE_WINDOW when it ran with one, else the CostPolicy's.
-    window = os.environ.get("INFEROP_RATE_WINDOW") or rate_window(policy.interval_seconds)
+    window = env.rate_window or rate_window(policy.interval_seconds)
     labels = replace(PromLabels.from_policy(policy), only=ServiceKey(namespace, name))
     try:
         plan = plan_queries([service_query_spec(isvc)], window=window, labels=labels)
     except ValueError as err:
-        raise BacktestError(f"INFEROP_RATE_WINDOW: {err}") from None
+        raise CLIError(f"INFEROP_RATE_WINDOW: {err}") from None
     source = Prometheus(url, timeout=60.0)
     answers: dict[Any, RangeAnswer] = {}
     for query in plan.queries:
         answers[query] = source.query_range(query.promql, start, times[-1], interval)
     failed = [a for a in answers.values() if isinstance(a, QueryFailed)]
     if failed and len(failed) == len(answers):
-        raise BacktestError(f"--prometheus: every query failed; the first: {failed[0].message}")
+        raise CLIError(f"--prometheus: every query failed; the first: {failed[0].message}")
     matrix, replicas_query = _actual_replicas(source, args.replicas_query, namespace, name, start, times[-1], interval)
     result = replay(
         isvc,
@@ -273,7 +259,7 @@ def run_backtest(args: argparse.Namespace) -> int:
             (out / "backtest.md").write_text(text + "\n")
             plot(result, isvc, out / "backtest.png")
         except OSError as err:
-            raise BacktestError(f"--out: cannot write {out}: {err.strerror} (the report is printed above)") from None
+            raise CLIError(f"--out: cannot write {out}: {err.strerror} (the report is printed above)") from None
         print(f"wrote {out / 'backtest.json'}, {out / 'backtest.md'}, {out / 'backtest.png'}")
     return 0
 

@@ -1,44 +1,36 @@
 """``inferop simulate``: replay a trace through our policy, the oracle and tuned baselines.
 
-The main CLI registers the subcommand with :func:`add_parser` and prints ``error: <message>``
-(exit 2) for a :class:`SimError`; every SimError message starts with the flag it is about.
+The command line of :mod:`inferop.sim` (which is pure): flags, the files (``inferop.cli.files``) and
+the report directory (summary.json, summary.md, sweep.json, one PNG per policy). Every
+:class:`~inferop.cli.errors.CLIError` here starts with the flag it is about.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from inferop.api.costpolicy import CostPolicySpec
-from inferop.api.inferenceservice import Autoscaling, InferenceService
-from inferop.api.validation import InvalidObject, describe_validation_error, parse_isvc
-from inferop.cost.queries import rate_window
-from inferop.sim.compare import TUNINGS, compare
+from inferop.api.inferenceservice import Autoscaling
+from inferop.cli.errors import CLIError
+from inferop.cli.files import load_cost_policy, load_isvc, load_service_profile, load_trace_file
+from inferop.sim.compare import TUNINGS, Comparison, compare
 from inferop.sim.engine import CoreMissing, require_core
 from inferop.sim.policies import BASELINES, COMPARE_NAMES
-from inferop.sim.profile import DEFAULT_PROFILE, ProfileError, ServiceProfile, load_profile
-from inferop.sim.report import ReportInfo, write
-from inferop.sim.run import SCRAPE_INTERVAL, RunConfig
-from inferop.sim.trace import Trace, TraceError, load_trace
+from inferop.sim.profile import DEFAULT_PROFILE, ServiceProfile
+from inferop.sim.report import ReportInfo, seed_ratios, summary_markdown, summary_rows, sweep_json
+from inferop.sim.run import RunConfig, RunResult, default_autoscaling, run_config
+from inferop.sim.trace import Trace
 
-#: maxReplicas when no --isvc is given.
-DEFAULT_MAX_REPLICAS = 100
 PERCENTILES = (50, 90, 95, 99)
 #: The burn-in when --warmup is not given (seconds).
 DEFAULT_WARMUP = 900.0
 #: --tune values and the tunings they run (compare.TUNINGS).
 TUNE_CHOICES = {"past": ("past",), "scored": ("scored",), "both": TUNINGS}
-
-
-class SimError(Exception):
-    """Bad input to ``inferop simulate``; the message names the flag."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -98,59 +90,26 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run_simulate)
 
 
-def _load_yaml(flag: str, path: str) -> list[dict[str, Any]]:
-    try:
-        docs = [d for d in yaml.safe_load_all(Path(path).read_text()) if d is not None]
-    except OSError as err:
-        raise SimError(f"{flag}: {path}: cannot read file: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise SimError(f"{flag}: {path}: not valid YAML: {err}".splitlines()[0]) from None
-    if not all(isinstance(d, dict) for d in docs):
-        raise SimError(f"{flag}: {path}: expected Kubernetes objects (mappings)")
-    return docs
-
-
 def _isvc(path: str | None, slo_ms: int, percentile: int, profile: ServiceProfile) -> Autoscaling:
     if path is None:
         return default_autoscaling(slo_ms, percentile)
-    docs = [d for d in _load_yaml("--isvc", path) if d.get("kind") == "InferenceService"]
-    if len(docs) != 1:
-        raise SimError(f"--isvc: {path}: expected exactly one InferenceService, found {len(docs)}")
-    try:
-        isvc: InferenceService = parse_isvc(docs[0])
-    except InvalidObject as err:
-        raise SimError(f"--isvc: {path}: {err}") from None
+    isvc = load_isvc("--isvc", path)
     autoscaling = isvc.spec.autoscaling
     if autoscaling is None:
-        raise SimError(f"--isvc: {path}: spec.autoscaling is required (a fixed-size service has nothing to simulate)")
+        raise CLIError(f"--isvc: {path}: spec.autoscaling is required (a fixed-size service has nothing to simulate)")
     gpu = isvc.spec.resources.gpu
     if gpu is not None and gpu.count != profile.gpus_per_replica:
-        raise SimError(
+        raise CLIError(
             f"--isvc: {path}: spec.resources.gpu.count is {gpu.count} but profile {profile.name} models "
             f"{profile.gpus_per_replica} GPU(s) per replica; pass a --profile for that shape"
         )
     metric = autoscaling.slo.latency.metric if autoscaling.slo is not None else "e2e"
     if metric == "itl":
-        raise SimError(f"--isvc: {path}: spec.autoscaling.slo.latency.metric itl is not simulated (use e2e or ttft)")
+        raise CLIError(f"--isvc: {path}: spec.autoscaling.slo.latency.metric itl is not simulated (use e2e or ttft)")
     slo = {"latency": {"metric": metric, "percentile": percentile, "targetMilliseconds": slo_ms}}
     data = autoscaling.model_dump(by_alias=True, exclude_none=True, mode="json")
     data["slo"] = slo
     return Autoscaling.model_validate(data)
-
-
-def load_cost_policy(path: str | None) -> CostPolicySpec:
-    if path is None:
-        return CostPolicySpec()
-    docs = [d for d in _load_yaml("--policy", path) if d.get("kind") == "CostPolicy"]
-    if len(docs) != 1:
-        raise SimError(f"--policy: {path}: expected exactly one CostPolicy, found {len(docs)}")
-    spec = docs[0].get("spec") or {}
-    try:
-        return CostPolicySpec.model_validate(spec)
-    except ValidationError as err:
-        problem = describe_validation_error(err)
-        where = f"spec.{problem.field}: " if problem.field else ""
-        raise SimError(f"--policy: {path}: {where}{problem.message}") from None
 
 
 def _baselines(text: str) -> list[str]:
@@ -160,7 +119,7 @@ def _baselines(text: str) -> list[str]:
             continue
         if part not in COMPARE_NAMES:
             known = ", ".join(COMPARE_NAMES)
-            raise SimError(f"--compare: unknown baseline {part!r} (known: {known})")
+            raise CLIError(f"--compare: unknown baseline {part!r} (known: {known})")
         for name in COMPARE_NAMES[part]:
             if name not in names:
                 names.append(name)
@@ -175,49 +134,11 @@ def _seeds(text: str, seed: int) -> list[int]:
         try:
             value = int(part)
         except ValueError:
-            raise SimError(f"--rerun-seeds: not a whole number: {part!r}") from None
+            raise CLIError(f"--rerun-seeds: not a whole number: {part!r}") from None
         if value == seed or value in seeds:
-            raise SimError(f"--rerun-seeds: seed {value} is given twice (--seed is {seed})")
+            raise CLIError(f"--rerun-seeds: seed {value} is given twice (--seed is {seed})")
         seeds.append(value)
     return seeds
-
-
-def _window_seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(int(text[:-1]) * units[text[-1]])
-
-
-def run_config(
-    slo_ms: float, percentile: int, autoscaling: Autoscaling, cost_policy: CostPolicySpec, warmup: float = 0.0
-) -> RunConfig:
-    """The shared settings of one comparison; the rate window is the operator's (queries.rate_window)."""
-    return RunConfig(
-        warmup=warmup,
-        slo_ms=slo_ms,
-        percentile=percentile,
-        metric=autoscaling.slo.latency.metric if autoscaling.slo is not None else "e2e",
-        min_replicas=autoscaling.min_replicas,
-        max_replicas=autoscaling.max_replicas,
-        autoscaling=autoscaling,
-        cost_policy=cost_policy,
-        scrape_interval=SCRAPE_INTERVAL,
-        rate_window=_window_seconds(rate_window(cost_policy.interval_seconds, int(SCRAPE_INTERVAL))),
-    )
-
-
-def default_autoscaling(slo_ms: int, percentile: int) -> Autoscaling:
-    """The InferenceService autoscaling used without --isvc: the latency SLO alone, maxReplicas 100.
-
-    No per-pod ``targets``: inferop's promise is scaling on the SLO without hand-tuned thresholds, and a
-    queue-depth target makes the rendered HPA (through a metrics adapter) chase every burst's backlog
-    (``docs/simulate.md``). Pass ``--isvc`` to simulate a service with targets.
-    """
-    spec = {
-        "minReplicas": 1,
-        "maxReplicas": DEFAULT_MAX_REPLICAS,
-        "slo": {"latency": {"metric": "e2e", "percentile": percentile, "targetMilliseconds": slo_ms}},
-    }
-    return Autoscaling.model_validate(spec)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -248,64 +169,50 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run_simulate(args: argparse.Namespace) -> int:
     if not args.slo_ms > 0 or args.slo_ms != int(args.slo_ms):
-        raise SimError(f"--slo-ms: must be a whole number of milliseconds > 0, got {args.slo_ms:g}")
+        raise CLIError(f"--slo-ms: must be a whole number of milliseconds > 0, got {args.slo_ms:g}")
     if args.percentile not in PERCENTILES:
-        raise SimError(f"--percentile: must be one of {', '.join(map(str, PERCENTILES))}, got {args.percentile}")
+        raise CLIError(f"--percentile: must be one of {', '.join(map(str, PERCENTILES))}, got {args.percentile}")
     if args.jobs < 1:
-        raise SimError(f"--jobs: must be at least 1, got {args.jobs}")
+        raise CLIError(f"--jobs: must be at least 1, got {args.jobs}")
     try:
         require_core()
     except CoreMissing as err:
-        raise SimError(f"simulate: {err}") from None
+        raise CLIError(f"simulate: {err}") from None
     if not args.warmup >= 0:
-        raise SimError(f"--warmup: must be >= 0 seconds, got {args.warmup:g}")
+        raise CLIError(f"--warmup: must be >= 0 seconds, got {args.warmup:g}")
     tunings = TUNE_CHOICES[args.tune]
     baselines = _baselines(args.compare)
     if baselines and "past" in tunings and args.warmup == 0:
-        raise SimError(f"--tune: {args.tune} tunes baselines on the burn-in, which --warmup 0 leaves empty; use scored")
+        raise CLIError(f"--tune: {args.tune} tunes baselines on the burn-in, which --warmup 0 leaves empty; use scored")
     reruns = _seeds(args.rerun_seeds, args.seed)
     if not args.no_plots:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise SimError("--out: the PNG plots need matplotlib (pip install it) or --no-plots") from None
-    try:
-        profile = load_profile(args.profile)
-    except ProfileError as err:
-        raise SimError(f"--profile: {err}") from None
+            raise CLIError("--out: the PNG plots need matplotlib (pip install it) or --no-plots") from None
+    profile = load_service_profile("--profile", args.profile)
     autoscaling = _isvc(args.isvc, int(args.slo_ms), args.percentile, profile)
-    cost_policy = load_cost_policy(args.policy)
+    cost_policy = load_cost_policy("--policy", args.policy)
 
     def load(seed: int) -> Trace:
-        try:
-            return load_trace(
-                args.trace,
-                seed=seed,
-                rate_scale=args.rate_scale,
-                start=args.start,
-                duration=args.duration,
-                category=args.category,
-            )
-        except TraceError as err:
-            text = str(err)
-            flag = err.option or (
-                "--rate-scale"
-                if "rate scale" in text
-                else "--start/--duration"
-                if "time range" in text
-                else "--trace"
-            )
-            raise SimError(f"{flag}: {err}") from None
+        return load_trace_file(
+            args.trace,
+            seed=seed,
+            rate_scale=args.rate_scale,
+            start=args.start,
+            duration=args.duration,
+            category=args.category,
+        )
 
     trace = load(args.seed)
     if args.warmup >= trace.duration:
-        raise SimError(
+        raise CLIError(
             f"--warmup: the burn-in ({args.warmup:g} s) must be shorter than the trace's {trace.duration:g} s "
             "(nothing would be scored)"
         )
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise SimError(f"--out: {out} exists and is not a directory")
+        raise CLIError(f"--out: {out} exists and is not a directory")
     config = run_config(float(args.slo_ms), args.percentile, autoscaling, cost_policy, args.warmup)
 
     def progress(message: str) -> None:
@@ -334,22 +241,76 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         write(out, comparison, config, info, plots=not args.no_plots)
     except OSError as err:
-        raise SimError(f"--out: cannot write to {out}: {err.strerror}") from None
+        raise CLIError(f"--out: cannot write to {out}: {err.strerror}") from None
     print((out / "summary.md").read_text())
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``simulate`` on its own (``python -m inferop.sim.cli``), as the main CLI would."""
-    parser = argparse.ArgumentParser(prog="inferop")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["simulate", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except SimError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def _plot(result: RunResult, config: RunConfig, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = result.timeline
+    hours = [p.t / 3600 for p in points]
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    ax1.step(hours, [p.replicas for p in points], where="post", label="replicas")
+    if result.policy != "oracle":
+        ax1.step(hours, [p.ready for p in points], where="post", label="ready", alpha=0.7)
+    ax1.set_ylabel("replicas")
+    if config.warmup > 0:
+        for ax in (ax1, ax2, ax3):
+            ax.axvline(config.warmup / 3600, color="grey", ls=":", label=None)
+        ax1.text(config.warmup / 3600, 0.02, " scored from here", transform=ax1.get_xaxis_transform(), color="grey")
+    ax1.legend(loc="upper right")
+    observed = [(h, p.observed_ms) for h, p in zip(hours, points, strict=True) if p.observed_ms is not None]
+    if observed:
+        ax2.plot([h for h, _ in observed], [v for _, v in observed], lw=0.8, label=f"observed p{config.percentile}")
+    ax2.axhline(config.slo_ms, color="red", ls="--", label=f"SLO {config.slo_ms:g} ms")
+    ax2.set_ylabel("ms")
+    ax2.set_yscale("log")
+    ax2.legend(loc="upper right")
+    if result.policy == "oracle":
+        ax2.text(0.01, 0.85, "the oracle observes nothing: it knows the trace", transform=ax2.transAxes)
+    price = result.cost_usd / result.gpu_hours if result.gpu_hours else 0.0
+    ax3.plot(hours, [p.gpu_hours * price for p in points])
+    ax3.set_ylabel("cumulative cost, scored (USD)")
+    ax3.set_xlabel("hours")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def write(out: Path, comparison: Comparison, config: RunConfig, info: ReportInfo, *, plots: bool = True) -> list[Path]:
+    """summary.json, summary.md, sweep.json and (with ``plots``) one PNG per policy into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    rows = summary_rows(comparison.results, info)
+    for seed, results in sorted(comparison.reruns.items()):
+        rows += summary_rows(results, info, seed)
+    path = out / "summary.json"
+    path.write_text(json.dumps(rows, indent=2) + "\n")
+    written.append(path)
+    path = out / "summary.md"
+    spreads = seed_ratios(comparison, config.goal) if comparison.reruns else None
+    markdown = summary_markdown(
+        comparison.results, info, config, comparison.initial_replicas, spreads, sorted(comparison.reruns)
+    )
+    path.write_text(markdown)
+    written.append(path)
+    path = out / "sweep.json"
+    path.write_text(json.dumps(sweep_json(comparison), indent=2) + "\n")
+    written.append(path)
+    if plots:
+        for result in comparison.results:
+            path = out / (f"{result.policy}-{result.tuned_on}.png" if result.tuned_on else f"{result.policy}.png")
+            target = f" (target {result.target:g}, tuned on {result.tuned_on})" if result.target is not None else ""
+            title = (
+                f"{info.trace}: {result.policy}{target}: {result.gpu_hours:.2f} GPU-h, "
+                f"attainment {result.slo_attainment:.4f}"
+            )
+            _plot(result, config, path, title)
+            written.append(path)
+    return written

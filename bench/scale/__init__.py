@@ -1,0 +1,1 @@
+"""The operator at scale (``python -m bench.scale.run``)."""
