@@ -257,8 +257,10 @@ def test_run_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatch) 
     assert isinstance(settings, Settings)
     assert settings.prometheus_url == "http://prom:9090" and settings.metrics_port == 9999
     assert settings.drift_interval == 7  # the environment's settings stay where no flag is given
-    assert seen["namespaces"] == ["team-a"] and seen["standalone"] is False
+    assert seen["namespaces"] == ["team-a"] and seen["standalone"] is True  # one replica, no peering CRDs
     assert "INFEROP_PROMETHEUS_URL" not in os.environ  # the flags are not written back into the environment
+    assert main(["run", "--peering"]) == 0
+    assert seen["standalone"] is False
 
 
 # --- every problem, each with its field path (issue 15) ---------------------------------------------
