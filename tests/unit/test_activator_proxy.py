@@ -234,5 +234,5 @@ async def test_metrics_and_probes(client: aiohttp.ClientSession) -> None:
                  "inferop_activator_activations_total", "inferop_activator_rejections_total",
                  "inferop_activator_requests_total", "inferop_activator_activation_signals_total"):
         assert f"# HELP {name} " in text, name
-    assert 'inferop_activator_rejections_total{namespace="",inferenceservice="",reason="unknown_service"} 1.0' in text
+    assert 'rejections_total{inferenceservice="nope",namespace="nowhere",reason="unknown_service"} 1.0' in text
     await server.stop(grace=1.0)
