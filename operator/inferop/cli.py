@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from inferop import cli_backtest
+from inferop.activator import command as activator_command
 from inferop.api import GPUClass, InferenceService, InvalidObject, parse_gpuclass, parse_isvc
 from inferop.api.crdgen import render_crd_files
 from inferop.render import RenderError, render_all
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim_cli.add_parser(sub)
     cli_backtest.add_parser(sub)
+    activator_command.add_parser(sub)
     return parser
 
 

@@ -83,9 +83,9 @@ async def start_activator(
     return server, directory
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+async def until(condition: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + within
     while not condition():
         if loop.time() > end:
             raise AssertionError(f"timed out waiting for {what}")

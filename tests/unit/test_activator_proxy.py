@@ -180,7 +180,7 @@ async def test_operator_is_told_again_while_requests_wait_and_signal_errors_are_
     signaller = Flaky()
     server, _ = await start_activator(Limits(10, 30.0), signaller, Settings(tick_seconds=0.05, resignal_seconds=0.3))
     task = asyncio.create_task(call(client, server))
-    await until(lambda: len(signaller.calls) >= 3, timeout=5, what="three signals")
+    await until(lambda: len(signaller.calls) >= 3, within=5, what="three signals")
     assert sample(server, "inferop_activator_activation_signals_total", result="error") == 1
     assert sample(server, "inferop_activator_activation_signals_total", result="ok") >= 2
     assert sample(server, "inferop_activator_activations_total") == 1  # one episode, several signals
