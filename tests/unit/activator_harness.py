@@ -46,8 +46,14 @@ class StandIn:
         await resp.write_eof()
         return resp
 
+    async def blob(self, request: web.Request) -> web.Response:
+        size = int(request.query.get("size", "200000"))
+        body = bytes(i % 251 for i in range(size))
+        return web.Response(body=body, headers={"Content-Encoding": "identity", "X-Model": "m"})
+
     async def start(self, port: int = 0) -> StandIn:
         app = web.Application()
+        app.router.add_route("*", "/v1/blob", self.blob)
         app.router.add_route("*", "/v1/echo", self.echo)
         app.router.add_get("/v1/stream", self.stream)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -139,6 +139,22 @@ async def test_streaming_response_passes_through_unbuffered(
     await server.stop(grace=2)
 
 
+@pytest.mark.parametrize("size", [10, 200_000])
+async def test_fixed_length_bodies_and_headers_pass_through_intact(
+    standin: StandIn, client: aiohttp.ClientSession, size: int
+) -> None:
+    server, directory = await start_activator()
+    directory.set_backends(KEY, [standin.backend])
+    url = f"http://127.0.0.1:{server.port}/v1/blob?size={size}"
+    async with client.get(url, headers={"Host": HOST}) as resp:
+        assert resp.status == 200 and resp.headers["X-Model"] == "m" and resp.headers["Content-Encoding"] == "identity"
+        assert resp.content_length == size
+        assert await resp.read() == bytes(i % 251 for i in range(size))
+    async with client.head(url, headers={"Host": HOST}) as resp:
+        assert resp.status == 200 and resp.headers["Content-Length"] == str(size)
+    await server.stop(grace=1.0)
+
+
 async def test_shutdown_while_holding_answers_503_and_drops_none(client: aiohttp.ClientSession) -> None:
     server, _ = await start_activator()
     tasks = [asyncio.create_task(call(client, server, i)) for i in range(5)]

@@ -11,7 +11,7 @@ The parsing helpers turn API objects into directory entries (pure, unit-tested o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, KeysView, Mapping
 from typing import Any
 
 from inferop.activator.contract import (
@@ -44,6 +44,10 @@ class Directory:
 
     def services(self) -> set[ServiceKey]:
         return set(self._limits)
+
+    def service_keys(self) -> KeysView[ServiceKey]:
+        """The known services, without a copy (the proxy's per-request lookup)."""
+        return self._limits.keys()
 
     def known(self, key: ServiceKey) -> bool:
         return key in self._limits

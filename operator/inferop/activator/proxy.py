@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -52,6 +52,11 @@ HOP_BY_HOP = frozenset(
         "Content-Length",
     )
 )
+
+
+#: A response of announced length up to this size is read whole and sent in one write; anything
+#: else (chunked, SSE, large) is streamed chunk by chunk as it arrives.
+SMALL_BODY_BYTES = 64 * 1024
 
 
 class Signaller(Protocol):
@@ -117,6 +122,7 @@ class Activator:
         self._idle.set()
         self._signalling: dict[ServiceKey, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._traced: aiohttp.ClientSession | None = None
         self._ticker: asyncio.Task[None] | None = None
         directory.subscribe(self._on_directory_change)
 
@@ -125,13 +131,18 @@ class Activator:
     async def start(self) -> None:
         trace = aiohttp.TraceConfig()
         trace.on_request_headers_sent.append(self._on_headers_sent)
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout_seconds),
-            auto_decompress=False,
-            trace_configs=[trace],
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-        )
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
+        common: dict[str, Any] = {
+            "timeout": aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout_seconds),
+            "auto_decompress": False,
+            "skip_auto_headers": ("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        }
+        # One pool of backend connections, two sessions: released held requests are traced (their
+        # headers-sent event releases the next one, which keeps arrival order); the direct path is not
+        # (tracing costs every request a few signal dispatches).
+        self._session = aiohttp.ClientSession(connector=connector, **common)
+        self._traced = aiohttp.ClientSession(connector=connector, connector_owner=False, trace_configs=[trace],
+                                             **common)
         self._ticker = asyncio.get_running_loop().create_task(self._resignal_loop())
         for key in self.directory.services():
             self._on_directory_change(key)
@@ -141,6 +152,8 @@ class Activator:
             self._ticker.cancel()
         for task in list(self._signalling.values()):
             task.cancel()
+        if self._traced is not None:
+            await self._traced.close()
         if self._session is not None:
             await self._session.close()
 
@@ -265,7 +278,7 @@ class Activator:
             key = service_for(
                 request.headers.get("Host"),
                 request.headers.get(SERVICE_HEADER),
-                self.directory.services(),
+                self.directory.service_keys(),
                 self.settings.cluster_domain,
             )
         except RoutingError as err:
@@ -376,7 +389,8 @@ class Activator:
     async def _forward(
         self, request: web.Request, key: ServiceKey, body: bytes, backend: Backend, waiter: Waiter | None
     ) -> web.StreamResponse:
-        assert self._session is not None, "Activator.start() was not awaited"
+        session = self._session if waiter is None else self._traced
+        assert session is not None, "Activator.start() was not awaited"
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         peer = request.remote
         if peer:
@@ -385,7 +399,7 @@ class Activator:
         self.picker.started(backend)
         try:
             try:
-                upstream = await self._session.request(
+                upstream = await session.request(
                     request.method,
                     backend.base_url + request.rel_url.raw_path_qs,
                     headers=headers,
@@ -408,12 +422,25 @@ class Activator:
             self.picker.finished(backend)
 
     async def _stream(self, request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
+        length = upstream.content_length
+        chunked = "chunked" in upstream.headers.get("Transfer-Encoding", "")
+        if length is not None and length <= SMALL_BODY_BYTES and not chunked and request.method != "HEAD":
+            # A small body of announced length is no stream: one read, one write.
+            try:
+                body = await upstream.read()
+            except (aiohttp.ClientError, TimeoutError) as err:
+                log.warning("Backend broke while sending a %d-byte body: %s", length, err)
+                return _response(502, f"backend broke while answering: {err}")
+            small = web.Response(status=upstream.status, reason=upstream.reason, body=body)
+            for name, value in headers:
+                small.headers.add(name, value)
+            return small
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for name, value in upstream.headers.items():
-            if name.lower() not in HOP_BY_HOP:
-                response.headers.add(name, value)
-        if upstream.content_length is not None and "chunked" not in upstream.headers.get("Transfer-Encoding", ""):
-            response.content_length = upstream.content_length
+        for name, value in headers:
+            response.headers.add(name, value)
+        if length is not None:
+            response.content_length = length
         await response.prepare(request)
         try:
             async for chunk in upstream.content.iter_any():
