@@ -1,7 +1,7 @@
 """The activator under load, on this machine (issue 16): hold then forward >= 1,000 concurrent requests
 with no loss, and the latency it adds when proxying to a ready backend (goal: <= 2 ms median).
 
-    .venv/bin/python bench/activator.py [--held 1000,2000] [--rounds 3000] [--out bench/results]
+    .venv/bin/python bench/activator.py [--held 1000,2000] [--rounds 3000] [--concurrency 1,16] [--repeat 3]
 
 Three processes, so that the client, the activator and the backend never share an event loop:
 - a backend stand-in (aiohttp, ``/v1/echo`` answers the request's id at once, counts what it saw);
@@ -267,7 +267,7 @@ def write(out: Path, result: dict[str, Any]) -> None:
         "",
         "Sequential requests on keep-alive connections, alternating direct and through the activator (so that",
         "both see the same machine load), after 100 unrecorded warm-up rounds per client; time from send to the",
-        "full body. Added = proxied - direct. With 16 clients the 2-core machine is CPU-bound (client, activator",
+        "full body. Added = proxied - direct; each row is a run with fresh processes. With 16 clients the 2-core machine is CPU-bound (client, activator",
         "and backend are all Python processes on it): the added time there is mostly queueing for a core, which",
         "the activator's CPU time per request (from /proc/<pid>/stat) shows better.",
         "",
@@ -295,8 +295,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print(f"hold {n}: {hold[-1]}", flush=True)
     latency = []
     for c in [int(x) for x in args.concurrency.split(",")]:
-        latency.append(await latency_run(args.rounds, c))
-        print(f"latency x{c}: {latency[-1]}", flush=True)
+        for _ in range(args.repeat):
+            latency.append(await latency_run(args.rounds, c))
+            print(f"latency x{c}: {latency[-1]}", flush=True)
     return {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "wall_seconds": round(time.monotonic() - t0, 1),
@@ -319,6 +320,7 @@ def main() -> int:
     parser.add_argument("--held", default="1000,2000", help="concurrent held requests per hold run")
     parser.add_argument("--rounds", type=int, default=3000, help="recorded requests each way per latency run")
     parser.add_argument("--concurrency", default="1,16", help="clients per latency run")
+    parser.add_argument("--repeat", type=int, default=3, help="latency runs per client count (fresh processes each)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
