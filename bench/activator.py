@@ -267,9 +267,9 @@ def write(out: Path, result: dict[str, Any]) -> None:
         "",
         "Sequential requests on keep-alive connections, alternating direct and through the activator (so that",
         "both see the same machine load), after 100 unrecorded warm-up rounds per client; time from send to the",
-        "full body. Added = proxied - direct; each row is a run with fresh processes. With 16 clients the 2-core machine is CPU-bound (client, activator",
-        "and backend are all Python processes on it): the added time there is mostly queueing for a core, which",
-        "the activator's CPU time per request (from /proc/<pid>/stat) shows better.",
+        "full body. Added = proxied - direct; each row is a run with fresh processes. With 16 clients the 2-core",
+        "machine is CPU-bound (client, activator and backend are all Python processes on it): the added time there",
+        "is mostly queueing for a core, which the activator's CPU time per request (/proc/<pid>/stat) shows better.",
         "",
         "| clients | requests each way | direct median / p90 / p99 | proxied median / p90 / p99 | added median"
         " | added p90 | activator CPU per request | goal met |",
