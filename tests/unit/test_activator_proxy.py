@@ -184,6 +184,21 @@ async def test_shutdown_drains_held_requests_to_a_backend_that_becomes_ready(
     assert (await stopping) == {"held": 5, "refused": 0, "unfinished": 0}
 
 
+async def test_held_requests_of_a_deleted_service_are_answered_at_once(client: aiohttp.ClientSession) -> None:
+    server, directory = await start_activator(Limits(10, 30.0))
+    tasks = [asyncio.create_task(call(client, server, i)) for i in range(3)]
+    await until(lambda: KEY in server.activator.gates and server.activator.gates[KEY].held == 3)
+    directory.remove_service(KEY)
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert [r[0] for r in results] == [503] * 3 and "was deleted while this request waited" in results[0][1]
+    assert sample(server, "inferop_activator_rejections_total", reason="deleted") == 3
+    directory.set_service(KEY)  # created again: a fresh gate holds its requests
+    task = asyncio.create_task(call(client, server, "again"))
+    await until(lambda: KEY in server.activator.gates and server.activator.gates[KEY].held == 1)
+    await server.stop(grace=1.0)
+    assert (await task)[0] == 503
+
+
 async def test_operator_is_told_again_while_requests_wait_and_signal_errors_are_retried(
     client: aiohttp.ClientSession,
 ) -> None:

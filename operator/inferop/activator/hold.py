@@ -50,6 +50,7 @@ class Refused(enum.Enum):
     FULL = "full"  # maxHeldRequests already wait: 503 + Retry-After
     TIMEOUT = "timeout"  # no backend within holdTimeoutSeconds: 504
     SHUTDOWN = "shutdown"  # the activator stops and no backend came in its drain time: 503 + Retry-After
+    DELETED = "deleted"  # the InferenceService was deleted while its requests waited: 503
 
 
 _sequence = itertools.count()

@@ -49,7 +49,7 @@ class Metrics:
         self.rejections = Counter(
             "inferop_activator_rejections_total",
             "Requests answered by the activator instead of a backend, by reason"
-            " (full: 503, timeout: 504, shutdown: 503, unknown_service: 421, backend_error: 502)",
+            " (full: 503, timeout: 504, shutdown: 503, deleted: 503, unknown_service: 421, backend_error: 502)",
             [*SERVICE, "reason"],
             registry=r,
         )

@@ -227,9 +227,15 @@ class Activator:
         backends = self.directory.backends(key)
         self.metrics.backends.labels(*_labels(key)).set(len(backends))
         gate = self.gates.get(key)
-        if gate is not None:
-            gate.limits = self.directory.limits(key)
-            gate.set_backends_ready(bool(backends))
+        if gate is None:
+            return
+        if not self.directory.known(key):  # the InferenceService is gone: no backend will ever come
+            del self.gates[key]
+            if gate.close(Refused.DELETED):
+                log.warning("InferenceService %s was deleted; answered its held requests 503", key)
+            return
+        gate.limits = self.directory.limits(key)
+        gate.set_backends_ready(bool(backends))
 
     def _maybe_signal(self, key: ServiceKey, gate: Gate) -> None:
         now = time.monotonic()
@@ -370,6 +376,8 @@ class Activator:
             timeout = self.gates[key].limits.hold_timeout if key in self.gates else "?"
             return _response(504, f"{key}: no ready backend within {timeout:g}s (holdTimeoutSeconds)"
                              if isinstance(timeout, float) else f"{key}: no ready backend in time")
+        if why is Refused.DELETED:
+            return _response(503, f"InferenceService {key} was deleted while this request waited")
         return self._stopping_response(key)
 
     def _stopping_response(self, key: ServiceKey | None) -> web.Response:
