@@ -115,18 +115,19 @@ class Directory:
         self, slices: Mapping[str, tuple[ServiceKey, tuple[Backend, ...]]], namespace: str | None = None
     ) -> None:
         """A full list of EndpointSlices of ``namespace`` (None: all): source name -> service and its
-        ready backends."""
-        present = {
-            (key, source)
-            for key, sources in self._slices.items()
-            for source in sources
-            if namespace is None or key.namespace == namespace
-        }
-        for key, source in present:
-            if source not in slices or slices[source][0] != key:
-                self.set_backends(key, (), source)
+        ready backends. Each service whose merged backends changed is notified once."""
+        keys = {k for k in self._slices if namespace is None or k.namespace == namespace}
+        keys |= {key for key, _ in slices.values()}
+        before = {k: self.backends(k) for k in keys}
+        for key in list(self._slices):
+            if namespace is None or key.namespace == namespace:
+                del self._slices[key]
         for source, (key, backends) in slices.items():
-            self.set_backends(key, backends, source)
+            if backends:
+                self._slices.setdefault(key, {})[source] = tuple(sorted(set(backends)))
+        for key in sorted(keys):
+            if self.backends(key) != before[key]:
+                self._notify(key)
 
     def _notify(self, key: ServiceKey) -> None:
         for listener in self._listeners:
