@@ -122,6 +122,12 @@ async def test_watcher_lists_follows_events_and_relists_after_410(fake: tuple[Fa
         await until(lambda: directory.backends(CHAT) == (Backend("10.0.0.9", 8000),), what="relisted")
         server.events[ISVC_PATH].put_nowait({"type": "DELETED", "object": isvc("embed")})
         await until(lambda: not directory.known(ServiceKey("team-a", "embed")), what="deleted service")
+        # a 300 KiB event line (an InferenceService with large args) is read whole
+        big = isvc("big", 7)
+        big["spec"]["runtime"] = {"name": "vllm", "args": ["--x=" + "a" * 1024] * 300}
+        server.events[ISVC_PATH].put_nowait({"type": "ADDED", "object": big})
+        await until(lambda: directory.known(ServiceKey("team-a", "big")), what="a 300 KiB event")
+        assert directory.limits(ServiceKey("team-a", "big")) == Limits(7, 60.0)
     finally:
         for task in tasks:
             task.cancel()
