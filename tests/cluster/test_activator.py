@@ -12,7 +12,9 @@ ValidatingAdmissionPolicy applied. Covered:
   its slices, so the activator's label-selected watch sees a kwok pod's endpoint;
 - the ServiceAccount can do nothing else: any other change to an InferenceService is denied by the
   admission policy, and RBAC denies get/delete/status/scale, EndpointSlice writes, Secrets, Pods;
-- SIGTERM while a request is held: the request gets 503 + Retry-After and the process exits 0 in time.
+- SIGTERM while a request is held: the request gets 503 + Retry-After and the process exits 0 in time;
+- the chart's activator Deployment passes Pod Security "restricted" (two pods admitted and running),
+  its PDB allows one disruption, and its Service's EndpointSlice lists both pods.
 """
 
 from __future__ import annotations
@@ -308,3 +310,43 @@ def test_sigterm_while_holding_answers_503_and_exits_in_time(
         assert activator["proc"].wait(30) == 0
     assert status == 503 and headers["Retry-After"] == "5" and "stopping" in text
     assert time.monotonic() - t0 < 8  # --shutdown-seconds=6
+
+
+def test_the_chart_runs_two_restricted_activators_behind_a_pdb(cluster: Cluster, namespace: str) -> None:
+    """The chart's activator Deployment, Service, PodDisruptionBudget and ServiceAccount in a namespace
+    that enforces Pod Security "restricted": both pods are admitted and run (kwok), the PDB allows one
+    disruption, and the activator Service's EndpointSlice lists both (what the operator will point
+    services at)."""
+    cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
+                    "pod-security.kubernetes.io/enforce-version=latest")
+    rendered = subprocess.run(
+        [helm(), "template", "inferop", str(CHART), "--namespace", namespace,
+         "-f", str(CHART / "ci" / "activator-values.yaml")],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout
+    objects = [d for d in yaml.safe_load_all(rendered) if d and d["metadata"].get("namespace") == namespace
+               and d["metadata"]["name"] == SA]
+    assert sorted(d["kind"] for d in objects) == ["Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    cluster.apply(yaml.safe_dump_all(objects), namespace)
+    selector = "app.kubernetes.io/name=inferop-activator,app.kubernetes.io/instance=inferop"
+
+    def running() -> list[dict[str, Any]]:
+        pods = cluster.list("pods", namespace, selector)
+        return pods if len(pods) == 2 and all(p["status"].get("phase") == "Running" for p in pods) else []
+
+    pods = wait_for(running, timeout=90, what="two activator pods admitted and running")
+    assert all(p["spec"]["securityContext"]["runAsNonRoot"] for p in pods)
+    pdb = wait_for(lambda: (cluster.get("pdb", SA, namespace) or {}).get("status", {}).get("currentHealthy") == 2
+                   and cluster.get("pdb", SA, namespace), timeout=60, what="the PDB sees both")
+    assert pdb["status"]["disruptionsAllowed"] == 1
+    events = cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+    assert "violates PodSecurity" not in events
+
+    def endpoints() -> list[str]:
+        slices = cluster.list("endpointslices", namespace, f"kubernetes.io/service-name={SA}")
+        ready = [a for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready")
+                 for a in e["addresses"]]
+        return ready if len(ready) == 2 else []
+
+    assert sorted(wait_for(endpoints, timeout=60, what="both activators in the Service's EndpointSlice")) == sorted(
+        p["status"]["podIP"] for p in pods)
