@@ -106,6 +106,18 @@ async def test_full_queue_answers_503_with_retry_after(standin: StandIn, client:
     await server.stop(grace=2)
 
 
+async def test_held_bodies_are_bounded_in_bytes_too(standin: StandIn, client: aiohttp.ClientSession) -> None:
+    server, directory = await start_activator(Limits(100, 30.0), settings=Settings(max_held_bytes=40))
+    held = [asyncio.create_task(call(client, server, i)) for i in range(2)]  # 16 bytes each
+    await until(lambda: KEY in server.activator.gates and server.activator.gates[KEY].held == 2)
+    status, text, headers = await call(client, server, "third")  # 48 > 40
+    assert status == 503 and headers["Retry-After"] == "5" and "bytes of request bodies (at most 40)" in text
+    directory.set_backends(KEY, [standin.backend])
+    assert [r[0] for r in await asyncio.gather(*held)] == [200, 200]
+    assert server.activator.held_bytes == 0
+    await server.stop(grace=1.0)
+
+
 async def test_hold_timeout_answers_504(client: aiohttp.ClientSession) -> None:
     server, _ = await start_activator(Limits(10, 0.3))
     status, text, _ = await call(client, server)

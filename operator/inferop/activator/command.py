@@ -39,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--hold-timeout-seconds", type=_positive(float), default=DEFAULT_HOLD_TIMEOUT_SECONDS,
                    help="per service, when it sets no spec.autoscaling.scaleToZero.holdTimeoutSeconds "
                    f"(default {DEFAULT_HOLD_TIMEOUT_SECONDS:g})")
+    p.add_argument("--max-held-megabytes", type=_positive(int), default=256,
+                   help="all held request bodies together, over every service; beyond it 503 (default 256)")
     p.add_argument("--shutdown-seconds", type=_positive(float), default=25.0,
                    help="after SIGTERM, drain within this time; keep it below terminationGracePeriodSeconds "
                    "(default 25)")
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             namespaces=list(args.namespace),
             max_held_requests=args.max_held_requests,
             hold_timeout_seconds=args.hold_timeout_seconds,
+            max_held_megabytes=args.max_held_megabytes,
             shutdown_seconds=args.shutdown_seconds,
             shutdown_delay_seconds=args.shutdown_delay_seconds,
             cluster_domain=args.cluster_domain,

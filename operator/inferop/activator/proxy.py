@@ -81,8 +81,11 @@ class Settings:
     cluster_domain: str = "cluster.local"
     #: Retry-After (seconds) on the 503s: full, and stopping.
     retry_after_seconds: int = 5
-    #: Largest request body the activator holds (it reads the body before holding the request).
+    #: Largest request body the activator takes (it reads the body before holding the request): 413 above.
     max_body_bytes: int = 64 * 1024 * 1024
+    #: All held bodies together, over every service: a request that would exceed it is refused like a
+    #: full queue (503 + Retry-After), so that held requests cannot exhaust the pod's memory.
+    max_held_bytes: int = 256 * 1024 * 1024
     #: How often the re-signal loop looks at held services.
     tick_seconds: float = 1.0
     resignal_seconds: float = RESIGNAL_SECONDS
@@ -118,6 +121,7 @@ class Activator:
         self.stopping = False  # no new request is taken (503 + Connection: close)
         self.terminating = False  # SIGTERM seen: /readyz fails so that endpoints drop this pod
         self.inflight = 0
+        self.held_bytes = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._signalling: dict[ServiceKey, asyncio.Task[None]] = {}
@@ -299,12 +303,18 @@ class Activator:
         waiter: Waiter | None = None
         while True:
             if waiter is None and gate.must_hold():
+                if self.held_bytes + len(body) > self.settings.max_held_bytes:
+                    return self._refuse(key, Refused.FULL, by_bytes=True)
                 admitted = gate.admit(time.monotonic())
                 if isinstance(admitted, Refused):
                     return self._refuse(key, admitted)
                 waiter = admitted
             if waiter is not None:
-                outcome = await self._hold(key, gate, waiter, request)
+                self.held_bytes += len(body)
+                try:
+                    outcome = await self._hold(key, gate, waiter, request)
+                finally:
+                    self.held_bytes -= len(body)
                 if outcome is not None:
                     return outcome
             backend = self.picker.pick(self.directory.backends(key))
@@ -324,6 +334,8 @@ class Activator:
                 if waiter is not None:
                     gate.requeue(waiter)
                     continue
+                if self.held_bytes + len(body) > self.settings.max_held_bytes:
+                    return self._refuse(key, Refused.FULL, by_bytes=True)
                 admitted = gate.admit(time.monotonic())  # counts against maxHeldRequests like any held one
                 if isinstance(admitted, Refused):
                     return self._refuse(key, admitted)
@@ -366,8 +378,11 @@ class Activator:
     def _observe_hold(self, key: ServiceKey, waiter: Waiter, outcome: str) -> None:
         self.metrics.hold_seconds.labels(*_labels(key), outcome).observe(time.monotonic() - waiter.arrived)
 
-    def _refuse(self, key: ServiceKey, why: Refused) -> web.Response:
+    def _refuse(self, key: ServiceKey, why: Refused, by_bytes: bool = False) -> web.Response:
         self.metrics.rejections.labels(*_labels(key), why.value).inc()
+        if by_bytes:
+            return _response(503, f"{key}: the activator already holds {self.held_bytes} bytes of request bodies"
+                             f" (at most {self.settings.max_held_bytes})", self.settings.retry_after_seconds)
         if why is Refused.FULL:
             limit = self.gates[key].limits.max_held if key in self.gates else "?"
             return _response(503, f"{key}: {limit} requests already wait for a ready backend (maxHeldRequests)",

@@ -47,6 +47,8 @@ class Options:
     shutdown_delay_seconds: float = 3.0
     cluster_domain: str = "cluster.local"
     retry_after_seconds: int = 5
+    #: All held request bodies together; beyond it, 503 + Retry-After.
+    max_held_megabytes: int = 256
     #: Do not patch InferenceServices (only hold and forward): for trying it without the operator side.
     no_signal: bool = False
 
@@ -118,7 +120,11 @@ async def serve(options: Options, directory: Directory | None = None, signaller:
         watch_tasks = Watcher(api, directory, options.namespaces).tasks()
         if signaller is None and not options.no_signal:
             signaller = AnnotationSignaller(api)
-    settings = Settings(cluster_domain=options.cluster_domain, retry_after_seconds=options.retry_after_seconds)
+    settings = Settings(
+        cluster_domain=options.cluster_domain,
+        retry_after_seconds=options.retry_after_seconds,
+        max_held_bytes=options.max_held_megabytes * 1024 * 1024,
+    )
     activator = Activator(directory, signaller or RecordingSignaller(), settings)
     server = Server(activator)
     await server.start(options.address, options.port, options.admin_port)
