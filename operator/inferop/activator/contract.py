@@ -35,6 +35,15 @@ SERVICE_HEADER = "X-Inferop-Service"
 #: The activator's own ports (the chart's defaults): the proxy and its /metrics + /healthz + /readyz.
 PROXY_PORT = 8012
 ADMIN_PORT = 9090
+#: The name of the proxy port on the activator's Service (chart: ``<release>-activator``) and its
+#: EndpointSlices: the operator copies the ready endpoints of that port into a service's EndpointSlice
+#: while the service is at zero.
+PROXY_PORT_NAME = "proxy"
+#: The setting that will tell the operator where the activator's Service is (``<namespace>/<name>``).
+ACTIVATOR_SERVICE_ENV = "INFEROP_ACTIVATOR_SERVICE"
+#: ``endpointslice.kubernetes.io/managed-by`` on the EndpointSlices the operator writes for a
+#: selectorless InferenceService Service (never the EndpointSlice controller's own value).
+ENDPOINTSLICE_MANAGER = "inferop.dev"
 
 #: The InferenceService fields the activator reads (``spec.autoscaling.scaleToZero``) and their
 #: defaults when a service sets none (the activator's --max-held-requests / --hold-timeout-seconds).
