@@ -66,6 +66,10 @@ demo: $(STAMP) control-plane ## Local cluster + CRDs + examples + operator, and 
 bench: $(STAMP) ## Replay every shared trace: inferop vs tuned HPA/KEDA/KPA/static and the oracle (bench/results/)
 	$(BIN)/python bench/run.py
 
+.PHONY: bench-activator
+bench-activator: $(STAMP) ## The activator under load (hold 1,000+ then forward; added latency): bench/results/activator.{json,md}
+	$(BIN)/python bench/activator.py
+
 .PHONY: chart-check
 chart-check: $(STAMP) ## Lint, render and validate the Helm chart (helm built from its Go module, cached)
 	bash hack/chart-check.sh

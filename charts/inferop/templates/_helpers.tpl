@@ -86,3 +86,33 @@ GPUClass/{{ $name }}
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The activator (inferop activator, docs/activator.md): its own name label, so that neither the
+operator's Deployment nor its metrics Service ever selects an activator pod.
+*/}}
+{{- define "inferop.activatorName" -}}
+{{- printf "%s-activator" (include "inferop.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "inferop.activatorSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-activator" (include "inferop.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "inferop.activatorLabels" -}}
+helm.sh/chart: {{ include "inferop.chart" . }}
+{{ include "inferop.activatorSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: inferop
+app.kubernetes.io/component: activator
+{{- end }}
+
+{{- define "inferop.activatorServiceAccountName" -}}
+{{- if .Values.activator.serviceAccount.create }}
+{{- default (include "inferop.activatorName" .) .Values.activator.serviceAccount.name }}
+{{- else }}
+{{- required "activator.serviceAccount.name is required when activator.serviceAccount.create is false" .Values.activator.serviceAccount.name }}
+{{- end }}
+{{- end }}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from inferop.activator import command as activator_command
 from inferop.cli import backtest, render, run, simulate
 from inferop.cli.errors import EXIT_USAGE, CLIError, report
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     simulate.add_parser(sub)
     backtest.add_parser(sub)
+    activator_command.add_parser(sub)
     return parser
 
 
