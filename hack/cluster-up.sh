@@ -65,6 +65,15 @@ responds() {
 	[[ -f "$KUBECONFIG_PATH" ]] && kc get --raw /readyz --request-timeout=5s >/dev/null 2>&1
 }
 
+responds_within() { # SECONDS
+	local i
+	for ((i = 0; i < $1; i++)); do
+		responds && return 0
+		sleep 1
+	done
+	responds
+}
+
 delete_cluster() {
 	# --kubeconfig must be non-empty for delete; point it at a file that does not exist
 	# so kwokctl never rewrites ~/.kube/config.
@@ -122,15 +131,24 @@ EOF
 if responds && [[ "$(cat "$MARKER" 2>/dev/null)" == "$STAMP" ]]; then
 	log "cluster '$NAME' exists and responds; reusing it"
 else
-	if [[ -d "$CLUSTER_DIR" && "$(cat "$MARKER" 2>/dev/null)" != "$STAMP" ]]; then
-		log "cluster '$NAME' was made with other binaries or settings (or not by this script); recreating"
+	# A cluster that exists but does not answer is deleted, never restarted: a stopped cluster keeps
+	# the ports kwokctl gave it, and another cluster created meanwhile may hold them now (kubectl then
+	# reaches that cluster's apiserver and fails its certificate check, and kwokctl's restart waits
+	# four minutes before it gives up); a restarted kwok-controller also manages no node until the old
+	# node Leases expire (hack/README.md). A fresh cluster takes under a minute.
+	if [[ -d "$CLUSTER_DIR" ]]; then
+		if [[ "$(cat "$MARKER" 2>/dev/null)" != "$STAMP" ]]; then
+			log "cluster '$NAME' was made with other binaries or settings (or not by this script); recreating"
+		else
+			log "cluster '$NAME' exists but does not answer (stopped); recreating"
+		fi
 		delete_cluster
 	fi
 	log "creating cluster '$NAME' (kwokctl --runtime binary, binaries from $BIN_DIR)"
-	# `kwokctl create cluster` restarts an existing-but-stopped cluster; if that fails
-	# (stale state after a crash), delete it and create it once more.
-	if ! create_cluster; then
-		log "create failed; deleting cluster '$NAME' and retrying once"
+	# If that fails (ports taken by a cluster started at the same moment: hack/README.md, trap 17) or
+	# its apiserver never answers, delete it and create it once more, on fresh ports.
+	if ! create_cluster || ! responds_within 60; then
+		log "create failed or the apiserver does not answer; deleting cluster '$NAME' and retrying once"
 		delete_cluster
 		create_cluster
 	fi
@@ -138,11 +156,7 @@ else
 fi
 
 # Wait for the apiserver to be ready.
-for _ in $(seq 1 120); do
-	responds && break
-	sleep 1
-done
-responds || die "kube-apiserver of cluster '$NAME' is not ready; see kwokctl --name $NAME logs kube-apiserver"
+responds_within 120 || die "kube-apiserver of cluster '$NAME' is not ready; see kwokctl --name $NAME logs kube-apiserver"
 
 log "applying fake nodes from hack/nodes.yaml"
 kc apply -f "$HACK_DIR/nodes.yaml" >&2
