@@ -671,19 +671,22 @@ impl Core {
     }
 }
 
-/// Nearest-rank percentile (q in [0, 1]) of sorted values: the value of rank ceil(q n).
-fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((q * sorted.len() as f64 - 1e-9).ceil() as usize).max(1);
-    sorted[rank - 1]
-}
-
+/// (count, within `slo`, nearest-rank p95, p99; a rank is ceil(q n)): the ranks selected, not a full sort (a week is tens of
+/// millions of latencies); the same values a sort gives.
 fn stats(mut values: Vec<f64>, slo: f64) -> (usize, usize, f64, f64) {
-    values.sort_unstable_by(|a, b| a.total_cmp(b));
-    let within = values.partition_point(|v| *v <= slo);
-    (values.len(), within, nearest_rank(&values, 0.95), nearest_rank(&values, 0.99))
+    let n = values.len();
+    let within = values.iter().filter(|v| **v <= slo).count();
+    if n == 0 {
+        return (0, within, f64::NAN, f64::NAN);
+    }
+    let rank = |q: f64| ((q * n as f64 - 1e-9).ceil() as usize).max(1) - 1;
+    let (r95, r99) = (rank(0.95), rank(0.99));
+    let cmp = |a: &f64, b: &f64| a.total_cmp(b);
+    let (_, p99, _) = values.select_nth_unstable_by(r99, cmp);
+    let p99 = *p99;
+    // Every value below index r99 is <= p99, so the p95 rank is selected among them.
+    let p95 = if r95 < r99 { *values[..r99].select_nth_unstable_by(r95, cmp).1 } else { p99 };
+    (n, within, p95, p99)
 }
 
 /// (count, within `slo`, nearest-rank p95, p99) of latencies given as a float64 buffer.
@@ -710,7 +713,12 @@ fn draw_rate_trace(
     let input_dist = LogNormal::new(input.0, input.1).map_err(|e| bad(&e))?;
     let output_dist = LogNormal::new(output.0, output.1).map_err(|e| bad(&e))?;
     let tokens = |x: f64, upper: i64| (x.round_ties_even() as i64).clamp(1, upper);
-    let (mut arrival, mut inputs, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
+    // Reserved for the expected count (and a little more): growing by doubling would hold up to twice
+    // the memory of a week's requests.
+    let expected: f64 = windows.iter().map(|w| w.1 * w.2.max(0.0)).sum();
+    let room = (expected * 1.01 + 64.0) as usize;
+    let (mut arrival, mut inputs, mut outputs) =
+        (Vec::with_capacity(room), Vec::with_capacity(room), Vec::with_capacity(room));
     for (start, length, rate, cv) in windows {
         if rate <= 0.0 {
             continue;

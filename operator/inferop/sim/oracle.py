@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +160,7 @@ class Oracle:
     def result(self) -> RunResult:
         sizes = self.plan()
         config = self.config
-        values: list[float] = []
+        values = array("d")  # the scored requests' latencies: tens of millions for a week
         timeline: list[TimelinePoint] = []
         events = 0
         previous = config.initial_replicas
