@@ -111,7 +111,9 @@ class CoreMissing(RuntimeError):
 
 
 def latency_stats(values: array[float], slo: float) -> tuple[int, int, float, float]:
-    """(count, within ``slo``, nearest-rank p95, p99) of latencies in seconds (compiled: a day's sort)."""
+    """(count, within ``slo``, nearest-rank p95, p99) of latencies in seconds (compiled: the ranks selected)."""
+    if not values:  # an empty array may have no aligned buffer to read
+        return 0, 0, math.nan, math.nan
     n, within, p95, p99 = _core_module().latency_stats(values, slo)
     return int(n), int(within), float(p95), float(p99)
 
