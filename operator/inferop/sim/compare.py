@@ -141,6 +141,7 @@ class Runner:
             self.pool.close()
             self.pool.join()
             self.pool = None
+        _SHARED.clear()  # a week's trace and its past are gigabytes: not kept for the next runner
 
 
 class GridSearch:
@@ -316,6 +317,7 @@ def compare(
             runner.close()
         comparison.reruns[seed] = rows
         progress(f"seed {seed}: inferop {rows[0].gpu_hours:.2f} GPU-h, oracle {rows[1].gpu_hours:.2f} GPU-h")
+        del other  # freed before the next seed's trace is drawn
     return comparison
 
 
