@@ -9,6 +9,7 @@
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, LogNormal};
@@ -69,13 +70,37 @@ struct Replica {
 }
 
 /// The requests of a trace: arrival (seconds), prompt and output tokens, indexed by request id.
+///
+/// The columns are read in place from the Python buffers they were built from (`array.array`s of
+/// float64 and int64): a week of a rate trace is tens of millions of requests, too many to copy for
+/// every process. `_keep` holds the buffers (and with them the Python objects) alive and unresizable
+/// while any view of them exists; a sub-range (`Workload.slice`) shares them.
 struct Columns {
-    arrival: Vec<f64>,
-    input: Vec<i64>,
-    output: Vec<i64>,
+    arrival: &'static [f64],
+    input: &'static [i64],
+    output: &'static [i64],
+    _keep: Arc<(Option<PyBuffer<f64>>, Option<PyBuffer<i64>>, Option<PyBuffer<i64>>)>,
 }
 
-/// A trace's requests, converted once and shared by every run over them.
+/// A buffer's items in place; `None` for an empty one (Python may give it no aligned memory at all).
+fn column<T: pyo3::buffer::Element>(
+    values: &Bound<'_, PyAny>,
+    name: &str,
+) -> PyResult<(Option<PyBuffer<T>>, &'static [T])> {
+    if values.len()? == 0 {
+        return Ok((None, &[]));
+    }
+    let buffer = PyBuffer::<T>::get(values)?;
+    if !buffer.is_c_contiguous() || buffer.dimensions() != 1 {
+        return Err(PyValueError::new_err(format!("{name} must be a one-dimensional contiguous buffer")));
+    }
+    // Safety: the buffer stays exported (its memory valid and its object unresizable) for as long as
+    // the `Arc` in `Columns::_keep` that owns it, which outlives every slice handed out here.
+    let items = unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const T, buffer.item_count()) };
+    Ok((Some(buffer), items))
+}
+
+/// A trace's requests, shared (not copied) by every run over them.
 #[pyclass(frozen, module = "inferop_simcore._core")]
 pub struct Workload {
     cols: Arc<Columns>,
@@ -83,13 +108,36 @@ pub struct Workload {
 
 #[pymethods]
 impl Workload {
+    /// From three buffers: arrival (float64), prompt and output tokens (int64), of equal length.
     #[new]
-    fn py_new(arrival: Vec<f64>, input_tokens: Vec<i64>, output_tokens: Vec<i64>) -> PyResult<Self> {
-        let n = arrival.len();
-        if input_tokens.len() != n || output_tokens.len() != n {
+    fn py_new(
+        arrival: &Bound<'_, PyAny>,
+        input_tokens: &Bound<'_, PyAny>,
+        output_tokens: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let (ka, a) = column::<f64>(arrival, "arrival")?;
+        let (ki, i) = column::<i64>(input_tokens, "input_tokens")?;
+        let (ko, o) = column::<i64>(output_tokens, "output_tokens")?;
+        if i.len() != a.len() || o.len() != a.len() {
             return Err(PyValueError::new_err("arrival, input_tokens and output_tokens differ in length"));
         }
-        Ok(Workload { cols: Arc::new(Columns { arrival, input: input_tokens, output: output_tokens }) })
+        let keep = Arc::new((ka, ki, ko));
+        Ok(Workload { cols: Arc::new(Columns { arrival: a, input: i, output: o, _keep: keep }) })
+    }
+
+    /// The requests `[lo, hi)` as a workload of their own (request ids from 0), without a copy.
+    fn slice(&self, lo: usize, hi: usize) -> PyResult<Workload> {
+        let c = &self.cols;
+        if lo > hi || hi > c.arrival.len() {
+            return Err(PyValueError::new_err(format!("no request range [{lo}, {hi})")));
+        }
+        let cols = Columns {
+            arrival: &c.arrival[lo..hi],
+            input: &c.input[lo..hi],
+            output: &c.output[lo..hi],
+            _keep: Arc::clone(&c._keep),
+        };
+        Ok(Workload { cols: Arc::new(cols) })
     }
 
     fn __len__(&self) -> usize {
@@ -623,19 +671,22 @@ impl Core {
     }
 }
 
-/// Nearest-rank percentile (q in [0, 1]) of sorted values: the value of rank ceil(q n).
-fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((q * sorted.len() as f64 - 1e-9).ceil() as usize).max(1);
-    sorted[rank - 1]
-}
-
+/// (count, within `slo`, nearest-rank p95, p99; a rank is ceil(q n)): the ranks selected, not a full sort (a week is tens of
+/// millions of latencies); the same values a sort gives.
 fn stats(mut values: Vec<f64>, slo: f64) -> (usize, usize, f64, f64) {
-    values.sort_unstable_by(|a, b| a.total_cmp(b));
-    let within = values.partition_point(|v| *v <= slo);
-    (values.len(), within, nearest_rank(&values, 0.95), nearest_rank(&values, 0.99))
+    let n = values.len();
+    let within = values.iter().filter(|v| **v <= slo).count();
+    if n == 0 {
+        return (0, within, f64::NAN, f64::NAN);
+    }
+    let rank = |q: f64| ((q * n as f64 - 1e-9).ceil() as usize).max(1) - 1;
+    let (r95, r99) = (rank(0.95), rank(0.99));
+    let cmp = |a: &f64, b: &f64| a.total_cmp(b);
+    let (_, p99, _) = values.select_nth_unstable_by(r99, cmp);
+    let p99 = *p99;
+    // Every value below index r99 is <= p99, so the p95 rank is selected among them.
+    let p95 = if r95 < r99 { *values[..r99].select_nth_unstable_by(r95, cmp).1 } else { p99 };
+    (n, within, p95, p99)
 }
 
 /// (count, within `slo`, nearest-rank p95, p99) of latencies given as a float64 buffer.
@@ -647,20 +698,27 @@ fn latency_stats(py: Python<'_>, values: PyBuffer<f64>, slo: f64) -> PyResult<(u
 /// A rate trace's requests: per window (start, length, rate, cv), arrivals as a Gamma renewal process
 /// with that rate and coefficient of variation (shape 1/cv^2), restarted at the window's start; each
 /// request's prompt and output tokens a log-normal (mu, sigma) draw rounded (half to even) and clipped
-/// to [1, upper]. One ChaCha8 stream seeded with `seed` draws everything, in that order.
+/// to [1, upper]. One ChaCha8 stream seeded with `seed` draws everything, in that order. Returned as
+/// the native bytes of float64 arrivals and int64 tokens (a week is too many requests for lists).
 #[pyfunction]
 fn draw_rate_trace(
+    py: Python<'_>,
     windows: Vec<(f64, f64, f64, f64)>,
     seed: i64,
     input: (f64, f64, i64),
     output: (f64, f64, i64),
-) -> PyResult<(Vec<f64>, Vec<i64>, Vec<i64>)> {
+) -> PyResult<(Py<PyBytes>, Py<PyBytes>, Py<PyBytes>)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed as u64);
     let bad = |e: &dyn std::fmt::Display| PyValueError::new_err(e.to_string());
     let input_dist = LogNormal::new(input.0, input.1).map_err(|e| bad(&e))?;
     let output_dist = LogNormal::new(output.0, output.1).map_err(|e| bad(&e))?;
     let tokens = |x: f64, upper: i64| (x.round_ties_even() as i64).clamp(1, upper);
-    let (mut arrival, mut inputs, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
+    // Reserved for the expected count (and a little more): growing by doubling would hold up to twice
+    // the memory of a week's requests.
+    let expected: f64 = windows.iter().map(|w| w.1 * w.2.max(0.0)).sum();
+    let room = (expected * 1.01 + 64.0) as usize;
+    let (mut arrival, mut inputs, mut outputs) =
+        (Vec::with_capacity(room), Vec::with_capacity(room), Vec::with_capacity(room));
     for (start, length, rate, cv) in windows {
         if rate <= 0.0 {
             continue;
@@ -679,7 +737,14 @@ fn draw_rate_trace(
             outputs.push(tokens(output_dist.sample(&mut rng), output.2));
         }
     }
-    Ok((arrival, inputs, outputs))
+    Ok((native_bytes(py, arrival), native_bytes(py, inputs), native_bytes(py, outputs)))
+}
+
+/// A column as the bytes of its values in native order (for `array.array.frombytes`), the vector freed.
+fn native_bytes<T: Copy>(py: Python<'_>, values: Vec<T>) -> Py<PyBytes> {
+    // Safety: f64 and i64 have no padding; the bytes are copied before `values` is dropped.
+    let raw = unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(&values[..])) };
+    PyBytes::new(py, raw).unbind()
 }
 
 #[pymodule]

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,11 @@ class Requests:
     """
 
     def __init__(
-        self, arrival: list[float], input_tokens: list[int], output_tokens: list[int], workload: Any = None
+        self,
+        arrival: Sequence[float],
+        input_tokens: Sequence[int],
+        output_tokens: Sequence[int],
+        workload: Any = None,
     ) -> None:
         self.arrival = arrival
         self.input_tokens = input_tokens
@@ -92,7 +96,7 @@ class Requests:
     def workload(self) -> Any:
         """The requests as the compiled event loop holds them (converted once)."""
         if self._workload is None:
-            self._workload = _core_module().Workload(self.arrival, self.input_tokens, self.output_tokens)
+            self._workload = columns(self.arrival, self.input_tokens, self.output_tokens)
         return self._workload
 
     def served_by(self, core: Any) -> None:
@@ -107,18 +111,30 @@ class CoreMissing(RuntimeError):
 
 
 def latency_stats(values: array[float], slo: float) -> tuple[int, int, float, float]:
-    """(count, within ``slo``, nearest-rank p95, p99) of latencies in seconds (compiled: a day's sort)."""
+    """(count, within ``slo``, nearest-rank p95, p99) of latencies in seconds (compiled: the ranks selected)."""
+    if not values:  # an empty array may have no aligned buffer to read
+        return 0, 0, math.nan, math.nan
     n, within, p95, p99 = _core_module().latency_stats(values, slo)
     return int(n), int(within), float(p95), float(p99)
 
 
 def workload_of(trace: Any) -> Any:
-    """A trace's requests converted for the compiled event loop once, kept on the trace for every run."""
+    """A trace's requests as the compiled event loop reads them, made once and kept on the trace for every run."""
     cached = getattr(trace, "_workload", None)
     if cached is None:
-        cached = _core_module().Workload(trace.arrival, trace.input_tokens, trace.output_tokens)
+        cached = columns(trace.arrival, trace.input_tokens, trace.output_tokens)
         object.__setattr__(trace, "_workload", cached)
     return cached
+
+
+def columns(arrival: Sequence[float], input_tokens: Sequence[int], output_tokens: Sequence[int]) -> Any:
+    """The compiled event loop's view of requests: it reads float64/int64 arrays in place (no copy), so
+    arrays of those types are used as they are and anything else is converted to them once."""
+
+    def typed(values: Sequence[Any], code: str) -> array[Any]:
+        return values if isinstance(values, array) and values.typecode == code else array(code, values)
+
+    return _core_module().Workload(typed(arrival, "d"), typed(input_tokens, "q"), typed(output_tokens, "q"))
 
 
 def draw_rate_trace(
@@ -126,14 +142,18 @@ def draw_rate_trace(
     seed: int,
     input_tokens: tuple[float, float, int],
     output_tokens: tuple[float, float, int],
-) -> tuple[list[float], list[int], list[int]]:
+) -> tuple[array[float], array[int], array[int]]:
     """A rate trace's requests (arrivals, prompt and output tokens), drawn compiled from one seeded stream:
     per window (start, length, rate, cv) a Gamma renewal process; tokens log-normal (mu, sigma), rounded
-    and clipped to [1, upper] (``inferop.sim.trace``)."""
-    drawn: tuple[list[float], list[int], list[int]] = _core_module().draw_rate_trace(
-        windows, seed, input_tokens, output_tokens
-    )
-    return drawn
+    and clipped to [1, upper] (``inferop.sim.trace``). Compact arrays (float64, int64), not lists: a week
+    at a hundred requests per second is tens of millions of requests."""
+    raw = list(_core_module().draw_rate_trace(windows, seed, input_tokens, output_tokens))
+    out: list[array[Any]] = []
+    for code in ("d", "q", "q"):
+        column: array[Any] = array(code)
+        column.frombytes(raw.pop(0))  # each column's bytes freed once copied
+        out.append(column)
+    return out[0], out[1], out[2]
 
 
 def require_core() -> None:

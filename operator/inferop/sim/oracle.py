@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferop.sim.engine import Cluster, Requests, charged_seconds
+from inferop.sim.engine import Cluster, Requests, charged_seconds, workload_of
 from inferop.sim.profile import ServiceProfile
 from inferop.sim.run import RunConfig, RunResult, TimelinePoint, latencies, summarize
 from inferop.sim.trace import Trace
@@ -84,10 +85,11 @@ class Oracle:
         interval = self.intervals[k]
         trace = self.trace
         lo, hi = interval.lo, interval.hi
+        if interval.workload is None:  # a view of the trace's requests, for every size tried
+            interval.workload = workload_of(trace).slice(lo, hi)
         requests = Requests(
             trace.arrival[lo:hi], trace.input_tokens[lo:hi], trace.output_tokens[lo:hi], interval.workload
         )
-        interval.workload = requests.workload()  # converted once for every size tried
         cluster = Cluster(self.profile, requests, metric=self.config.metric, cold_start=0.0)
         cluster.start_warm(replicas, interval.start)
         cluster.route_until(0, math.inf)
@@ -158,7 +160,7 @@ class Oracle:
     def result(self) -> RunResult:
         sizes = self.plan()
         config = self.config
-        values: list[float] = []
+        values = array("d")  # the scored requests' latencies: tens of millions for a week
         timeline: list[TimelinePoint] = []
         events = 0
         previous = config.initial_replicas

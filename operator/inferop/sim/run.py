@@ -193,7 +193,8 @@ def summarize(
     scale_events: int,
 ) -> RunResult:
     """The result of a run whose scored requests had these latencies (seconds)."""
-    stats = engine.latency_stats(array("d", values), slo_ms / 1000)
+    doubles = values if isinstance(values, array) and values.typecode == "d" else array("d", values)
+    stats = engine.latency_stats(doubles, slo_ms / 1000)
     return from_stats(name, target, stats, gpu_seconds=gpu_seconds, price=price, scale_events=scale_events)
 
 

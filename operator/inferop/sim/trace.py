@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inferop.sim import engine
@@ -80,9 +81,10 @@ class Trace:
 
     name: str
     kind: str  # "requests" or "rate"
-    arrival: list[float]
-    input_tokens: list[int]
-    output_tokens: list[int]
+    #: Lists for a request trace; compact arrays (float64, int64) for a drawn rate trace.
+    arrival: Sequence[float]
+    input_tokens: Sequence[int]
+    output_tokens: Sequence[int]
     duration: float
     #: Rate traces only: the windows after scaling (for plots and the oracle).
     windows: list[Window]
