@@ -116,6 +116,7 @@ from typing import Any, Literal
 from inferop.api.costpolicy import DAYS, CostPolicySpec, ScaleRule, ScheduleWindow
 from inferop.api.inferenceservice import Autoscaling
 from inferop.cost.signals import Observation, Observations, ObservationStatus
+from inferop.cost.state import Learned
 from inferop.tenancy.headroom import Headroom
 
 #: An observation older than this many CostPolicy intervals is stale.
@@ -176,6 +177,9 @@ class History:
     proven: tuple[tuple[float, float], ...] = ()
     #: When the ready replicas last changed (None: never seen).
     ready_since: float | None = None
+    #: The planner's learned state (capacity points, load history); ``cost.rebuild`` rebuilds it after
+    #: a restart.
+    learned: Learned = field(default_factory=Learned)
 
     def record(
         self,
@@ -199,6 +203,7 @@ class History:
             throughput=_sliding_max(self.throughput, now, throughput),
             proven=_sliding_max(self.proven, now, proven),
             ready_since=now if changed else self.ready_since,
+            learned=self.learned,
         )
 
     def peak_throughput(self, now: float) -> float | None:
@@ -275,6 +280,13 @@ class Decision:
     #: Whether this decision judged the SLO breached (rule 3: the attainment below the goal when it is
     #: usable, else the latency above the target); the ``inferop_slo_breach`` gauge reports it.
     slo_breached: bool = False
+    #: ``status.autoscaling.capacity`` (camelCase, JSON-safe): the capacity estimate per ready replica
+    #: (``perReplica``, ``unit``, ``lower``, ``upper``, ``source``: prior|learned, ``points``); None
+    #: when there is none.
+    capacity: Mapping[str, Any] | None = None
+    #: ``status.autoscaling.forecast`` (camelCase, JSON-safe): the load forecast over the horizon
+    #: (``load``, ``upper``, ``horizonSeconds``, ``unit``); None when there is none.
+    forecast: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The status form (camelCase; the caller adds the time)."""
@@ -525,8 +537,14 @@ def decide(
     now: float,
     headroom: Headroom | None = None,
     history: History | None = None,
+    window_seconds: float | None = None,
+    cold_start_seconds: float | None = None,
 ) -> Decision:
-    """The replicas an autoscaled service should run now, and why (see the module docstring)."""
+    """The replicas an autoscaled service should run now, and why (see the module docstring).
+
+    ``window_seconds`` is the rate window the observations were computed over and
+    ``cold_start_seconds`` the time a new replica takes to serve (measured from the cluster, else the
+    runtime profile's); None: not known."""
     headroom = headroom or Headroom()
     history = history or History()
     current = max(0, current_replicas)

@@ -81,7 +81,7 @@ from inferop.runtimes import dcgm
 from inferop.runtimes.profile import Histogram, MeanLatency, RuntimeProfile, UnsupportedByRuntime
 from inferop.runtimes.profiles import get_profile
 
-SignalName = Literal["latency", "queue_depth", "request_rate", "gpu_utilization", "slo_attainment"]
+SignalName = Literal["latency", "queue_depth", "request_rate", "gpu_utilization", "slo_attainment", "token_rate"]
 SIGNALS: tuple[SignalName, ...] = ("latency", "queue_depth", "request_rate", "gpu_utilization", "slo_attainment")
 
 #: The ``statistic`` of the SLO attainment (the fraction of the window's requests within the target).

@@ -131,6 +131,9 @@ class Observations:
     gpu_utilization_percent: Observation = NOT_OBSERVED
     #: The fraction (0-1) of the requests of the rate window that finished within the SLO target.
     slo_attainment: Observation = NOT_OBSERVED
+    #: Prompt plus generated tokens per second, summed over the service's pods over the rate window
+    #: (NOT_OBSERVED when the runtime exports no token counters: the load is then requests/s).
+    token_rate: Observation = NOT_OBSERVED
 
     def by_signal(self) -> dict[SignalName, Observation]:
         return {
@@ -139,6 +142,7 @@ class Observations:
             "request_rate": self.request_rate,
             "gpu_utilization": self.gpu_utilization_percent,
             "slo_attainment": self.slo_attainment,
+            "token_rate": self.token_rate,
         }
 
 
