@@ -8,6 +8,7 @@ here: no I/O, no clock.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,3 +49,37 @@ class Learned:
     points: tuple[CapacityPoint, ...] = ()
     #: Load history, oldest first (what the forecast reads: recent level and trend, same time of day).
     load: tuple[LoadSample, ...] = ()
+
+    def add(
+        self,
+        *,
+        point: CapacityPoint | None = None,
+        sample: LoadSample | None = None,
+        keep_seconds: float,
+    ) -> Learned:
+        """A copy with ``point`` and ``sample`` appended and everything older than ``keep_seconds``
+        before the newest time dropped (the CostPolicy's history window bounds the memory)."""
+        points = self.points + ((point,) if point is not None else ())
+        load = self.load + ((sample,) if sample is not None else ())
+        newest = max((p.time for p in points[-1:]), default=0.0)
+        newest = max(newest, max((s.time for s in load[-1:]), default=0.0))
+        cutoff = newest - keep_seconds
+        return Learned(
+            unit=self.unit,
+            points=tuple(p for p in points if p.time >= cutoff),
+            load=tuple(s for s in load if s.time >= cutoff),
+        )
+
+
+def capacity_point(
+    time: float, load: float, ready: int, attainment: float, requests: float = 0.0
+) -> CapacityPoint | None:
+    """The capacity point one steady interval gives (the caller checks steadiness: ready replicas
+    unchanged over the rate window), or None when it gives none: no ready replica, a load that is
+    not a positive number, or an attainment that is not a fraction. The one rule shared by the live
+    tick (``decide``) and the rebuild from Prometheus range queries (``cost.rebuild``)."""
+    if ready < 1 or not math.isfinite(load) or load <= 0.0:
+        return None
+    if not math.isfinite(attainment) or not 0.0 <= attainment <= 1.0:
+        return None
+    return CapacityPoint(time=time, per_replica=load / ready, attainment=attainment, requests=max(0.0, requests))
