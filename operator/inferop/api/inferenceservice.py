@@ -186,6 +186,52 @@ class QueryOverrides(Model):
     gpu_utilization_percent: PromQL | None = None
 
 
+MSG_CAPACITY_RATE = (
+    'spec.autoscaling.capacity.requestsPerSecondPerReplica must be a positive decimal number, e.g. "2.5"'
+)
+MSG_CAPACITY_EMPTY = "spec.autoscaling.capacity must set tokensPerSecondPerReplica or requestsPerSecondPerReplica"
+DECIMAL_PATTERN = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+
+
+class CapacityPrior(Model):
+    """What one ready replica serves while the SLO holds, from the user's own benchmark: the planner's
+    prior until it has learned the capacity from the service's own observations."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.tokensPerSecondPerReplica) || has(self.requestsPerSecondPerReplica)", MSG_CAPACITY_EMPTY)
+            ]
+        }
+    )
+
+    tokens_per_second_per_replica: Annotated[int, Field(ge=1, le=10_000_000)] | None = Field(
+        default=None, description="Prompt plus generated tokens per second one replica serves within the SLO."
+    )
+    requests_per_second_per_replica: Annotated[str, Field(pattern=DECIMAL_PATTERN, max_length=32)] | None = Field(
+        default=None, description="Requests per second one replica serves within the SLO (a decimal string)."
+    )
+
+    @field_validator("requests_per_second_per_replica")
+    @classmethod
+    def _positive_rate(cls, value: str | None) -> str | None:
+        if value is not None and (not re.match(DECIMAL_PATTERN, value) or float(value) <= 0):
+            raise ValueError(MSG_CAPACITY_RATE)
+        return value
+
+    @model_validator(mode="after")
+    def _one_set(self) -> CapacityPrior:
+        if self.tokens_per_second_per_replica is None and self.requests_per_second_per_replica is None:
+            raise ValueError(MSG_CAPACITY_EMPTY)
+        return self
+
+    def per_replica(self, unit: str) -> float | None:
+        """The prior in ``unit`` ("tokens" or "requests"), or None when it does not give that unit."""
+        if unit == "tokens":
+            return None if self.tokens_per_second_per_replica is None else float(self.tokens_per_second_per_replica)
+        return None if self.requests_per_second_per_replica is None else float(self.requests_per_second_per_replica)
+
+
 class Autoscaling(Model):
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [cel("self.minReplicas <= self.maxReplicas", MSG_MIN_LE_MAX)]}
@@ -199,6 +245,9 @@ class Autoscaling(Model):
     policy: Annotated[str, Field(min_length=1, max_length=253)] = "default"
     queries: QueryOverrides | None = Field(
         default=None, description="Per-service PromQL overrides (for custom runtimes or unusual labels)."
+    )
+    capacity: CapacityPrior | None = Field(
+        default=None, description="The capacity per replica at the SLO, from your own benchmark (the planner's prior)."
     )
 
     @model_validator(mode="after")
@@ -269,11 +318,33 @@ class Decision(StatusModel):
     inputs: FreeForm | None = None
 
 
+class CapacityStatus(StatusModel):
+    """The planner's capacity estimate per ready replica at the SLO."""
+
+    per_replica: float | None = None
+    unit: Literal["tokens", "requests"] | None = None
+    lower: float | None = Field(default=None, description="The highest load per replica seen within the SLO.")
+    upper: float | None = Field(default=None, description="The lowest load per replica seen breaching the SLO.")
+    source: Literal["prior", "learned"] | None = None
+    points: int | None = Field(default=None, description="How many steady intervals the estimate rests on.")
+
+
+class ForecastStatus(StatusModel):
+    """The planner's load forecast over the horizon (cold start plus the decision interval)."""
+
+    load: float | None = None
+    upper: float | None = None
+    horizon_seconds: float | None = None
+    unit: Literal["tokens", "requests"] | None = None
+
+
 class AutoscalingStatus(StatusModel):
     desired_replicas: int | None = None
     limited_by: str | None = None
     last_decision: Decision | None = None
     recent_decisions: list[Decision] = Field(default_factory=list)
+    capacity: CapacityStatus | None = None
+    forecast: ForecastStatus | None = None
 
 
 class CostStatus(StatusModel):

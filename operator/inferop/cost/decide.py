@@ -1,107 +1,31 @@
 """decide(): how many replicas an autoscaled InferenceService should run, and why. Pure.
 
-What this module is for: one deterministic function from what was observed (latency, queue depth,
-request rate, GPU utilization, each with its age and status), the service's replicas, its SLO,
-targets and bounds, the CostPolicy, the tenant's headroom and the recent history, to a
-:class:`Decision` that says how many replicas, why (``reason``, ``message``), which bound limited it
-(``limited_by``) and exactly which inputs it used (``inputs``, JSON-safe). The control loop, the
-simulator and the backtest all call it; the same inputs always give the same Decision.
+What this module is for: the entry point of the cost controller's planner, one deterministic function
+from what was observed (latency, SLO attainment, request and token rates, queue depth, GPU
+utilization, each with its age and status), the service's replicas, SLO, targets, bounds and
+capacity prior, the CostPolicy, the tenant's headroom and the recent history (with the learned
+state) to a :class:`Decision`: how many replicas, why (``reason``, ``message``), which bound limited it
+(``limited_by``), exactly which inputs it used (``inputs``, JSON-safe), the capacity estimate and the
+load forecast. The control loop, the simulator and the backtest all call it.
+
+The pipeline, each step a small pure function in its own module (the rules: ``docs/decide.md``):
+
+1. observe (``cost.plan``): usable signals; the load (tokens/s when observed, else requests/s); a
+   load sample every tick and a capacity point for each steady interval, into ``History.learned``;
+2. capacity (``cost.capacity``): the load per ready replica at the SLO goal, from the learned points
+   with decaying memory, or the prior; none: the service is reactive while it learns;
+3. forecast (``cost.forecast``): level, trend and an upper quantile over the horizon (cold start plus
+   the decision interval), and the same time of day on previous days;
+4. size (``cost.plan.size``): ``ceil(forecast upper / (capacity x utilization))``, the utilization
+   target from the error budget (``cost.tuning``);
+5. guard: an observed breach (attainment under the goal, latency over the SLO, a target signal over
+   its target) raises at once and lowers the capacity to the load that breached; missing, NaN or
+   stale data holds and never scales down;
+6. stabilize and bound (here): the HPA's stabilization windows, the cooldown, the step limits, then
+   minReplicas, maxReplicas, quota, budget and schedule windows; Recommend mode never acts.
 
 Must not: do I/O, read the clock (``now`` is passed in), keep state (``History`` is passed in and a
 new one is returned), import Kubernetes, kopf or Prometheus clients.
-
-Rules, in the order they apply:
-
-1. Usable signals. An observation is usable when its status is Ok (one finite, non-negative series,
-   see ``signals``) and its age is at most ``3 x intervalSeconds`` (``STALE_AFTER_INTERVALS``).
-   Required signals: the latency when ``slo`` is set, the queue depth when
-   ``targets.queueDepthPerReplica`` is set, the GPU utilization when
-   ``targets.gpuUtilizationPercent`` is set. If a required signal is unusable,
-   ``metrics_available`` is False and the message says which and why. The SLO attainment (the
-   fraction of the window's requests that finished within the SLO target, read from the histogram's
-   buckets: exact when the target is a bucket bound, where ``histogram_quantile`` only interpolates)
-   is optional: when it is usable it judges the SLO, otherwise the latency quantile does.
-2. No load. When the request rate is usable and exactly 0 and the queue depth is usable and 0 (or the
-   runtime has no queue series), the service has no load: a NaN or empty latency is then normal
-   (``histogram_quantile`` of zero rates is NaN) and does not count as missing; the service may scale
-   down towards its lower bound (reason ``NoLoad``). A missing or NaN request rate is never "no load".
-3. Scale up fast (any usable signal above its target, even when other signals are missing).
-   For each breaching signal the proportional need is ``ceil(ready x min(2, observed / target))``,
-   with ``ready = min(readyReplicas, currentReplicas)``: the observation was produced by the ready
-   replicas, so replicas still starting (model loads take minutes) are not counted twice. One decision
-   at most triples the ready replicas (``MAX_UP_FACTOR``): near saturation queueing makes latency
-   grow much faster than load, so a burst reading 10x the SLO does not need 10x the replicas, and
-   the next decision sees what the step did. With the SLO attainment usable, the latency breaches
-   when the attainment is below the goal (the percentile: 95% for p95), and its ratio is the larger
-   of ``p / SLO`` and the error-budget overrun ``(1 - attainment) / (1 - goal)``. The
-   recommendation is the largest need, at least the current replicas. Reason ``SLOBreach`` when the
-   latency drives it, ``Saturated`` when the queue depth or GPU utilization does, and
-   ``WaitingForReplicas`` when the replicas already starting cover the need. Settling: for
-   ``SETTLE_INTERVALS`` decision intervals after the ready replicas increased (``History`` remembers
-   the ready count and when it rose), a latency breach recommends the current replicas
-   (``WaitingForReplicas``): the rate window still holds mostly requests served, or queued, before the
-   new replicas were ready, so judging them then scales up again what the last step already fixed.
-   The settle lasts ``BACKLOG_SETTLE_INTERVALS`` (four: the 2-minute rate window at the default
-   30 s interval) when the ready replicas complete fewer requests per second each than
-   ``BACKLOG_THROUGHPUT_FRACTION`` of the peak (the highest request rate per ready replica of the last
-   ``THROUGHPUT_MEMORY_SECONDS``, remembered in ``History``): replicas with that much room are not
-   what is missing, and the window still holds the backlog they are draining. A queue-depth or GPU
-   breach is not held (they are read per ready replica).
-4. Hold on missing data. Otherwise, if a required signal is unusable, recommend the current replicas
-   (reason ``MetricsUnavailable``): missing data never scales down.
-5. Scale down slowly, only with SLO headroom. Otherwise, when the latency is at most
-   ``target x (1 - sloHeadroomPercent/100)`` (or the service has no load, rule 2) and every target
-   signal is at most its target, the need is the largest of ``ceil(current x latency / (target x
-   (1 - headroom)))``, ``ceil(current x queue / queueTarget)`` and ``ceil(current x gpu / gpuTarget)``
-   (a signal without a target or waived by no load needs 0), and the recommendation is
-   ``min(current, need)`` (reason ``ScaleDownWithHeadroom`` or ``NoLoad``). Between the headroom
-   line and the target the recommendation is the current replicas (reason ``Hold``). With the SLO
-   attainment usable, the latency leaves room when at most ``100 - sloHeadroomPercent`` percent of the
-   error budget is used (p95 with 20%: at least 96% within the SLO); the latency need stays
-   ``ceil(current x latency / line)``. When that need would keep every replica (the quantile,
-   interpolated inside a wide bucket, can sit above the line however many replicas run), the need is
-   ``current - 1`` if at most ``BLIND_STEP_BUDGET`` of the error budget is used (p95: 98% within),
-   else ``current``: a step no signal sizes needs clearer room than one the quantile sizes. With the
-   attainment usable, the latency need is also at most ``ceil(requestRate / proven)`` (at least 1):
-   ``proven`` is the highest request rate per ready replica of the last ``THROUGHPUT_MEMORY_SECONDS``
-   that was served with the attainment at or above the line, every replica ready and the ready count
-   unchanged for ``PROVEN_STEADY_INTERVALS`` (so the rate window saw only those replicas;
-   ``History.proven``). A load already served within the line at that density sizes the step where
-   the latency percentile cannot: an LLM's latency hardly moves with load until it nears saturation. Without
-   an SLO and without targets there is nothing to scale on: ``Hold``, and only the
-   bounds apply.
-6. Stabilization, as the Kubernetes HPA does it. Every decision records its recommendation in the
-   ``History``. Scaling up goes to the smallest recommendation of the last
-   ``scaleUp.stabilizationSeconds`` (including this one), scaling down to the largest of the last
-   ``scaleDown.stabilizationSeconds``. A scale-down also needs the history to reach back over the
-   whole scale-down window (a recorded recommendation no later than ``now - window + interval``):
-   after a restart or a gap in the history the controller waits one full window. When
-   stabilization keeps the current replicas the reason is ``Stabilizing``.
-7. Cooldown. No scale-down within ``cooldownSeconds`` of the last scale action (reason ``Cooldown``).
-   Scaling up has no cooldown.
-8. Step limits. One decision adds at most ``max(scaleUp.maxStepReplicas, ceil(current x
-   scaleUp.maxStepPercent / 100))`` replicas and removes at most the same expression for
-   ``scaleDown`` (``maxStepPercent`` unset: only ``maxStepReplicas``).
-9. Bounds, applied last and immediately (not subject to stabilization, cooldown or step limits, and
-   also while holding on missing data). The upper bound is ``min(maxReplicas, quota, budget)``
-   (``Headroom``: the most replicas this service may run, its current ones included; None =
-   unlimited). The lower bound is ``minReplicas``, or the upper bound when that is smaller: quota and
-   budget win over minReplicas, so scaling never creates pods the quota would leave Pending. Active
-   schedule windows narrow the range from inside: the floor is the largest ``minReplicas`` and the
-   ceiling the smallest ``maxReplicas`` of the windows active at ``now``, clamped into the range.
-   ``limited_by`` names the bound that changed the result (``MinReplicas``, ``MaxReplicas``,
-   ``Quota``, ``Budget``, ``Schedule``); on a tie MaxReplicas is named before Quota before Budget.
-   When a bound stops a wanted change entirely the reason is ``AtMinimum`` / ``AtMaximum``; when it
-   moves the replicas against the rule (the current replicas lie outside the bounds) it is
-   ``OutsideBounds`` (``MetricsUnavailable`` is kept as the reason while holding).
-10. Schedule windows are in UTC. A window is active on its ``days`` from ``start`` (inclusive) to
-    ``end`` (exclusive). When ``end <= start`` the window crosses midnight: it runs from ``start`` on
-    a listed day to ``end`` on the next day (``start == end`` is a 24-hour window).
-11. Acting. ``acts`` is True only in ``Enforce`` mode and when ``desired_replicas != current``.
-    ``Recommend`` mode computes the same decision, says so in the message, and never acts (its
-    history records recommendations but no scale actions, so it has no cooldown).
-12. Zero replicas. ``minReplicas`` is at least 1, so a service found at 0 replicas is brought up to
-    its lower bound even while metrics are missing (a stopped service exports nothing).
 """
 
 from __future__ import annotations
@@ -115,29 +39,20 @@ from typing import Any, Literal
 
 from inferop.api.costpolicy import DAYS, CostPolicySpec, ScaleRule, ScheduleWindow
 from inferop.api.inferenceservice import Autoscaling
+from inferop.cost.capacity import Capacity, estimate
+from inferop.cost.forecast import Forecast, forecast
+from inferop.cost.plan import Load, learn, load_of, size
 from inferop.cost.signals import Observation, Observations, ObservationStatus
 from inferop.cost.state import Learned
+from inferop.cost.tuning import PlannerTuning
 from inferop.tenancy.headroom import Headroom
 
-#: An observation older than this many CostPolicy intervals is stale.
-STALE_AFTER_INTERVALS = 3
-#: One decision at most multiplies the ready replicas by this (see rule 3).
-MAX_UP_FACTOR = 3.0
-#: After the ready replicas increase, a latency breach waits this many decision intervals before scaling
-#: up again (rule 3): the rate window still holds requests served before the new replicas were ready.
-SETTLE_INTERVALS = 2
-#: A scale-down the latency percentile cannot size (rule 5) needs at most this fraction of the error
-#: budget used (p95: at least 98% of requests within the SLO).
-BLIND_STEP_BUDGET = 0.4
-#: Settling lasts ``BACKLOG_SETTLE_INTERVALS`` instead when the ready replicas complete fewer requests
-#: each than this fraction of the peak (rule 3): they have room, so the breach is a backlog draining.
-BACKLOG_THROUGHPUT_FRACTION = 0.5
-BACKLOG_SETTLE_INTERVALS = 4
-#: The peak and the proven throughput per ready replica are the highest of this many seconds.
-THROUGHPUT_MEMORY_SECONDS = 3600.0
-#: A throughput is proven (rule 5) only after the ready replicas stayed the same for this many
-#: intervals (the 2-minute rate window at the default 30 s interval).
-PROVEN_STEADY_INTERVALS = 4
+#: The rate window when the caller does not say (the default CostPolicy's 2 minutes at 30 s).
+DEFAULT_WINDOW_INTERVALS = 4
+#: An observation older than this many CostPolicy intervals is stale (``PlannerTuning`` has it too).
+STALE_AFTER_INTERVALS = PlannerTuning.stale_after_intervals
+#: One decision at most multiplies the ready replicas by this on a breach (the guard).
+MAX_UP_FACTOR = PlannerTuning.max_up_factor
 #: Guards ceil() against float noise (2 x 1.5 must be 3, not 4).
 _EPSILON = 1e-9
 
@@ -146,6 +61,7 @@ class Reason(StrEnum):
     SLO_BREACH = "SLOBreach"
     SATURATED = "Saturated"
     WAITING_FOR_REPLICAS = "WaitingForReplicas"
+    FORECAST = "Forecast"
     SCALE_DOWN_WITH_HEADROOM = "ScaleDownWithHeadroom"
     NO_LOAD = "NoLoad"
     HOLD = "Hold"
@@ -162,19 +78,15 @@ LimitedBy = Literal["MinReplicas", "MaxReplicas", "Quota", "Budget", "Schedule"]
 
 @dataclass(frozen=True)
 class History:
-    """What decide() remembers between ticks: recent (time, recommendation) and the last scale action."""
+    """What decide() remembers between ticks: recent (time, recommendation), the last scale action,
+    the ready replicas and the planner's learned state."""
 
     recommendations: tuple[tuple[float, int], ...] = ()
     last_scale_time: float | None = None
     #: The ready replicas of the last tick (None: not known, e.g. after a restart) and when the ready
-    #: replicas last increased (rule 3's settle time).
+    #: replicas last increased.
     ready: int | None = None
     ready_rose_at: float | None = None
-    #: (time, completed requests per second per ready replica), kept as a sliding-window maximum: each
-    #: entry is larger than every later one, none older than ``THROUGHPUT_MEMORY_SECONDS``.
-    throughput: tuple[tuple[float, float], ...] = ()
-    #: The same, only for ticks whose throughput was proven: served within the scale-down line (rule 5).
-    proven: tuple[tuple[float, float], ...] = ()
     #: When the ready replicas last changed (None: never seen).
     ready_since: float | None = None
     #: The planner's learned state (capacity points, load history); ``cost.rebuild`` rebuilds it after
@@ -189,10 +101,9 @@ class History:
         scaled: bool,
         keep_seconds: float,
         ready: int | None = None,
-        throughput: float | None = None,
-        proven: float | None = None,
+        learned: Learned | None = None,
     ) -> History:
-        """This tick's recommendation (ready replicas, throughputs) appended, old entries dropped."""
+        """This tick's recommendation (and ready replicas, learned state) appended, old entries dropped."""
         kept = tuple((t, r) for t, r in self.recommendations if t > now - keep_seconds)
         changed = ready is not None and ready != self.ready
         return History(
@@ -200,19 +111,9 @@ class History:
             last_scale_time=now if scaled else self.last_scale_time,
             ready=self.ready if ready is None else ready,
             ready_rose_at=self.rose_at(now, ready),
-            throughput=_sliding_max(self.throughput, now, throughput),
-            proven=_sliding_max(self.proven, now, proven),
             ready_since=now if changed else self.ready_since,
-            learned=self.learned,
+            learned=self.learned if learned is None else learned,
         )
-
-    def peak_throughput(self, now: float) -> float | None:
-        """The highest completed-request rate per ready replica of the last ``THROUGHPUT_MEMORY_SECONDS``."""
-        return _window_max(self.throughput, now)
-
-    def proven_throughput(self, now: float) -> float | None:
-        """The highest of those rates served within the scale-down line with steady ready replicas."""
-        return _window_max(self.proven, now)
 
     def steady_since(self, now: float, ready: int, seconds: float) -> bool:
         """Whether ``ready`` replicas have been ready (no more, no fewer) for at least ``seconds``."""
@@ -231,22 +132,6 @@ class History:
     def covers(self, now: float, seconds: float, interval: float) -> bool:
         """Whether the history reaches back over a window of ``seconds`` (to within one interval)."""
         return seconds <= 0 or any(t <= now - seconds + interval for t, _ in self.recommendations)
-
-
-def _sliding_max(
-    entries: tuple[tuple[float, float], ...], now: float, value: float | None
-) -> tuple[tuple[float, float], ...]:
-    """``entries`` without those older than ``THROUGHPUT_MEMORY_SECONDS`` or not larger than ``value``,
-    then ``(now, value)``: the maximum of the window is always among the entries (0 is not a sample)."""
-    kept = tuple((t, v) for t, v in entries if t > now - THROUGHPUT_MEMORY_SECONDS)
-    if value is None or value <= 0:
-        return kept
-    return (*((t, v) for t, v in kept if v > value), (now, value))
-
-
-def _window_max(entries: tuple[tuple[float, float], ...], now: float) -> float | None:
-    values = [v for t, v in entries if t > now - THROUGHPUT_MEMORY_SECONDS]
-    return max(values) if values else None
 
 
 @dataclass(frozen=True)
@@ -539,18 +424,24 @@ def decide(
     history: History | None = None,
     window_seconds: float | None = None,
     cold_start_seconds: float | None = None,
+    tuning: PlannerTuning | None = None,
 ) -> Decision:
     """The replicas an autoscaled service should run now, and why (see the module docstring).
 
     ``window_seconds`` is the rate window the observations were computed over and
     ``cold_start_seconds`` the time a new replica takes to serve (measured from the cluster, else the
-    runtime profile's); None: not known."""
+    runtime profile's); None: not known. ``tuning``: the planner's constants (default: the code's,
+    with the CostPolicy's ``spec.planner`` applied)."""
     headroom = headroom or Headroom()
     history = history or History()
+    tuning = tuning or PlannerTuning.from_policy(policy)
     current = max(0, current_replicas)
     ready = max(0, min(ready_replicas, current))
     interval = policy.interval_seconds
-    stale_after = float(STALE_AFTER_INTERVALS * interval)
+    window = float(window_seconds) if window_seconds else float(DEFAULT_WINDOW_INTERVALS * interval)
+    cold_start = tuning.default_cold_start_seconds if cold_start_seconds is None else float(cold_start_seconds)
+    horizon = max(0.0, cold_start) + interval + tuning.horizon_margin_seconds
+    stale_after = float(tuning.stale_after_intervals * interval)
     bound = bounds(autoscaling, headroom, policy.schedule, now)
     reading = _read(observations, autoscaling, stale_after)
     metrics_available = not reading.problems
@@ -558,47 +449,78 @@ def decide(
     targets = autoscaling.targets
     headroom_factor = 1 - policy.slo_headroom_percent / 100
     line = slo.target_milliseconds * headroom_factor if slo is not None else 0.0
-
-    # Rule 3: proportional needs of the breaching signals, from the ready replicas.
-    up: dict[str, int] = {}
     goal = slo.percentile / 100 if slo is not None else 1.0
+    attainment_line = _attainment_line(slo.percentile, policy.slo_headroom_percent) if slo is not None else 1.0
     attainment = reading.attainment
+    utilization = tuning.utilization(goal)
+
+    # Step 1, observe: the load, and what this tick teaches (cost.plan.learn).
+    load = load_of(_fresh(observations.token_rate, stale_after), reading.rate)
+    steady = now - history.ready_since if history.ready == ready and history.ready_since is not None else None
+    learned = learn(
+        history.learned,
+        now=now,
+        load=load,
+        ready=ready,
+        attainment=attainment if slo is not None else None,
+        goal=goal,
+        requests=(reading.rate or 0.0) * window,
+        steady_seconds=steady,
+        window=window,
+        tuning=tuning,
+    )
+
+    # Step 2, capacity (cost.capacity), with the service's prior.
+    capacity: Capacity | None = None
+    if slo is not None and load is not None:
+        prior = autoscaling.capacity.per_replica(load.unit) if autoscaling.capacity is not None else None
+        capacity = estimate(learned, now=now, goal=goal, line=attainment_line, prior=prior, tuning=tuning)
+
+    # Step 3, forecast (cost.forecast) over the cold start plus the decision interval.
+    prediction: Forecast | None = None
+    if load is not None:
+        prediction = forecast(
+            learned.load, now=now, observed=load.value, horizon=horizon, unit=load.unit, tuning=tuning
+        )
+
+    # Step 5, guard: proportional needs of the breaching signals, from the ready replicas.
+    up: dict[str, int] = {}
     if slo is not None and reading.latency is not None and attainment is not None:
         if attainment < goal:
             factor = max(reading.latency / slo.target_milliseconds, (1 - attainment) / (1 - goal))
-            up["latency"] = _ceil(ready * min(MAX_UP_FACTOR, factor))
+            up["latency"] = _ceil(ready * min(tuning.max_up_factor, factor))
     elif slo is not None and reading.latency is not None and reading.latency > slo.target_milliseconds:
-        up["latency"] = _ceil(ready * min(MAX_UP_FACTOR, reading.latency / slo.target_milliseconds))
+        up["latency"] = _ceil(ready * min(tuning.max_up_factor, reading.latency / slo.target_milliseconds))
     if targets is not None and reading.queue is not None and targets.queue_depth_per_replica is not None:
         if reading.queue > targets.queue_depth_per_replica:
-            up["queue"] = _ceil(ready * min(MAX_UP_FACTOR, reading.queue / targets.queue_depth_per_replica))
+            up["queue"] = _ceil(ready * min(tuning.max_up_factor, reading.queue / targets.queue_depth_per_replica))
     if targets is not None and reading.gpu is not None and targets.gpu_utilization_percent is not None:
         if reading.gpu > targets.gpu_utilization_percent:
-            up["gpu"] = _ceil(ready * min(MAX_UP_FACTOR, reading.gpu / targets.gpu_utilization_percent))
+            up["gpu"] = _ceil(ready * min(tuning.max_up_factor, reading.gpu / targets.gpu_utilization_percent))
+    # The window predates the ready replicas when they rose within it: it judges fewer replicas.
+    rose_at = history.rose_at(now, ready)
+    predates = rose_at is not None and now - rose_at < window
+    if "latency" in up and capacity is not None and load is not None and ready > 0 and not predates:
+        # An observed breach lowers the capacity at once: this load per replica was too much.
+        capacity = capacity.lowered(load.value / ready)
+
+    # Step 4, size: ceil(forecast upper / (capacity x utilization)).
+    planned: int | None = None
+    if capacity is not None and prediction is not None:
+        planned = size(prediction.upper, capacity.per_replica, utilization)
+    plan_text = _plan_text(prediction, capacity, utilization, planned, learned)
 
     down: dict[str, int] = {}
     driver = ""
-    sized_by = ""
     waiting_for = "waiting for the starting replicas before scaling further"
     if up:
         driver = max(up, key=lambda s: (up[s], s == "latency"))
-        need = up[driver]
-        rose_at = history.rose_at(now, ready)
-        settle, draining = SETTLE_INTERVALS * interval, ""
-        peak = history.peak_throughput(now)
-        if reading.rate is not None and peak is not None and ready > 0:
-            each = reading.rate / ready
-            if each < BACKLOG_THROUGHPUT_FRACTION * peak:
-                settle = BACKLOG_SETTLE_INTERVALS * interval
-                draining = (
-                    f", and they complete {each:.2f} requests/s each, under {BACKLOG_THROUGHPUT_FRACTION:.0%} "
-                    f"of the peak {peak:.2f} (a backlog draining, not missing capacity)"
-                )
-        if driver == "latency" and need > current and rose_at is not None and now - rose_at < settle:
-            need = current
+        need = max(up[driver], planned or 0)
+        if driver == "latency" and predates and up[driver] > current:
+            need = max(current, planned or 0)
             waiting_for = (
-                f"replicas became ready {now - rose_at:.0f} s ago{draining}: waiting {settle:.0f} s for the "
-                "latency window to reflect them before scaling further"
+                f"replicas became ready {now - (rose_at or now):.0f} s ago, within the {window:.0f} s rate "
+                "window: waiting for it to judge them before scaling further"
             )
         recommendation = max(current, need)
         if need <= current:
@@ -606,12 +528,35 @@ def decide(
         else:
             reason = Reason.SLO_BREACH if driver == "latency" else Reason.SATURATED
         what = _signal_text(driver, observations, autoscaling, reading)
+        if planned is not None:
+            what += f"; {plan_text}"
     elif not metrics_available:
+        # Missing data holds and never scales down; a forecast above the capacity may still raise.
         recommendation, reason = current, Reason.METRICS_UNAVAILABLE
         what = "metrics unavailable (" + "; ".join(reading.problems) + ")"
+        if planned is not None and planned > current:
+            recommendation, reason = planned, Reason.FORECAST
+            what += f"; {plan_text}"
+    elif planned is not None:
+        # The planner: the capacity and the forecast size the replicas, both ways.
+        down["plan"] = planned
+        if targets is not None and targets.queue_depth_per_replica is not None and reading.queue is not None:
+            down["queue"] = _ceil(current * reading.queue / targets.queue_depth_per_replica)
+        if targets is not None and targets.gpu_utilization_percent is not None and reading.gpu is not None:
+            down["gpu"] = _ceil(current * reading.gpu / targets.gpu_utilization_percent)
+        recommendation = max(down.values())
+        if recommendation > current:
+            reason = Reason.FORECAST
+        elif recommendation == current:
+            reason = Reason.HOLD
+        elif reading.no_load and prediction is not None and prediction.upper <= 0:
+            reason = Reason.NO_LOAD
+        else:
+            reason = Reason.SCALE_DOWN_WITH_HEADROOM
+        what = plan_text
     else:
+        # Reactive (no capacity known yet: no prior and nothing learned): the latency and the targets.
         has_signal = slo is not None or not _no_targets(autoscaling)
-        attainment_line = _attainment_line(slo.percentile, policy.slo_headroom_percent) if slo is not None else 1.0
         latency_room = (
             slo is None
             or reading.latency_waived
@@ -621,20 +566,6 @@ def decide(
         if has_signal and latency_room:
             if slo is not None:
                 down["latency"] = 0 if reading.latency_waived else _ceil(current * (reading.latency or 0) / line)
-                blind_line = 1 - (1 - goal) * BLIND_STEP_BUDGET
-                if attainment is not None and not reading.latency_waived and down["latency"] >= current:
-                    # The quantile says "keep" but the attainment says there is room: one replica less,
-                    # when the room is clear (the step is not sized by any signal).
-                    down["latency"] = current - 1 if attainment >= blind_line else current
-                proven = history.proven_throughput(now)
-                if proven is not None and reading.rate is not None and attainment is not None:
-                    need_at_proven = max(1, _ceil(reading.rate / proven))
-                    if need_at_proven < down["latency"]:
-                        down["latency"] = need_at_proven
-                        sized_by = (
-                            f"; {reading.rate:.1f} requests/s need {need_at_proven} replicas at the "
-                            f"{proven:.2f} per replica served within the line in the last hour"
-                        )
             if targets is not None and targets.queue_depth_per_replica is not None and reading.queue is not None:
                 down["queue"] = _ceil(current * reading.queue / targets.queue_depth_per_replica)
             if targets is not None and targets.gpu_utilization_percent is not None and reading.gpu is not None:
@@ -647,13 +578,15 @@ def decide(
             else:
                 reason = Reason.SCALE_DOWN_WITH_HEADROOM
             what = (
-                _down_text(observations, autoscaling, reading, line, policy.slo_headroom_percent) + sized_by
+                _down_text(observations, autoscaling, reading, line, policy.slo_headroom_percent)
                 if reason is not Reason.HOLD
                 else _hold_text(observations, autoscaling, reading, line, policy.slo_headroom_percent)
             )
         else:
             recommendation, reason = current, Reason.HOLD
             what = _hold_text(observations, autoscaling, reading, line, policy.slo_headroom_percent)
+        if slo is not None and load is not None and reason is not Reason.NO_LOAD:
+            what += "; no capacity known yet (no prior, nothing learned): reactive while learning"
 
     # Rule 6: stabilization over the recorded recommendations.
     up_window = policy.scale_up.stabilization_seconds
@@ -735,14 +668,6 @@ def decide(
         metrics_message = "no load: latency is undefined at zero requests"
 
     keep = max(up_window, down_window) + interval
-    throughput = reading.rate / ready if reading.rate is not None and ready > 0 else None
-    served_within_line = (
-        slo is not None
-        and attainment is not None
-        and attainment >= _attainment_line(slo.percentile, policy.slo_headroom_percent)
-        and ready == current
-        and history.steady_since(now, ready, PROVEN_STEADY_INTERVALS * interval)
-    )
     inputs = _inputs(
         observations,
         autoscaling=autoscaling,
@@ -762,6 +687,9 @@ def decide(
         history=history,
         up_past=up_past,
         down_past=down_past,
+        planner=_planner_inputs(
+            load, capacity, prediction, planned, utilization, horizon, cold_start, window, learned, tuning
+        ),
     )
     return Decision(
         desired_replicas=desired,
@@ -775,15 +703,9 @@ def decide(
         inputs=inputs,
         recommendation=recommendation,
         slo_breached="latency" in up,
-        history=history.record(
-            now,
-            recommendation,
-            scaled=acts,
-            keep_seconds=keep,
-            ready=ready,
-            throughput=throughput,
-            proven=throughput if served_within_line else None,
-        ),
+        history=history.record(now, recommendation, scaled=acts, keep_seconds=keep, ready=ready, learned=learned),
+        capacity=capacity.to_json() if capacity is not None else None,
+        forecast=prediction.to_json() if prediction is not None else None,
     )
 
 
@@ -846,6 +768,7 @@ def _inputs(
     history: History,
     up_past: list[int],
     down_past: list[int],
+    planner: dict[str, Any],
 ) -> dict[str, Any]:
     observed: dict[str, Any] = {}
     for key, obs in (
@@ -903,7 +826,91 @@ def _inputs(
             "scaleDownWindowMax": max(down_past) if down_past else None,
             "lastScaleTime": history.last_scale_time,
             "readyRoseAt": history.rose_at(now, ready),
-            "peakThroughputPerReplica": history.peak_throughput(now),
-            "provenThroughputPerReplica": history.proven_throughput(now),
         },
+        "planner": planner,
     }
+
+
+def _planner_inputs(
+    load: Load | None,
+    capacity: Capacity | None,
+    prediction: Forecast | None,
+    planned: int | None,
+    utilization: float,
+    horizon: float,
+    cold_start: float,
+    window: float,
+    learned: Learned,
+    tuning: PlannerTuning,
+) -> dict[str, Any]:
+    return {
+        "load": None if load is None else {"value": load.value, "unit": load.unit},
+        "capacity": None if capacity is None else {**capacity.to_json(), "spanSeconds": capacity.span_seconds},
+        "forecast": (
+            None
+            if prediction is None
+            else {
+                **prediction.to_json(),
+                "level": prediction.level,
+                "trendPerSecond": prediction.trend,
+                "dailyRatio": prediction.daily_ratio,
+                "samples": prediction.samples,
+            }
+        ),
+        "utilization": utilization,
+        "planned": planned,
+        "horizonSeconds": horizon,
+        "coldStartSeconds": cold_start,
+        "windowSeconds": window,
+        "learnedPoints": len(learned.points),
+        "learnedSamples": len(learned.load),
+        "upperQuantile": tuning.upper_quantile,
+    }
+
+
+def _amount(value: float, unit: str) -> str:
+    """A load for a message: ``41k tok/s``, ``5.2k tok/s``, ``3.4 req/s``."""
+    suffix = "tok/s" if unit == "tokens" else "req/s"
+    return f"{_short(value)} {suffix}"
+
+
+def _short(value: float) -> str:
+    if abs(value) >= 10_000:
+        return f"{value / 1000:.0f}k"
+    if abs(value) >= 1000:
+        return f"{value / 1000:.1f}k"
+    if abs(value) >= 10:
+        return f"{value:.0f}"
+    return f"{value:.2f}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 5400:
+        return f"{seconds / 3600:.0f} h"
+    if seconds >= 90:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+def _plan_text(
+    prediction: Forecast | None,
+    capacity: Capacity | None,
+    utilization: float,
+    planned: int | None,
+    learned: Learned,
+) -> str:
+    """ "forecast 41k tok/s, upper 48k over the next 150 s; capacity 5.2k tok/s per replica at the SLO
+    (learned, 212 points over 3 h); need ceil(48k / (5.2k x 0.9)) = 11"."""
+    if prediction is None or capacity is None or planned is None:
+        return ""
+    support = (
+        f"learned, {capacity.points} point{'s' if capacity.points != 1 else ''} over {_duration(capacity.span_seconds)}"
+        if capacity.source == "learned"
+        else ("prior" if capacity.points == 0 else f"prior, above the {capacity.points} points learned")
+    )
+    return (
+        f"forecast {_amount(prediction.load, prediction.unit)}, upper {_short(prediction.upper)} over the next "
+        f"{prediction.horizon_seconds:.0f} s; capacity {_amount(capacity.per_replica, capacity.unit)} per replica "
+        f"at the SLO ({support}); need ceil({_short(prediction.upper)} / ({_short(capacity.per_replica)} x "
+        f"{utilization:.2g})) = {planned}"
+    )

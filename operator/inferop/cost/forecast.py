@@ -1,0 +1,119 @@
+"""The forecast step: the service's load over the horizon that matters, with an upper quantile. Pure.
+
+What this module is for: reading the load history of ``cost.state.Learned`` and saying how much load
+may arrive before a replica started now could serve (the horizon: cold start plus the decision
+interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
+
+- short term: a least-squares line through the last ``trend_window_seconds`` of samples gives the
+  level now and the trend; the point forecast is the highest of the line over the horizon (a falling
+  trend does not lower it below the level now: scaling down follows the load, it does not
+  anticipate it), and the upper quantile adds ``z x`` the residuals' standard deviation (``z`` the
+  normal quantile of ``upper_quantile``); never below the load observed now;
+- long term (``daily``): on each of the last ``daily_days`` days whose history holds a sample within
+  ``daily_tolerance_seconds`` of this time of day, the ratio of that day's highest load over the
+  horizon to its load at this time; the level times the mean ratio, when above 1, raises the forecast
+  (a daily ramp is pre-warmed; the night is not paid for, since a falling day only lowers nothing).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from inferop.cost.state import LoadSample, LoadUnit
+from inferop.cost.tuning import PlannerTuning
+
+DAY_SECONDS = 86_400.0
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The load forecast over ``horizon_seconds`` from now, in ``unit`` per second."""
+
+    load: float
+    upper: float
+    horizon_seconds: float
+    unit: LoadUnit
+    level: float = 0.0
+    #: Load change per second of the recent line.
+    trend: float = 0.0
+    #: The previous days' ratio (None: no previous day in the history, or ``daily`` off).
+    daily_ratio: float | None = None
+    samples: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "load": round(self.load, 4),
+            "upper": round(self.upper, 4),
+            "horizonSeconds": round(self.horizon_seconds, 1),
+            "unit": self.unit,
+        }
+
+
+def _line(samples: list[LoadSample], now: float) -> tuple[float, float, float]:
+    """(level at ``now``, slope per second, residual standard deviation) of a least-squares line."""
+    n = len(samples)
+    mean_t = sum(s.time for s in samples) / n
+    mean_y = sum(s.load for s in samples) / n
+    var_t = sum((s.time - mean_t) ** 2 for s in samples)
+    slope = 0.0 if var_t <= 0 else sum((s.time - mean_t) * (s.load - mean_y) for s in samples) / var_t
+    level = mean_y + slope * (now - mean_t)
+    residuals = [s.load - (mean_y + slope * (s.time - mean_t)) for s in samples]
+    sigma = math.sqrt(sum(r * r for r in residuals) / max(1, n - 2)) if n > 2 else 0.0
+    return level, slope, sigma
+
+
+def _daily_ratio(
+    samples: tuple[LoadSample, ...], times: list[float], now: float, horizon: float, tuning: PlannerTuning
+) -> float | None:
+    ratios: list[float] = []
+    for day in range(1, tuning.daily_days + 1):
+        then = now - day * DAY_SECONDS
+        lo = bisect.bisect_left(times, then - tuning.daily_tolerance_seconds)
+        hi = bisect.bisect_right(times, then + tuning.daily_tolerance_seconds)
+        if hi <= lo:
+            continue
+        at = statistics.fmean(s.load for s in samples[lo:hi])
+        end = bisect.bisect_right(times, then + horizon)
+        ahead = [s.load for s in samples[bisect.bisect_left(times, then) : end]]
+        if at <= 0 or not ahead:
+            continue
+        ratios.append(max(ahead) / at)
+    return statistics.fmean(ratios) if ratios else None
+
+
+def forecast(
+    samples: tuple[LoadSample, ...],
+    *,
+    now: float,
+    observed: float,
+    horizon: float,
+    unit: LoadUnit,
+    tuning: PlannerTuning,
+) -> Forecast:
+    """The forecast over ``horizon`` seconds from ``now`` (``observed``: the load now)."""
+    start = bisect.bisect_right([s.time for s in samples], now - tuning.trend_window_seconds)
+    recent = [s for s in samples[start:] if s.time <= now]
+    if not tuning.forecast:
+        return Forecast(observed, observed, horizon, unit, observed, 0.0, None, len(recent))
+    if len(recent) >= 3:
+        level, slope, sigma = _line(recent, now)
+    else:
+        level, slope, sigma = observed, 0.0, 0.0
+    level = max(0.0, level)
+    point = max(level, level + slope * horizon)
+    z = statistics.NormalDist().inv_cdf(tuning.upper_quantile)
+    upper = point + max(0.0, z) * sigma
+    ratio = None
+    if tuning.daily:
+        times = [s.time for s in samples]
+        ratio = _daily_ratio(samples, times, now, horizon, tuning)
+        if ratio is not None and ratio > 1:
+            point = max(point, level * ratio)
+            upper = max(upper, level * ratio + max(0.0, z) * sigma)
+    point = max(point, observed)
+    upper = max(upper, point)
+    return Forecast(point, upper, horizon, unit, level, slope, ratio, len(recent))
