@@ -179,12 +179,14 @@ def test_scale_down_needs_headroom_below_the_slo() -> None:
     assert d.message == "p95 4500 ms within SLO 5000 ms, above the scale-down line 4000 ms with 4 replicas: holding"
 
 
-def test_scale_down_with_headroom_is_one_step_at_a_time() -> None:
+def test_scale_down_with_headroom_is_paced_by_the_default_step() -> None:
     d = run(observed(latency=1000), current=4, history=steady(1))
-    # need ceil(4 x 1000 / 4000) = 1; scale-down step 1 -> 3
-    assert (d.desired_replicas, d.reason, d.limited_by) == (3, Reason.SCALE_DOWN_WITH_HEADROOM, None)
+    # need ceil(4 x 1000 / 4000) = 1; the default scale-down step is max(1, 50% of 4) = 2 -> 2
+    assert (d.desired_replicas, d.reason, d.limited_by) == (2, Reason.SCALE_DOWN_WITH_HEADROOM, None)
     assert d.recommendation == 1
-    assert d.message == "p95 1000 ms <= 4000 ms (SLO 5000 ms less 20% headroom) with 4 replicas: scaling down to 3"
+    assert d.message == "p95 1000 ms <= 4000 ms (SLO 5000 ms less 20% headroom) with 4 replicas: scaling down to 2"
+    one = policy(scaleDown={"stabilizationSeconds": 300, "maxStepReplicas": 1})
+    assert run(observed(latency=1000), current=4, history=steady(1), pol=one).desired_replicas == 3
 
 
 def test_scale_down_need_is_the_largest_of_the_signals() -> None:
@@ -219,7 +221,7 @@ def test_scale_down_waits_until_the_history_covers_the_window() -> None:
     assert "waits for 300 s" in d.message
     short = steady(1, seconds=120)
     assert run(observed(latency=1000), current=4, history=short).desired_replicas == 4
-    assert run(observed(latency=1000), current=4, history=steady(1, seconds=270)).desired_replicas == 3
+    assert run(observed(latency=1000), current=4, history=steady(1, seconds=270)).desired_replicas == 2
 
 
 def test_no_scale_down_within_cooldown_of_the_last_scale_action() -> None:
@@ -228,7 +230,7 @@ def test_no_scale_down_within_cooldown_of_the_last_scale_action() -> None:
     assert (d.desired_replicas, d.reason) == (4, Reason.COOLDOWN)
     assert "last scaled 30 s ago (cooldown 60 s)" in d.message
     history = History(recommendations=steady(1).recommendations, last_scale_time=NOW - 61)
-    assert run(observed(latency=1000), current=4, history=history).desired_replicas == 3
+    assert run(observed(latency=1000), current=4, history=history).desired_replicas == 2
 
 
 def test_without_an_slo_targets_alone_drive_both_directions() -> None:
@@ -236,7 +238,7 @@ def test_without_an_slo_targets_alone_drive_both_directions() -> None:
     up = run(observed(latency=None, queue=8), current=2, spec=spec)
     assert (up.desired_replicas, up.reason, up.metrics_available) == (4, Reason.SATURATED, True)
     down = run(observed(latency=None, queue=1), current=4, spec=spec, history=steady(1))
-    assert (down.desired_replicas, down.reason) == (3, Reason.SCALE_DOWN_WITH_HEADROOM)
+    assert (down.desired_replicas, down.reason) == (2, Reason.SCALE_DOWN_WITH_HEADROOM)
 
 
 def test_without_slo_or_targets_only_bounds_apply() -> None:
@@ -300,8 +302,8 @@ def test_metrics_unavailable_still_moves_into_bounds() -> None:
 
 def test_nan_latency_at_a_real_zero_request_rate_is_no_load() -> None:
     d = run(observed(latency=Observation.missing(S.NAN), queue=0, rate=0), current=4, history=steady(0))
-    assert (d.desired_replicas, d.reason, d.metrics_available) == (3, Reason.NO_LOAD, True)
-    assert d.message == "no requests and no queue with 4 replicas: scaling down to 3"
+    assert (d.desired_replicas, d.reason, d.metrics_available) == (2, Reason.NO_LOAD, True)
+    assert d.message == "no requests and no queue with 4 replicas: scaling down to 2"
     assert d.inputs["noLoad"] is True
 
 
@@ -469,15 +471,15 @@ def test_history_records_the_recommendation_and_the_scale_action() -> None:
 
 
 def test_a_scale_down_sequence_then_a_breach() -> None:
-    """Closed loop on paper: one replica per stabilized, cooled-down step, then straight back up."""
+    """Closed loop on paper: half the replicas per stabilized, cooled-down step, then straight back up."""
     history = steady(1)
     current, now, trace = 4, NOW, []
     for _ in range(12):
         d = run(observed(latency=800), current=current, history=history, now=now)
         trace.append((d.desired_replicas, str(d.reason)))
         current, history, now = d.desired_replicas, d.history, now + 30
-    # down by one; the 60 s cooldown holds the tick 30 s later; 60 s later down again.
-    assert [r for r, _ in trace] == [3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+    # down by half; the 60 s cooldown holds the tick 30 s later; 60 s later down again.
+    assert [r for r, _ in trace] == [2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
     assert trace[1][1] == "Cooldown" and trace[-1][1] == "Hold"  # one replica is what 800 ms needs
     d = run(observed(latency=15_000), current=1, history=history, now=now)
     assert (d.desired_replicas, d.reason) == (3, Reason.SLO_BREACH)  # at most triples per decision
@@ -509,13 +511,20 @@ def test_one_decision_at_most_triples_the_ready_replicas() -> None:
 
 def test_attainment_judges_the_slo_where_the_interpolated_quantile_cannot() -> None:
     # vLLM has no bucket between 2.5 s and 5 s: the p95 interpolates to 4.6 s (above the 4 s line)
-    # however many replicas run, while 99% of requests finish within the 5 s SLO.
-    history = steady(1)
-    d = run(with_attainment(0.99, latency=4600), current=3, history=history)
-    assert (d.desired_replicas, d.reason) == (2, Reason.SCALE_DOWN_WITH_HEADROOM)
-    assert "99.0% of requests within SLO 5000 ms >= 96.0%" in d.message
-    # the same quantile without the attainment holds (the old rule)
-    assert run(observed(latency=4600), current=3, history=history).reason is Reason.HOLD
+    # however many replicas run, while 99% of requests finish within the 5 s SLO. Reactive (nothing
+    # learned) the quantile holds; one steady window later the point learned sizes the step.
+    history = History(recommendations=steady(3).recommendations, ready=3, ready_since=NOW - 120)
+    d = run(with_attainment(0.99, latency=4600, rate=3.0), current=3, history=history)
+    assert (d.desired_replicas, d.reason) == (3, Reason.HOLD)  # no capacity yet: reactive; the point is learned
+    assert d.history.learned.points[-1].per_replica == 1.0
+    later = run(with_attainment(0.99, latency=4600, rate=3.0), current=3, history=d.history, now=NOW + 30)
+    # capacity 1.0 x 1.25 (probing: 99% >= the 96% line), need ceil(3 / (1.25 x 0.9)) = 3: still 3
+    assert later.capacity is not None and later.capacity["perReplica"] == 1.25
+    assert later.desired_replicas == 3
+    now_down = policy(scaleDown={"stabilizationSeconds": 0, "maxStepReplicas": 1})
+    lighter = run(with_attainment(0.99, latency=4600, rate=2.0), 3, history=d.history, pol=now_down, now=NOW + 30)
+    # need ceil(2 / (1.25 x 0.9)) = 2
+    assert (lighter.desired_replicas, lighter.reason) == (2, Reason.SCALE_DOWN_WITH_HEADROOM)
 
 
 def test_attainment_between_the_goal_and_the_line_holds() -> None:
@@ -533,31 +542,19 @@ def test_attainment_below_the_goal_is_a_breach_even_with_the_quantile_under_the_
     assert run(with_attainment(0.94, latency=4900), current=3).desired_replicas == 4
 
 
-def test_a_scale_down_the_quantile_cannot_size_needs_clear_room() -> None:
-    """The quantile says "keep every replica"; one replica less needs 98% within the SLO (p95), not 96%."""
-    history = steady(1)
-    d = run(with_attainment(0.97, latency=4600), current=3, history=history)
-    assert (d.desired_replicas, d.reason) == (3, Reason.HOLD)
-    assert d.inputs["needs"]["down"] == {"latency": 3}
-    assert run(with_attainment(0.98, latency=4600), current=3, history=history).desired_replicas == 2
-    # where the quantile sizes the step, the 96% line is enough: ceil(3 x 2000 / 4000) = 2
-    sized = run(with_attainment(0.97, latency=2000), current=3, history=history)
-    assert (sized.desired_replicas, sized.reason) == (2, Reason.SCALE_DOWN_WITH_HEADROOM)
-
-
 def test_a_latency_breach_waits_for_the_window_to_see_replicas_that_just_became_ready() -> None:
     """4 of 4 ready since this tick (2 before): the 2-minute window still holds the requests the 2 served."""
     before = History(ready=2)
     d = run(observed(latency=12_000), current=4, ready=4, history=before)
     assert (d.desired_replicas, d.reason) == (4, Reason.WAITING_FOR_REPLICAS)
-    assert "replicas became ready 0 s ago: waiting 60 s for the latency window" in d.message
+    assert "replicas became ready 0 s ago, within the 120 s rate window" in d.message
     assert (d.history.ready, d.history.ready_rose_at) == (4, NOW)
-    assert d.inputs["history"]["readyRoseAt"] == NOW  # the settle is explained in the decision's inputs
-    # one interval later: still settling; two intervals later: scales up
-    later = run(observed(latency=12_000), current=4, ready=4, history=d.history, now=NOW + 30)
+    assert d.inputs["history"]["readyRoseAt"] == NOW  # the wait is explained in the decision's inputs
+    # within the window: still waiting; once the window (120 s) holds only the 4: scales up
+    later = run(observed(latency=12_000), current=4, ready=4, history=d.history, now=NOW + 90)
     assert later.reason is Reason.WAITING_FOR_REPLICAS
-    assert run(observed(latency=12_000), current=4, ready=4, history=later.history, now=NOW + 60).desired_replicas == 8
-    # no ready replicas seen before (a restarted operator): no settling
+    assert run(observed(latency=12_000), current=4, ready=4, history=later.history, now=NOW + 120).desired_replicas == 8
+    # no ready replicas seen before (a restarted operator): no waiting
     assert run(observed(latency=12_000), current=4, ready=4, history=History()).desired_replicas == 8
     # saturation of a per-replica gauge is not held: the queue depth is read per ready replica already
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
@@ -570,87 +567,6 @@ def test_unusable_attainment_falls_back_to_the_quantile() -> None:
         d = run(with_attainment(missing, latency=6000), current=2)
         assert (d.desired_replicas, d.reason) == (3, Reason.SLO_BREACH)  # ceil(2 x 1.2), by the p95
         assert d.metrics_available  # the attainment is optional
-
-
-def test_a_breach_while_the_ready_replicas_have_room_waits_for_the_whole_window() -> None:
-    """Ready rose 60 s ago (the ordinary settle is over), but the 4 ready replicas complete 1 request/s
-    each where 4/s each was seen this hour: they have room; the window still holds the backlog."""
-    rose = NOW - 60
-    history = History(ready=4, ready_rose_at=rose, throughput=((NOW - 1800, 4.0),))
-    d = run(observed(latency=12_000, rate=4.0), current=4, ready=4, history=history)
-    assert (d.desired_replicas, d.reason) == (4, Reason.WAITING_FOR_REPLICAS)
-    assert "complete 1.00 requests/s each, under 50% of the peak 4.00" in d.message
-    assert "waiting 120 s" in d.message
-    assert d.inputs["history"]["peakThroughputPerReplica"] == 4.0
-    # 120 s after the rise the window holds only requests the 4 served: scale up
-    assert run(observed(latency=12_000, rate=4.0), current=4, history=history, now=rose + 120).desired_replicas == 8
-    # at half the peak or more the ordinary 60 s settle applies: scale up now
-    busy = run(observed(latency=12_000, rate=8.0), current=4, ready=4, history=history)
-    assert (busy.desired_replicas, busy.reason) == (8, Reason.SLO_BREACH)
-    # a peak older than an hour is forgotten
-    old = History(ready=4, ready_rose_at=rose, throughput=((NOW - 3601, 4.0),))
-    assert run(observed(latency=12_000, rate=4.0), current=4, history=old).desired_replicas == 8
-
-
-def test_history_keeps_the_peak_throughput_per_ready_replica_of_the_last_hour() -> None:
-    h = History()
-    for t, rate, ready in ((0, 9.0, 3), (30, 4.0, 2), (60, 3.0, 1), (90, 0.0, 1)):
-        h = h.record(NOW + t, ready, scaled=False, keep_seconds=330, ready=ready, throughput=rate / ready)
-    # a sliding-window maximum: an entry is dropped once a later one is as large (0 is not a sample)
-    assert h.throughput == ((NOW + 60, 3.0),)
-    assert h.peak_throughput(NOW + 90) == 3.0
-    assert h.peak_throughput(NOW + 3659) == 3.0
-    assert h.peak_throughput(NOW + 3660) is None  # an hour after the last 3.0
-    # decide() records rate / ready replicas
-    d = run(observed(latency=1000, rate=12.0), current=4, ready=3, history=steady(4))
-    assert d.history.peak_throughput(NOW) == 4.0
-
-
-def test_a_scale_down_is_sized_by_the_throughput_proven_within_the_line() -> None:
-    """6 replicas, p95 4.6 s (the quantile cannot size a step), 99% within: one replica less, unless
-    this hour 4 ready replicas served 5 requests/s each within the line; then 12 requests/s need 3."""
-    history = steady(1)
-    blind = run(with_attainment(0.99, latency=4600, rate=12.0), current=6, history=history)
-    assert blind.desired_replicas == 5 and blind.inputs["needs"]["down"] == {"latency": 5}
-    proven = History(recommendations=history.recommendations, proven=((NOW - 1200, 5.0),))
-    d = run(with_attainment(0.99, latency=4600, rate=12.0), current=6, history=proven)
-    assert d.inputs["needs"]["down"] == {"latency": 3}  # ceil(12 / 5)
-    assert d.inputs["history"]["provenThroughputPerReplica"] == 5.0
-    assert (d.desired_replicas, d.reason) == (5, Reason.SCALE_DOWN_WITH_HEADROOM)  # the 1-replica step limit
-    assert "; 12.0 requests/s need 3 replicas at the 5.00 per replica served within the line" in d.message
-    # between the goal and the line nothing scales down, proven or not
-    assert run(with_attainment(0.955, latency=4600, rate=12.0), current=6, history=proven).desired_replicas == 6
-    # never below one replica (no requests completed, but requests are queued: not "no load")
-    tiny = run(with_attainment(0.99, latency=4600, rate=0.0), current=2, history=proven)
-    assert tiny.inputs["needs"]["down"] == {"latency": 1}
-    # where the percentile sizes a larger step, the percentile's need stands: ceil(6 x 1000 / 4000) = 2
-    assert run(with_attainment(0.99, latency=1000, rate=12.0), current=6, history=proven).inputs["needs"]["down"] == {
-        "latency": 2
-    }
-    # a proven throughput older than an hour is forgotten
-    old = History(recommendations=history.recommendations, proven=((NOW - 3600, 5.0),))
-    assert run(with_attainment(0.99, latency=4600, rate=12.0), current=6, history=old).inputs["needs"]["down"] == {
-        "latency": 5
-    }
-
-
-def test_a_throughput_is_proven_only_within_the_line_with_steady_ready_replicas() -> None:
-    steady_ready = History(recommendations=steady(3).recommendations, ready=3, ready_since=NOW - 120)
-    d = run(with_attainment(0.97, latency=4600, rate=15.0), current=3, history=steady_ready)
-    assert d.history.proven == ((NOW, 5.0),) and d.history.throughput == ((NOW, 5.0),)
-    # within the goal but below the line (96%): a peak, not proven
-    below = run(with_attainment(0.955, latency=4600, rate=15.0), current=3, history=steady_ready)
-    assert below.history.proven == () and below.history.throughput == ((NOW, 5.0),)
-    # the ready replicas changed 90 s ago: the 2-minute window also saw the others
-    recent = History(recommendations=steady(3).recommendations, ready=3, ready_since=NOW - 90)
-    assert run(with_attainment(0.97, latency=4600, rate=15.0), current=3, history=recent).history.proven == ()
-    # a replica still starting: not every replica was ready
-    starting = run(with_attainment(0.97, latency=4600, rate=10.0), current=3, ready=2, history=steady_ready)
-    assert starting.history.proven == ()
-    assert starting.history.ready_since == NOW  # the ready count changed (3 -> 2) now
-    # 2 of 3 ready for a long time: still not every replica
-    stuck = History(recommendations=steady(3).recommendations, ready=2, ready_since=NOW - 600)
-    assert run(with_attainment(0.97, latency=4600, rate=10.0), current=3, ready=2, history=stuck).history.proven == ()
 
 
 def test_the_decision_says_whether_it_judged_the_slo_breached() -> None:

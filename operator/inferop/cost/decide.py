@@ -585,8 +585,6 @@ def decide(
         else:
             recommendation, reason = current, Reason.HOLD
             what = _hold_text(observations, autoscaling, reading, line, policy.slo_headroom_percent)
-        if slo is not None and load is not None and reason is not Reason.NO_LOAD:
-            what += "; no capacity known yet (no prior, nothing learned): reactive while learning"
 
     # Rule 6: stabilization over the recorded recommendations.
     up_window = policy.scale_up.stabilization_seconds
