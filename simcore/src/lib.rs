@@ -66,6 +66,10 @@ struct Replica {
     inflight_area: f64,
     buckets: Vec<u64>,
     completed: u64,
+    /// Prompt and generated tokens of the completed requests (vLLM's `vllm:prompt_tokens_total` and
+    /// `vllm:generation_tokens_total`, counted when the request completes).
+    prompt_tokens: u64,
+    generation_tokens: u64,
     empty_at: f64,
 }
 
@@ -173,6 +177,8 @@ impl Replica {
             inflight_area: 0.0,
             buckets: vec![0; buckets],
             completed: 0,
+            prompt_tokens: 0,
+            generation_tokens: 0,
             empty_at: t,
         }
     }
@@ -272,6 +278,8 @@ impl Replica {
             let latency = done - req.cols.arrival[rid];
             req.e2e[rid] = latency;
             self.completed += 1;
+            self.prompt_tokens += req.cols.input[rid].max(0) as u64;
+            self.generation_tokens += req.cols.output[rid].max(0) as u64;
             if !metric_ttft {
                 self.buckets[bucket(bounds, latency)] += 1;
             }
@@ -649,6 +657,19 @@ impl Core {
                 })
                 .collect();
             out.push((id, pod.ready_at, e.completed, e.busy, e.waiting.len(), cumulative));
+        }
+        out
+    }
+
+    /// (id, prompt tokens, generated tokens) of every pod `scrape_info` reads, in the same order.
+    fn token_info(&self) -> Vec<(usize, u64, u64)> {
+        let mut out = Vec::with_capacity(self.ready.len() + self.draining.len());
+        for &id in self.ready.iter().chain(self.draining.iter()) {
+            let pod = &self.pods[id];
+            if pod.state != READY && pod.state != DRAINING {
+                continue;
+            }
+            out.push((id, pod.engine.prompt_tokens, pod.engine.generation_tokens));
         }
         out
     }

@@ -579,3 +579,167 @@ def test_the_decision_says_whether_it_judged_the_slo_breached() -> None:
     assert not run(observed(latency=4000), current=2).slo_breached
     held = run(observed(latency=12_000), current=4, ready=4, history=History(ready=2))
     assert held.reason is Reason.WAITING_FOR_REPLICAS and held.slo_breached
+
+
+# -- the planner: observe, capacity, forecast, size ------------------------------------------------
+
+from inferop.cost.state import CapacityPoint, Learned, LoadSample  # noqa: E402
+
+
+def tokens(rate: float, attainment: float = 0.99, latency: float = 2000, requests: float = 10.0) -> Observations:
+    base = with_attainment(attainment, latency=latency, rate=requests)
+    return Observations(
+        base.latency_milliseconds,
+        base.queue_depth_per_replica,
+        base.request_rate,
+        base.gpu_utilization_percent,
+        slo_attainment=base.slo_attainment,
+        token_rate=ok(rate, statistic="sum"),
+    )
+
+
+def planned_history(
+    load: float, replicas: int, points: tuple[tuple[float, float, float], ...], ready: int | None = None
+) -> History:
+    """Ten minutes of flat ``load`` (tokens/s) and of recommending ``replicas``, and capacity points
+    (seconds ago, tokens/s per replica, attainment)."""
+    learned = Learned(
+        unit="tokens",
+        points=tuple(CapacityPoint(NOW - ago, per, att) for ago, per, att in points),
+        load=tuple(LoadSample(NOW - ago, load) for ago in range(600, 0, -30)),
+    )
+    return History(
+        recommendations=steady(replicas, seconds=600).recommendations,
+        ready=ready,
+        ready_since=NOW - 600 if ready is not None else None,
+        learned=learned,
+    )
+
+
+BRACKET = ((3000, 4000.0, 0.99), (2000, 6000.0, 0.80))  # capacity sqrt(4000 x 6000) = 4899 tok/s
+
+
+def test_the_learned_capacity_and_the_forecast_size_the_replicas() -> None:
+    history = planned_history(20_000.0, 5, BRACKET)  # recommending 5 for 10 minutes
+    d = run(tokens(20_000.0), current=8, history=history)
+    # need ceil(20000 / (4899 x 0.9)) = ceil(4.54) = 5; the step allows 50% of 8 = 4 down: 5
+    assert (d.desired_replicas, d.reason) == (5, Reason.SCALE_DOWN_WITH_HEADROOM)
+    assert d.capacity == {
+        "perReplica": 4898.9795,
+        "unit": "tokens",
+        "lower": 4000.0,
+        "upper": 6000.0,
+        "source": "learned",
+        "points": 2,
+    }
+    assert d.forecast is not None and d.forecast["horizonSeconds"] == 150.0  # 120 s cold start + 30 s
+    assert d.message.startswith(
+        "forecast 20k tok/s, upper 20k over the next 150 s; capacity 4.9k tok/s per replica at the SLO "
+        "(learned, 2 points over 17 min); need ceil(20k / (4.9k x 0.9)) = 5"
+    )
+    assert d.inputs["planner"]["planned"] == 5 and d.inputs["planner"]["utilization"] == 0.9
+    # twice the load: ceil(40000 / 4409) = 10 replicas, at once (the step allows +100% of 5)
+    up = run(tokens(40_000.0), current=5, history=planned_history(40_000.0, 5, BRACKET))
+    assert (up.desired_replicas, up.reason, up.recommendation) == (10, Reason.FORECAST, 10)
+
+
+def test_a_rising_load_is_met_before_it_breaches() -> None:
+    history = planned_history(10_000.0, 3, BRACKET)
+    rising = tuple(LoadSample(NOW - ago, 10_000.0 + (600 - ago) * 20) for ago in range(600, 0, -30))
+    history = History(
+        recommendations=history.recommendations, learned=Learned("tokens", history.learned.points, rising)
+    )
+    d = run(tokens(21_400.0), current=5, history=history)
+    assert d.forecast is not None and d.forecast["load"] > 21_400 + 150 * 19  # the trend over the horizon
+    assert (
+        d.desired_replicas
+        > run(tokens(21_400.0), current=5, history=planned_history(21_400.0, 5, BRACKET)).desired_replicas
+    )
+
+
+def test_a_cold_start_longer_than_the_default_looks_further_ahead() -> None:
+    history = planned_history(10_000.0, 3, BRACKET)
+    d = decide(
+        tokens(10_000.0),
+        current_replicas=3,
+        ready_replicas=3,
+        autoscaling=autoscaling(),
+        policy=policy(),
+        now=NOW,
+        history=history,
+        cold_start_seconds=600,
+    )
+    assert d.forecast is not None and d.forecast["horizonSeconds"] == 630.0
+    assert d.inputs["planner"]["coldStartSeconds"] == 600.0
+
+
+def test_the_prior_sizes_a_service_before_anything_is_learned() -> None:
+    spec = autoscaling(capacity={"tokensPerSecondPerReplica": 5000})
+    d = run(tokens(20_000.0), current=2, spec=spec)
+    # ceil(20000 / (5000 x 0.9)) = 5
+    assert (d.desired_replicas, d.reason) == (5, Reason.FORECAST)
+    assert d.capacity is not None and (d.capacity["source"], d.capacity["points"]) == ("prior", 0)
+    assert "(prior)" in d.message
+    # a requests prior does not size a tokens load; without a prior the service is reactive
+    rps = autoscaling(capacity={"requestsPerSecondPerReplica": "2.5"})
+    assert run(tokens(20_000.0), current=2, spec=rps).capacity is None
+    assert run(tokens(20_000.0), current=2).capacity is None
+
+
+def test_an_observed_breach_raises_at_once_and_lowers_the_capacity() -> None:
+    history = planned_history(20_000.0, 5, BRACKET, ready=5)
+    d = run(tokens(20_000.0, attainment=0.90, latency=6000), current=5, history=history)
+    # guard: ceil(5 x 2) = 10; the capacity is lowered to the 4000 per replica that breached:
+    # ceil(20000 / (4000 x 0.9)) = 6; the larger wins
+    assert (d.desired_replicas, d.reason) == (10, Reason.SLO_BREACH)
+    assert d.capacity is not None and d.capacity["perReplica"] == 4000.0 and d.capacity["upper"] == 4000.0
+
+
+def test_steady_intervals_become_capacity_points_a_breach_only_after_two_windows() -> None:
+    fresh = History(ready=4, ready_since=NOW - 60)
+    assert run(tokens(8000.0), current=4, history=fresh).history.learned.points == ()  # under one window
+    one = History(ready=4, ready_since=NOW - 120)
+    [point] = run(tokens(8000.0), current=4, history=one).history.learned.points
+    assert (point.per_replica, point.attainment, point.time) == (2000.0, 0.99, NOW)
+    breach = tokens(8000.0, attainment=0.9, latency=6000)
+    assert run(breach, current=4, history=one).history.learned.points == ()
+    two = History(ready=4, ready_since=NOW - 240)
+    assert run(breach, current=4, history=two).history.learned.points[0].attainment == 0.9
+    # a load sample every tick, in tokens
+    d = run(tokens(8000.0), current=4, history=fresh)
+    assert d.history.learned.unit == "tokens" and d.history.learned.load == (LoadSample(NOW, 8000.0),)
+
+
+def test_a_change_of_unit_restarts_the_learned_state() -> None:
+    history = planned_history(20_000.0, 8, BRACKET)
+    d = run(with_attainment(0.99, latency=2000, rate=10.0), current=8, history=history)
+    assert d.history.learned.unit == "requests"
+    assert d.history.learned.points == () and d.history.learned.load == (LoadSample(NOW, 10.0),)
+    assert d.capacity is None  # the tokens capacity does not size a requests load
+
+
+def test_missing_load_holds_the_planner() -> None:
+    history = planned_history(20_000.0, 8, BRACKET)
+    obs = replace_obs(tokens(20_000.0), token_rate=Observation.missing(S.NAN), request_rate=Observation.missing(S.NAN))
+    d = run(obs, current=8, history=history)
+    assert d.desired_replicas == 8 and d.capacity is None and d.forecast is None
+
+
+def test_the_planner_never_scales_down_while_metrics_are_missing() -> None:
+    history = planned_history(1000.0, 8, BRACKET)
+    obs = replace_obs(tokens(1000.0), latency_milliseconds=Observation.missing(S.QUERY_FAILED))
+    d = run(obs, current=8, history=history)
+    assert (d.desired_replicas, d.reason, d.metrics_available) == (8, Reason.METRICS_UNAVAILABLE, False)
+    # but a forecast above what runs still raises
+    high = run(
+        replace_obs(tokens(40_000.0), latency_milliseconds=Observation.missing(S.QUERY_FAILED)),
+        current=2,
+        history=history,
+    )
+    assert (high.desired_replicas, high.reason) == (6, Reason.FORECAST)  # step: +max(4, 100% of 2)
+
+
+def replace_obs(obs: Observations, **changes: Observation) -> Observations:
+    from dataclasses import replace
+
+    return replace(obs, **changes)

@@ -235,6 +235,8 @@ def replay(
             policy=policy,
             now=t,
             history=history,
+            window_seconds=float(max(120, 4 * 30, policy.interval_seconds)),
+            cold_start_seconds=cold_start_seconds,
         )
         history = decision.history
         projected = decision.desired_replicas

@@ -471,10 +471,13 @@ def decide(
     )
 
     # Step 2, capacity (cost.capacity), with the service's prior.
+    # The learned state before this tick: what this tick teaches applies from the next one (a tick's
+    # observation judges it through the guard only, so a lower attainment never lowers the replicas).
     capacity: Capacity | None = None
     if slo is not None and load is not None:
+        known = history.learned if history.learned.unit == load.unit else Learned(unit=load.unit)
         prior = autoscaling.capacity.per_replica(load.unit) if autoscaling.capacity is not None else None
-        capacity = estimate(learned, now=now, goal=goal, line=attainment_line, prior=prior, tuning=tuning)
+        capacity = estimate(known, now=now, goal=goal, line=attainment_line, prior=prior, tuning=tuning)
 
     # Step 3, forecast (cost.forecast) over the cold start plus the decision interval.
     prediction: Forecast | None = None

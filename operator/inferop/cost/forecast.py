@@ -9,9 +9,9 @@ interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
   trend does not lower it below the level now: scaling down follows the load, it does not
   anticipate it), and the upper quantile adds ``z x`` the residuals' standard deviation (``z`` the
   normal quantile of ``upper_quantile``); never below the load observed now;
-- long term (``daily``): on each of the last ``daily_days`` days whose history holds a sample within
-  ``daily_tolerance_seconds`` of this time of day, the ratio of that day's highest load over the
-  horizon to its load at this time; the level times the mean ratio, when above 1, raises the forecast
+- long term (``daily``): on each of the last ``daily_days`` days whose history holds samples in the
+  ``daily_tolerance_seconds`` before this time of day, the ratio of that day's highest load over the
+  horizon to its load at this time (the mean of those samples); the level times the mean ratio, when above 1, raises the forecast
   (a daily ramp is pre-warmed; the night is not paid for, since a falling day only lowers nothing).
 """
 
@@ -73,7 +73,7 @@ def _daily_ratio(
     for day in range(1, tuning.daily_days + 1):
         then = now - day * DAY_SECONDS
         lo = bisect.bisect_left(times, then - tuning.daily_tolerance_seconds)
-        hi = bisect.bisect_right(times, then + tuning.daily_tolerance_seconds)
+        hi = bisect.bisect_right(times, then)
         if hi <= lo:
             continue
         at = statistics.fmean(s.load for s in samples[lo:hi])

@@ -62,4 +62,4 @@ class PlannerTuning:
 
     def utilization(self, goal: float) -> float:
         """The utilization target for an SLO goal (a fraction, p95: 0.95), at least 0.5."""
-        return max(0.5, min(1.0, 1.0 - self.error_budget_multiple * (1.0 - goal)))
+        return round(max(0.5, min(1.0, 1.0 - self.error_budget_multiple * (1.0 - goal))), 6)

@@ -195,6 +195,7 @@ class InferopPolicy:
             latency_milliseconds=_observation(quantile, 1000.0, f"p{config.percentile}"),
             queue_depth_per_replica=_observation(prom.queue_depth_avg(now, window), 1.0, "avg"),
             request_rate=_observation(prom.request_rate(now, window), 1.0, "sum"),
+            token_rate=_observation(prom.token_rate(now, window), 1.0, "sum"),
             gpu_utilization_percent=_observation(prom.gpu_utilization_avg(now, window), 1.0, "avg"),
             slo_attainment=_observation(
                 prom.slo_attainment(config.slo_ms / 1000, now, window), 1.0, "fraction within SLO"
@@ -213,6 +214,8 @@ class InferopPolicy:
                 policy=config.cost_policy,
                 now=EPOCH + now,
                 history=self.history,
+                window_seconds=config.rate_window,
+                cold_start_seconds=ctx.cluster.cold_start,
             )
             self.history = decision.history
             self.floor = decision.desired_replicas

@@ -2,7 +2,7 @@
 
 What this module is for: production autoscalers never see the true latency or load; they see
 Prometheus answers computed from periodic scrapes. This module keeps, per pod, the samples a scrape
-would have stored (vLLM's cumulative histogram buckets and request counter, the waiting-queue gauge,
+would have stored (vLLM's cumulative histogram buckets, request and token counters, the waiting-queue gauge,
 dcgm-exporter's GPU utilization) and answers the queries with Prometheus' own algorithms:
 
 - ``rate()``/``increase()``: ``extrapolated_rate``, as in Prometheus' ``promql/functions.go``: the
@@ -125,6 +125,8 @@ class PodSeries:
     times: list[float] = field(default_factory=list)
     buckets: list[list[int]] = field(default_factory=list)  # cumulative, last = +Inf
     success: list[float] = field(default_factory=list)
+    #: vllm:prompt_tokens_total + vllm:generation_tokens_total (the token rate sums both).
+    tokens: list[float] = field(default_factory=list)
     waiting: list[float] = field(default_factory=list)
     util: list[float] = field(default_factory=list)
     last_busy: float = 0.0
@@ -158,6 +160,7 @@ class Prometheus:
     def scrape(self, t: float) -> None:
         """One scrape of every pod that serves /metrics (call ``cluster.advance_all(t)`` first)."""
         self._scrapes += 1
+        tokens = {pod_id: prompt + generated for pod_id, prompt, generated in self.cluster.core.token_info()}
         for pod_id, ready_at, completed, busy, waiting, cumulative in self.cluster.core.scrape_info():
             series = self.series.get(pod_id)
             if series is None:
@@ -169,6 +172,7 @@ class Prometheus:
             series.times.append(t)
             series.buckets.append(cumulative)
             series.success.append(float(completed))
+            series.tokens.append(float(tokens.get(pod_id, 0)))
             series.waiting.append(float(waiting))
             series.util.append(min(100.0, max(0.0, util)))
             series.last_busy = busy
@@ -250,6 +254,18 @@ class Prometheus:
         found = False
         for series, lo, hi in self._in_range(t, window):
             rate = extrapolated_rate(series.times[lo:hi], series.success[lo:hi], t - window, t)
+            if rate is not None:
+                total += rate
+                found = True
+        return total if found else None
+
+    def token_rate(self, t: float, window: float) -> float | None:
+        """``sum(rate(vllm:prompt_tokens_total[w])) + sum(rate(vllm:generation_tokens_total[w]))``,
+        tokens per second; None = no series."""
+        total = 0.0
+        found = False
+        for series, lo, hi in self._in_range(t, window):
+            rate = extrapolated_rate(series.times[lo:hi], series.tokens[lo:hi], t - window, t)
             if rate is not None:
                 total += rate
                 found = True

@@ -1,0 +1,100 @@
+"""The capacity step (inferop.cost.capacity): bracket, estimate, decaying memory, prior.
+
+Covers: the estimate crosses the goal between the highest load within the SLO and the lowest
+breaching, and is at least the bracket's geometric middle; a newer point wins over an older one it
+contradicts (a new model version is picked up); old points are forgotten after the half-lives; a
+breach no lower load cured is not a capacity limit; with no breach the estimate probes above the
+highest load within the SLO only when that load left the scale-down line's room; the prior before
+anything is learned, and above a lower learned load; scale equivariance (a capacity twice as high in
+every point gives twice the estimate).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from inferop.cost.capacity import consistent, estimate
+from inferop.cost.state import CapacityPoint, Learned
+from inferop.cost.tuning import PlannerTuning
+
+NOW = 1_700_000_000.0
+TUNING = PlannerTuning()
+
+
+def learned(*points: tuple[float, float, float]) -> Learned:
+    """(seconds ago, load per replica, attainment), oldest first."""
+    return Learned(unit="tokens", points=tuple(CapacityPoint(NOW - ago, load, att) for ago, load, att in points))
+
+
+def est(state: Learned, prior: float | None = None, tuning: PlannerTuning = TUNING) -> tuple[float, str] | None:
+    c = estimate(state, now=NOW, goal=0.95, line=0.96, prior=prior, tuning=tuning)
+    return None if c is None else (round(c.per_replica, 6), c.source)
+
+
+def test_the_estimate_crosses_the_goal_inside_the_bracket_and_is_at_least_its_geometric_middle() -> None:
+    state = learned((300, 1000.0, 0.99), (200, 2000.0, 0.75))
+    c = estimate(state, now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert c is not None and (c.lower, c.upper, c.source, c.points) == (1000.0, 2000.0, "learned", 2)
+    # crossing 1000 + 1000 x 0.04 / 0.24 = 1166.7 < sqrt(1000 x 2000) = 1414.2: the middle
+    assert c.per_replica == pytest.approx(math.sqrt(2_000_000))
+    # a crossing above the middle is the estimate
+    steep = learned((300, 1000.0, 1.0), (200, 2000.0, 0.94))
+    assert est(steep) == (round(1000 + 1000 * 0.05 / 0.06, 6), "learned")
+
+
+def test_a_newer_point_wins_over_an_older_one_it_contradicts() -> None:
+    # A new model version: 1500 per replica served within the SLO before, breaching now.
+    state = learned((3000, 1500.0, 0.99), (100, 1500.0, 0.80), (50, 800.0, 0.99))
+    kept = consistent(state.points, NOW, 0.95, TUNING)
+    assert [p.per_replica for p in kept] == [800.0, 1500.0]  # the old 1500 within is gone
+    c = estimate(state, now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert c is not None and (c.lower, c.upper) == (800.0, 1500.0)
+
+
+def test_points_older_than_the_memory_are_forgotten() -> None:
+    # half-life 3600 s, forget under 1/16: after 4 h
+    assert est(learned((4 * 3600 + 1, 1000.0, 0.99))) is None
+    assert est(learned((4 * 3600 - 1, 1000.0, 0.99))) == (1250.0, "learned")
+    short = PlannerTuning(capacity_half_life_seconds=60)
+    assert est(learned((300, 1000.0, 0.99)), tuning=short) is None
+
+
+def test_a_breach_no_lower_load_cured_is_not_a_capacity_limit() -> None:
+    # breaches at 1000 and (more replicas) 600: fewer requests per replica did not cure it
+    assert est(learned((300, 1000.0, 0.5), (100, 600.0, 0.5))) is None
+    assert est(learned((300, 1000.0, 0.5), (100, 600.0, 0.5)), prior=900.0) == (900.0, "prior")
+    # once a lower load is served within the SLO the breaches bound the capacity
+    c = estimate(
+        learned((300, 1000.0, 0.5), (100, 600.0, 0.5), (50, 400.0, 0.99)),
+        now=NOW,
+        goal=0.95,
+        line=0.96,
+        prior=None,
+        tuning=TUNING,
+    )
+    assert c is not None and (c.lower, c.upper) == (400.0, 600.0)
+
+
+def test_without_a_breach_the_estimate_probes_only_with_room() -> None:
+    assert est(learned((100, 1000.0, 0.99))) == (1250.0, "learned")  # 99% >= the 96% line
+    assert est(learned((100, 1000.0, 0.955))) == (1000.0, "learned")  # within, but no room
+    # a prior above what was learned is kept until a breach says otherwise
+    assert est(learned((100, 1000.0, 0.99)), prior=2000.0) == (2000.0, "prior")
+    assert est(learned((100, 1000.0, 0.99)), prior=1100.0) == (1250.0, "learned")
+
+
+def test_the_prior_alone_before_anything_is_learned() -> None:
+    assert est(Learned(unit="tokens"), prior=5000.0) == (5000.0, "prior")
+    assert est(Learned(unit="tokens")) is None
+    assert est(Learned(unit="tokens"), prior=float("nan")) is None
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0, 3.7])
+def test_the_estimate_scales_with_the_points(factor: float) -> None:
+    base = ((600, 1000.0, 0.99), (300, 1800.0, 0.9), (100, 1200.0, 0.97))
+    scaled = tuple((ago, load * factor, att) for ago, load, att in base)
+    one, other = est(learned(*base)), est(learned(*scaled))
+    assert one is not None and other is not None
+    assert other[0] == pytest.approx(one[0] * factor)

@@ -1,0 +1,77 @@
+"""The forecast step (inferop.cost.forecast): level, trend, upper quantile, previous days.
+
+Covers: a flat load forecasts itself; a rising trend is extrapolated over the horizon, a falling one
+is not (scale-down follows the load); the upper quantile grows with the recent variability and the
+quantile; never below the load observed now; the same time of day on previous days pre-warms a daily
+ramp and is ignored when the history does not hold those days; forecast off: the observed load.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from inferop.cost.forecast import DAY_SECONDS, forecast
+from inferop.cost.state import LoadSample
+from inferop.cost.tuning import PlannerTuning
+
+NOW = 1_700_000_000.0
+TUNING = PlannerTuning()
+
+
+def samples(values: list[float], step: float = 30.0, end: float = NOW) -> tuple[LoadSample, ...]:
+    return tuple(LoadSample(end - (len(values) - 1 - i) * step, v) for i, v in enumerate(values))
+
+
+def run(history: tuple[LoadSample, ...], observed: float, horizon: float = 150.0, tuning: PlannerTuning = TUNING):  # type: ignore[no-untyped-def]
+    return forecast(history, now=NOW, observed=observed, horizon=horizon, unit="tokens", tuning=tuning)
+
+
+def test_a_flat_load_forecasts_itself() -> None:
+    f = run(samples([100.0] * 20), 100.0)
+    assert (f.load, f.upper, f.trend) == (pytest.approx(100.0), pytest.approx(100.0), pytest.approx(0.0))
+
+
+def test_a_rising_trend_is_extrapolated_over_the_horizon_a_falling_one_is_not() -> None:
+    rising = run(samples([100.0 + 10 * i for i in range(20)]), 290.0)  # +1/3 per second
+    assert rising.load == pytest.approx(290.0 + 150.0 / 3)
+    falling = run(samples([300.0 - 10 * i for i in range(20)]), 110.0)
+    assert falling.load == pytest.approx(110.0)  # the level now, not where the line goes
+    longer = run(samples([100.0 + 10 * i for i in range(20)]), 290.0, horizon=300.0)
+    assert longer.load > rising.load
+
+
+def test_the_upper_quantile_grows_with_variability_and_the_quantile() -> None:
+    calm = run(samples([100.0, 102.0] * 10), 101.0)
+    noisy = run(samples([60.0, 140.0] * 10), 100.0)
+    assert calm.upper < noisy.upper
+    assert noisy.upper > noisy.load
+    higher = run(samples([60.0, 140.0] * 10), 100.0, tuning=PlannerTuning(upper_quantile=0.99))
+    assert higher.upper > noisy.upper
+
+
+def test_never_below_the_load_observed_now() -> None:
+    f = run(samples([100.0] * 20), 500.0)
+    assert f.load >= 500.0 and f.upper >= 500.0
+    assert run((), 42.0).load == 42.0
+
+
+def test_yesterdays_ramp_is_pre_warmed() -> None:
+    yesterday = samples([100.0] * 5 + [400.0] * 5, end=NOW - DAY_SECONDS + 150)  # ramps at -1 d + 30 s
+    today = samples([100.0] * 20)
+    f = run(yesterday + today, 100.0)
+    assert f.daily_ratio == pytest.approx(4.0)
+    assert f.load == pytest.approx(400.0)
+    assert run(today, 100.0).daily_ratio is None  # no previous day in the history
+    off = run(yesterday + today, 100.0, tuning=PlannerTuning(daily=False))
+    assert off.load == pytest.approx(100.0)
+
+
+def test_a_falling_day_lowers_nothing() -> None:
+    yesterday = samples([400.0] * 5 + [100.0] * 5, end=NOW - DAY_SECONDS + 150)
+    f = run(yesterday + samples([400.0] * 20), 400.0)
+    assert f.load == pytest.approx(400.0)
+
+
+def test_forecast_off_is_the_observed_load() -> None:
+    f = run(samples([100.0 + 10 * i for i in range(20)]), 290.0, tuning=PlannerTuning(forecast=False))
+    assert (f.load, f.upper) == (290.0, 290.0)
