@@ -1,6 +1,10 @@
 """Properties of decide() over generated specs, policies, observations, headroom and history (hypothesis).
 
-Covers: the result always lies in [minReplicas, min(maxReplicas, quota, budget)] (the ceiling wins
+The generator fills the planner's learned state (capacity points and load history, in tokens or
+requests), the ready replicas' history, a token rate and sometimes a capacity prior.
+
+Covers: a higher forecast (every load sample and the load observed scaled up) or a lower capacity
+(every capacity point and the prior scaled down) never yields fewer replicas; the result always lies in [minReplicas, min(maxReplicas, quota, budget)] (the ceiling wins
 when the two cross) and inside the schedule's narrowed range; missing, NaN, infinite, stale,
 multi-series or failed data never scales down (only bounds can lower the replicas then); a higher
 observed latency, or a lower SLO attainment, never yields fewer replicas; Recommend mode never acts
@@ -22,6 +26,7 @@ from inferop.api.costpolicy import DAYS, CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling
 from inferop.cost.decide import Decision, History, bounds, decide
 from inferop.cost.signals import Observation, Observations, ObservationStatus
+from inferop.cost.state import CapacityPoint, Learned, LoadSample
 from inferop.tenancy.headroom import Headroom
 
 S = ObservationStatus
@@ -140,6 +145,45 @@ def scenarios(draw: st.DrawFn, slo: bool | None = None) -> Scenario:
     now = START + draw(st.integers(0, 366 * 86_400))
     # Mostly inside [minReplicas, maxReplicas], sometimes anywhere (outside after a spec or quota change).
     current = draw(st.one_of(st.integers(spec["minReplicas"], spec["maxReplicas"]), st.integers(0, 30)))
+    unit = draw(st.sampled_from(["tokens", "requests"]))
+    scale = 1000.0 if unit == "tokens" else 1.0
+    if draw(st.booleans()):
+        spec["capacity"] = (
+            {"tokensPerSecondPerReplica": draw(st.integers(1, 20_000))}
+            if unit == "tokens"
+            else {"requestsPerSecondPerReplica": str(draw(st.integers(1, 400)) / 20)}
+        )
+    points = tuple(
+        sorted(
+            (
+                CapacityPoint(now - ago, per * scale, att)
+                for ago, per, att in draw(
+                    st.lists(
+                        st.tuples(st.integers(1, 20_000), st.floats(0.01, 20), st.floats(0, 1)),
+                        max_size=12,
+                    )
+                )
+            ),
+            key=lambda p: p.time,
+        )
+    )
+    base_load = draw(st.floats(0, 200)) * scale
+    load = tuple(
+        LoadSample(now - ago, max(0.0, base_load * (1 + wiggle)))
+        for ago, wiggle in sorted(
+            draw(
+                st.lists(
+                    st.tuples(st.sampled_from([*range(30, 900, 30), *range(86_300, 86_700, 30)]), st.floats(-0.5, 2)),
+                    max_size=40,
+                    unique_by=lambda x: x[0],
+                )
+            ),
+            reverse=True,
+        )
+    )
+    learned = Learned(unit=unit, points=points, load=load)
+    ready_before = draw(st.one_of(st.none(), st.integers(0, 30)))
+    ready_since = None if ready_before is None else now - draw(st.integers(0, 900))
     if draw(st.booleans()):  # any history: stabilization and cooldown often hold
         history = History(
             recommendations=tuple(
@@ -149,16 +193,26 @@ def scenarios(draw: st.DrawFn, slo: bool | None = None) -> Scenario:
                 )
             ),
             last_scale_time=draw(st.one_of(st.none(), st.integers(0, 900).map(lambda ago: now - ago))),
+            ready=ready_before,
+            ready_since=ready_since,
+            learned=learned,
         )
     else:  # a quiet history: low recommendations over the last 15 minutes, no recent action
         step = policy.interval_seconds
-        history = History(recommendations=tuple((now - ago, 0) for ago in range(900, 0, -step)))
+        history = History(
+            recommendations=tuple((now - ago, 0) for ago in range(900, 0, -step)),
+            ready=ready_before,
+            ready_since=ready_since,
+            learned=learned,
+        )
     return Scenario(
         observations=Observations(
             latency_milliseconds=draw(observations_of(100_000)),
             queue_depth_per_replica=draw(observations_of(100)),
             request_rate=draw(observations_of(1000)),
             gpu_utilization_percent=draw(observations_of(100)),
+            slo_attainment=draw(st.one_of(st.floats(0, 1).map(lambda a: Observation.ok(a, 1.0)), observations_of(1))),
+            token_rate=draw(observations_of(400_000)) if unit == "tokens" else Observation.missing(S.UNSUPPORTED),
         ),
         current=current,
         ready=draw(st.integers(0, current + 3)),
@@ -257,6 +311,60 @@ def test_lower_slo_attainment_never_yields_fewer_replicas(s: Scenario, latency: 
         ).desired_replicas
         for attainment in reversed(points)  # from all requests within the SLO down to none
     ]
+    assert desired == sorted(desired)
+
+
+def scaled_load(s: Scenario, factor: float) -> Scenario:
+    """Every load sample and the load observed now times ``factor``."""
+    learned = s.history.learned
+    load = tuple(LoadSample(x.time, x.load * factor) for x in learned.load)
+    obs = s.observations
+    if learned.unit == "tokens":
+        obs = replace(obs, token_rate=Observation.ok(obs.token_rate.value * factor, 1.0))
+    else:
+        obs = replace(obs, request_rate=Observation.ok(obs.request_rate.value * factor, 1.0))
+    return replace(s, observations=obs, history=replace(s.history, learned=replace(learned, load=load)))
+
+
+def scaled_capacity(s: Scenario, factor: float) -> Scenario:
+    """Every capacity point and the prior times ``factor``."""
+    learned = s.history.learned
+    points = tuple(replace(p, per_replica=p.per_replica * factor) for p in learned.points)
+    autoscaling = s.autoscaling
+    prior = autoscaling.capacity
+    if prior is not None:
+        tokens = prior.tokens_per_second_per_replica
+        rps = prior.requests_per_second_per_replica
+        prior = prior.model_copy(
+            update={
+                "tokens_per_second_per_replica": None if tokens is None else max(1, round(tokens * factor)),
+                "requests_per_second_per_replica": None if rps is None else f"{float(rps) * factor:.9f}",
+            }
+        )
+        autoscaling = autoscaling.model_copy(update={"capacity": prior})
+    history = replace(s.history, learned=replace(learned, points=points))
+    return replace(s, history=history, autoscaling=autoscaling)
+
+
+def usable_load(s: Scenario) -> bool:
+    obs = s.observations.token_rate if s.history.learned.unit == "tokens" else s.observations.request_rate
+    return obs.usable and obs.value is not None and (obs.age_seconds or 0) <= 3 * s.policy.interval_seconds
+
+
+@PROPERTY
+@given(scenarios(slo=True), st.lists(st.floats(1, 10), min_size=1, max_size=4))
+def test_a_higher_forecast_never_yields_fewer_replicas(s: Scenario, factors: list[float]) -> None:
+    if not usable_load(s):
+        return
+    desired = [scaled_load(s, f).run().desired_replicas for f in sorted({1.0, *factors})]
+    assert desired == sorted(desired)
+
+
+@PROPERTY
+@given(scenarios(slo=True), st.lists(st.floats(0.05, 1), min_size=1, max_size=4))
+def test_a_lower_capacity_never_yields_fewer_replicas(s: Scenario, factors: list[float]) -> None:
+    # the requests prior is a decimal string: compare capacities scaled from the same string
+    desired = [scaled_capacity(s, f).run().desired_replicas for f in sorted({1.0, *factors}, reverse=True)]
     assert desired == sorted(desired)
 
 

@@ -43,7 +43,7 @@ class Capacity:
 
     def lowered(self, per_replica: float) -> Capacity:
         """This estimate capped at ``per_replica`` (the guard: a breach observed at that load)."""
-        if per_replica >= self.per_replica:
+        if not per_replica > 0 or per_replica >= self.per_replica:
             return self
         upper = per_replica if self.upper is None else min(self.upper, per_replica)
         return Capacity(per_replica, self.unit, "learned", self.lower, upper, self.points, self.span_seconds)
