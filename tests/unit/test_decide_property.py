@@ -4,7 +4,8 @@ The generator fills the planner's learned state (capacity points and load histor
 requests), the ready replicas' history, a token rate and sometimes a capacity prior.
 
 Covers: a higher forecast (every load sample and the load observed scaled up) or a lower capacity
-(every capacity point and the prior scaled down) never yields fewer replicas; the result always lies in [minReplicas, min(maxReplicas, quota, budget)] (the ceiling wins
+(every capacity point and the prior scaled down) never yields fewer replicas; the result always lies
+in [minReplicas, min(maxReplicas, quota, budget)] (the ceiling wins
 when the two cross) and inside the schedule's narrowed range; missing, NaN, infinite, stale,
 multi-series or failed data never scales down (only bounds can lower the replicas then); a higher
 observed latency, or a lower SLO attainment, never yields fewer replicas; Recommend mode never acts

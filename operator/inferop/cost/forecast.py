@@ -11,8 +11,9 @@ interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
   normal quantile of ``upper_quantile``); never below the load observed now;
 - long term (``daily``): on each of the last ``daily_days`` days whose history holds samples in the
   ``daily_tolerance_seconds`` before this time of day, the ratio of that day's highest load over the
-  horizon to its load at this time (the mean of those samples); the level times the mean ratio, when above 1, raises the forecast
-  (a daily ramp is pre-warmed; the night is not paid for, since a falling day only lowers nothing).
+  horizon to its load at this time (the mean of those samples); the level times the mean ratio, when
+  above 1, raises the forecast (a daily ramp is pre-warmed; a falling day lowers nothing, and the
+  night is not paid for since the level follows the load down).
 """
 
 from __future__ import annotations
