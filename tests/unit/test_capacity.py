@@ -1,8 +1,8 @@
 """The capacity step (inferop.cost.capacity): bracket, estimate, decaying memory, prior.
 
 Covers: the estimate crosses the goal between the highest load within the SLO and the lowest
-breaching, and is at least the bracket's geometric middle; a newer point wins over an older one it
-contradicts (a new model version is picked up); old points are forgotten after the half-lives; a
+breaching, and is at least the bracket's geometric middle; the weight of evidence decides the bracket
+and newer points weigh more (one slow request does not wipe the memory; a new model version wins); old points are forgotten after the half-lives; a
 breach no lower load cured is not a capacity limit; with no breach the estimate probes above the
 highest load within the SLO only when that load left the scale-down line's room; the prior before
 anything is learned, and above a lower learned load; scale equivariance (a capacity twice as high in
@@ -15,7 +15,7 @@ import math
 
 import pytest
 
-from inferop.cost.capacity import consistent, estimate
+from inferop.cost.capacity import estimate
 from inferop.cost.state import CapacityPoint, Learned
 from inferop.cost.tuning import PlannerTuning
 
@@ -44,13 +44,19 @@ def test_the_estimate_crosses_the_goal_inside_the_bracket_and_is_at_least_its_ge
     assert est(steep) == (round(1000 + 1000 * 0.05 / 0.06, 6), "learned")
 
 
-def test_a_newer_point_wins_over_an_older_one_it_contradicts() -> None:
-    # A new model version: 1500 per replica served within the SLO before, breaching now.
-    state = learned((3000, 1500.0, 0.99), (100, 1500.0, 0.80), (50, 800.0, 0.99))
-    kept = consistent(state.points, NOW, 0.95, TUNING)
-    assert [p.per_replica for p in kept] == [800.0, 1500.0]  # the old 1500 within is gone
-    c = estimate(state, now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+def test_the_weight_of_evidence_decides_and_newer_points_weigh_more() -> None:
+    # One slow request at a light load among many points within the SLO above it: not a limit.
+    noisy = learned((600, 2000.0, 0.99), (500, 2500.0, 0.99), (400, 3000.0, 0.99), (10, 500.0, 0.5), (5, 300.0, 0.99))
+    c = estimate(noisy, now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert c is not None and c.upper is None and c.lower == 2500.0  # 3000 alone weighs less than the newer breach
+    # A new model version: 1500 per replica served within the SLO hours ago, breaching now (repeatedly).
+    version = learned((3 * 3600, 1500.0, 0.99), (300, 1500.0, 0.80), (200, 1600.0, 0.8), (50, 800.0, 0.99))
+    c = estimate(version, now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
     assert c is not None and (c.lower, c.upper) == (800.0, 1500.0)
+    # The same points all of the same age: the old 1500 within and the new 1500 breach tie, 1600 breaches
+    tie = learned((300, 1500.0, 0.99), (300, 1500.0, 0.80), (300, 1600.0, 0.8), (300, 800.0, 0.99))
+    c = estimate(tie, now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert c is not None and c.upper is not None and c.upper <= 1600.0
 
 
 def test_points_older_than_the_memory_are_forgotten() -> None:

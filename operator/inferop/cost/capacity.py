@@ -6,12 +6,13 @@ one estimate with its bracket, source and support (``status.autoscaling.capacity
 in ``docs/decide.md`` ("Capacity"); in short:
 
 - memory decays: a point's weight halves every ``capacity_half_life_seconds``; points under
-  ``forget_weight`` are forgotten, and a newer point wins over an older one it contradicts (a point
-  within the SLO at a load an older breach had, or a breach at a load an older point served), so a
-  new model version or new runtime flags are picked up;
-- the bracket is [highest load per replica seen within the SLO, lowest seen breaching it]; a breach
-  counts only when a lower load was served within the SLO (a breach that fewer requests per replica
-  do not cure is not a capacity limit: the latency is then not load-driven);
+  ``forget_weight`` are forgotten;
+- the bracket is [highest load per replica seen within the SLO, lowest seen breaching it], by the
+  weight of evidence (``bracket``): a point within the SLO at load L counts when the points within at
+  L and above outweigh the breaches at L and below, a breach when they do not (one slow request at a
+  light load does not wipe out an hour of points); newer points weigh more, so a new model version or
+  new runtime flags win as the old points fade; a breach counts only above a point within the SLO (a breach that fewer requests per replica do not cure is not a capacity limit: the latency
+  is then not load-driven);
 - the estimate is the load where the attainment crosses the goal, interpolated across the bracket,
   and at least the bracket's geometric middle; with no breach seen it is the highest load within the
   SLO, times ``probe_factor`` when that load left the scale-down line's room, or the prior if that is
@@ -20,6 +21,7 @@ in ``docs/decide.md`` ("Capacity"); in short:
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +44,9 @@ class Capacity:
     span_seconds: float = 0.0
 
     def lowered(self, per_replica: float) -> Capacity:
-        """This estimate capped at ``per_replica`` (the guard: a breach observed at that load)."""
+        """This estimate capped at ``per_replica`` (the guard: a breach observed at that load), but
+        not below the bracket's lower end: a load already served within the SLO is not what breached."""
+        per_replica = max(per_replica, self.lower or 0.0)
         if not per_replica > 0 or per_replica >= self.per_replica:
             return self
         upper = per_replica if self.upper is None else min(self.upper, per_replica)
@@ -59,28 +63,55 @@ class Capacity:
         }
 
 
-def consistent(
-    points: tuple[CapacityPoint, ...], now: float, goal: float, tuning: PlannerTuning
-) -> list[CapacityPoint]:
-    """The remembered points (weight at least ``forget_weight``) that no newer point contradicts, newest first."""
+def remembered(
+    points: tuple[CapacityPoint, ...], now: float, tuning: PlannerTuning
+) -> list[tuple[CapacityPoint, float]]:
+    """The points still remembered (weight at least ``forget_weight``) with their weights, oldest first."""
     half_life = max(1.0, tuning.capacity_half_life_seconds)
-    horizon = half_life * math.log2(1.0 / tuning.forget_weight) if tuning.forget_weight > 0 else math.inf
-    kept: list[CapacityPoint] = []
-    max_within = -math.inf
-    min_breach = math.inf
-    for point in reversed(points):
-        if now - point.time > horizon:
+    out = []
+    for point in points:
+        weight = 0.5 ** (max(0.0, now - point.time) / half_life)
+        if weight >= tuning.forget_weight:
+            out.append((point, weight))
+    return out
+
+
+def bracket(
+    weighted: list[tuple[CapacityPoint, float]], goal: float
+) -> tuple[CapacityPoint | None, CapacityPoint | None]:
+    """(the point at the highest load within the SLO, the point at the lowest load breaching it)
+    that the weight of evidence supports. The attainment falls as the load per replica rises, so a
+    point within the SLO at load L is supported by those within at L and above and contradicted by
+    breaches at L and below; a breach the other way round. Both compare ``within(>= L)`` with
+    ``breach(<= L)``: within points count where the first weighs more, breaches where the second
+    does. Newer points weigh more, so a new model version wins as the old points fade, and one slow
+    request at a light load does not outweigh an hour of points served within the SLO above it. A
+    breach counts only above a supported point within the SLO."""
+    ordered = sorted(weighted, key=lambda pw: pw[0].per_replica)
+    loads = [p.per_replica for p, _ in ordered]
+    within = [0.0]
+    breach = [0.0]
+    for point, weight in ordered:  # prefix sums over the first i points
+        hit = point.attainment >= goal
+        within.append(within[-1] + (weight if hit else 0.0))
+        breach.append(breach[-1] + (0.0 if hit else weight))
+
+    def margin(load: float) -> float:
+        """within(>= load) - breach(<= load)."""
+        return (within[-1] - within[bisect.bisect_left(loads, load)]) - breach[bisect.bisect_right(loads, load)]
+
+    best: CapacityPoint | None = None
+    for point, _ in ordered:
+        if point.attainment >= goal and margin(point.per_replica) > 0:
+            best = point
+    if best is None:
+        return None, None
+    worst: CapacityPoint | None = None
+    for point, _ in ordered:
+        if point.attainment < goal and point.per_replica > best.per_replica and margin(point.per_replica) < 0:
+            worst = point
             break
-        if point.attainment >= goal:
-            if point.per_replica >= min_breach:
-                continue
-            max_within = max(max_within, point.per_replica)
-        else:
-            if point.per_replica <= max_within:
-                continue
-            min_breach = min(min_breach, point.per_replica)
-        kept.append(point)
-    return kept
+    return best, worst
 
 
 def estimate(
@@ -94,13 +125,9 @@ def estimate(
 ) -> Capacity | None:
     """The capacity per ready replica at the SLO ``goal`` (a fraction; ``line`` is the scale-down
     attainment line), or None when neither a point nor a prior gives one."""
-    kept = consistent(learned.points, now, goal, tuning)
-    within = [p for p in kept if p.attainment >= goal]
-    breaches = [p for p in kept if p.attainment < goal]
-    best = max(within, key=lambda p: p.per_replica, default=None)
-    # A breach is a capacity limit only when a lower load was served within the SLO.
-    worst = min(breaches, key=lambda p: p.per_replica, default=None) if best is not None else None
-    support = [p for p in kept if p.attainment >= goal or best is not None]
+    weighted = remembered(learned.points, now, tuning)
+    best, worst = bracket(weighted, goal)
+    support = [p for p, _ in weighted] if best is not None else []
     span = (max(p.time for p in support) - min(p.time for p in support)) if support else 0.0
     unit = learned.unit
     prior = prior if prior is not None and math.isfinite(prior) and prior > 0 else None
