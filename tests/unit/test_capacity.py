@@ -104,3 +104,17 @@ def test_the_estimate_scales_with_the_points(factor: float) -> None:
     one, other = est(learned(*base)), est(learned(*scaled))
     assert one is not None and other is not None
     assert other[0] == pytest.approx(one[0] * factor)
+
+
+def test_the_points_attainment_line_extrapolates_where_the_goal_is_crossed() -> None:
+    # attainment falls 1% per 1000 tokens/s: 0.99 at 1000, 0.97 at 3000 -> 0.95 at 5000
+    falling = learned((300, 1000.0, 0.99), (200, 2000.0, 0.98), (100, 3000.0, 0.97))
+    c = estimate(falling, now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert c is not None and c.per_replica == pytest.approx(5000.0, rel=0.02)
+    # at most max_extrapolation (2) times the highest load within the SLO
+    flat = learned((300, 1000.0, 0.999), (200, 2000.0, 0.998), (100, 3000.0, 0.997))
+    assert est(flat) == (6000.0, "learned")
+    # never above a breach: the bracket's upper end
+    capped = learned((300, 1000.0, 0.99), (200, 2000.0, 0.98), (100, 3000.0, 0.97), (50, 4000.0, 0.5))
+    c = estimate(capped, now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert c is not None and c.per_replica == 4000.0 and c.upper == 4000.0

@@ -743,3 +743,14 @@ def replace_obs(obs: Observations, **changes: Observation) -> Observations:
     from dataclasses import replace
 
     return replace(obs, **changes)
+
+
+def test_a_breach_at_a_load_already_served_within_the_slo_is_not_load_driven() -> None:
+    # 4000 tok/s per replica was served within the SLO; now 500 per replica breaches: one slow request
+    history = planned_history(2000.0, 4, BRACKET, ready=4)
+    d = run(tokens(2000.0, attainment=0.5, latency=9000), current=4, history=history)
+    assert d.desired_replicas == 4 and d.reason is Reason.HOLD  # no guard raise, no scale-down either
+    assert "not load-driven" in d.message and d.slo_breached
+    # the same breach at 6000 per replica (above what was served) raises at once
+    hot = planned_history(24_000.0, 4, BRACKET, ready=4)
+    assert run(tokens(24_000.0, attainment=0.5, latency=9000), current=4, history=hot).reason is Reason.SLO_BREACH

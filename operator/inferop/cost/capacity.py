@@ -14,9 +14,12 @@ in ``docs/decide.md`` ("Capacity"); in short:
   new runtime flags win as the old points fade; a breach counts only above a point within the SLO (a breach that fewer requests per replica do not cure is not a capacity limit: the latency
   is then not load-driven);
 - the estimate is the load where the attainment crosses the goal, interpolated across the bracket,
-  and at least the bracket's geometric middle; with no breach seen it is the highest load within the
-  SLO, times ``probe_factor`` when that load left the scale-down line's room, or the prior if that is
-  higher; with no point at all it is the prior (None without one: the service is then reactive).
+  or extrapolated by a weighted line of attainment over load through the points within the SLO (at
+  most ``max_extrapolation`` times the bracket's lower end, and never above its upper end), and at
+  least the bracket's geometric middle; with no breach seen it is the highest load within the
+  SLO, times ``probe_factor`` when that load left the scale-down line's room, or where a weighted
+  line of attainment over load crosses the goal (at most ``max_extrapolation`` times that load) when
+  that is higher, or the prior if that is higher still; with no point at all it is the prior (None without one: the service is then reactive).
 """
 
 from __future__ import annotations
@@ -114,6 +117,23 @@ def bracket(
     return best, worst
 
 
+def extrapolated(weighted: list[tuple[CapacityPoint, float]], goal: float) -> float | None:
+    """Where a weighted least-squares line of attainment over load per replica crosses ``goal``
+    (None: fewer than three points, or an attainment that does not fall with the load)."""
+    if len(weighted) < 3:
+        return None
+    total = sum(w for _, w in weighted)
+    mean_x = sum(p.per_replica * w for p, w in weighted) / total
+    mean_y = sum(p.attainment * w for p, w in weighted) / total
+    var = sum(w * (p.per_replica - mean_x) ** 2 for p, w in weighted)
+    if var <= 0:
+        return None
+    slope = sum(w * (p.per_replica - mean_x) * (p.attainment - mean_y) for p, w in weighted) / var
+    if slope >= 0:
+        return None
+    return mean_x + (goal - mean_y) / slope
+
+
 def estimate(
     learned: Learned,
     *,
@@ -141,9 +161,16 @@ def estimate(
         crossing = lower
         if best.attainment > worst.attainment:
             crossing = lower + (upper - lower) * (best.attainment - goal) / (best.attainment - worst.attainment)
-        value = min(upper, max(crossing, math.sqrt(lower * upper)))
+        value = max(crossing, math.sqrt(lower * upper))
+        trend = extrapolated([(p, w) for p, w in weighted if p.attainment >= goal], goal)
+        if trend is not None:
+            value = max(value, min(trend, lower * tuning.max_extrapolation))
+        value = min(upper, value)
         return Capacity(value, unit, "learned", lower, upper, len(support), span)
     value = lower * tuning.probe_factor if best.attainment >= line else lower
+    crossing = extrapolated([(p, w) for p, w in weighted if p.attainment >= goal], goal)
+    if crossing is not None:
+        value = max(value, min(crossing, lower * tuning.max_extrapolation))
     if prior is not None and prior > value:
         return Capacity(prior, unit, "prior", lower, None, len(support), span)
     return Capacity(value, unit, "learned", lower, None, len(support), span)

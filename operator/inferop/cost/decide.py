@@ -503,9 +503,22 @@ def decide(
     # The window predates the ready replicas when they rose within it: it judges fewer replicas.
     rose_at = history.rose_at(now, ready)
     predates = rose_at is not None and now - rose_at < window
-    if "latency" in up and capacity is not None and load is not None and ready > 0 and not predates:
+    # A breach at a load per replica below one already served within the SLO is not load-driven:
+    # more replicas would not cure it, so the guard does not raise (the planner still sizes).
+    per_replica = load.value / ready if load is not None and ready > 0 else None
+    not_load_driven = (
+        "latency" in up
+        and capacity is not None
+        and capacity.lower is not None
+        and per_replica is not None
+        and per_replica < capacity.lower
+    )
+    breached = "latency" in up
+    if not_load_driven:
+        del up["latency"]
+    if "latency" in up and capacity is not None and per_replica is not None and not predates:
         # An observed breach lowers the capacity at once: this load per replica was too much.
-        capacity = capacity.lowered(load.value / ready)
+        capacity = capacity.lowered(per_replica)
 
     # Step 4, size: ceil(forecast upper / (capacity x utilization)).
     planned: int | None = None
@@ -557,6 +570,15 @@ def decide(
         else:
             reason = Reason.SCALE_DOWN_WITH_HEADROOM
         what = plan_text
+        if not_load_driven and capacity is not None and per_replica is not None:
+            recommendation = max(recommendation, current)
+            reason = Reason.HOLD if recommendation == current else reason
+            what = (
+                f"{_signal_text('latency', observations, autoscaling, reading)} at "
+                f"{_amount(per_replica, capacity.unit)} per replica, under the "
+                f"{_amount(capacity.lower or 0.0, capacity.unit)} already served within the SLO: not load-driven, "
+                f"more replicas would not cure it; {plan_text}"
+            )
     else:
         # Reactive (no capacity known yet: no prior and nothing learned): the latency and the targets.
         has_signal = slo is not None or not _no_targets(autoscaling)
@@ -703,7 +725,7 @@ def decide(
         acts=acts,
         inputs=inputs,
         recommendation=recommendation,
-        slo_breached="latency" in up,
+        slo_breached=breached,
         history=history.record(now, recommendation, scaled=acts, keep_seconds=keep, ready=ready, learned=learned),
         capacity=capacity.to_json() if capacity is not None else None,
         forecast=prediction.to_json() if prediction is not None else None,

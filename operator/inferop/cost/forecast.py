@@ -28,6 +28,8 @@ from inferop.cost.state import LoadSample, LoadUnit
 from inferop.cost.tuning import PlannerTuning
 
 DAY_SECONDS = 86_400.0
+#: The median absolute deviation of a normal distribution is this many times smaller than its sigma.
+MAD_TO_SIGMA = 1.4826
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ def _line(samples: list[LoadSample], now: float) -> tuple[float, float, float]:
     slope = 0.0 if var_t <= 0 else sum((s.time - mean_t) * (s.load - mean_y) for s in samples) / var_t
     level = mean_y + slope * (now - mean_t)
     residuals = [s.load - (mean_y + slope * (s.time - mean_t)) for s in samples]
-    sigma = math.sqrt(sum(r * r for r in residuals) / max(1, n - 2)) if n > 2 else 0.0
+    # Robust to one burst: the median absolute residual, scaled to a normal standard deviation.
+    sigma = MAD_TO_SIGMA * statistics.median(abs(r) for r in residuals) if n > 2 else 0.0
     return level, slope, sigma
 
 

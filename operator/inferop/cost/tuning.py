@@ -30,6 +30,8 @@ class PlannerTuning:
     #: With no breach seen, the estimate is the highest load within the SLO times this, when that load
     #: was served with the scale-down line's room (probe upwards, slowly): else the load itself.
     probe_factor: float = 1.25
+    #: ... or where the points' attainment-over-load line crosses the goal, at most this times that load.
+    max_extrapolation: float = 2.0
     #: Forecast: the recent window (level, trend, variability), the upper quantile, on/off, seasonality.
     forecast: bool = True
     daily: bool = True
