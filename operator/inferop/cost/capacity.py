@@ -11,15 +11,16 @@ in ``docs/decide.md`` ("Capacity"); in short:
   weight of evidence (``bracket``): a point within the SLO at load L counts when the points within at
   L and above outweigh the breaches at L and below, a breach when they do not (one slow request at a
   light load does not wipe out an hour of points); newer points weigh more, so a new model version or
-  new runtime flags win as the old points fade; a breach counts only above a point within the SLO (a breach that fewer requests per replica do not cure is not a capacity limit: the latency
-  is then not load-driven);
-- the estimate is the load where the attainment crosses the goal, interpolated across the bracket,
-  or extrapolated by a weighted line of attainment over load through the points within the SLO (at
-  most ``max_extrapolation`` times the bracket's lower end, and never above its upper end), and at
-  least the bracket's geometric middle; with no breach seen it is the highest load within the
-  SLO, times ``probe_factor`` when that load left the scale-down line's room, or where a weighted
-  line of attainment over load crosses the goal (at most ``max_extrapolation`` times that load) when
-  that is higher, or the prior if that is higher still; with no point at all it is the prior (None without one: the service is then reactive).
+  new runtime flags win as the old points fade; a breach counts only above a point within the SLO (a
+  breach that fewer requests per replica do not cure is not a capacity limit: the latency is then not
+  load-driven);
+- the estimate is the load where the attainment crosses the goal, interpolated across the bracket, or
+  extrapolated by a weighted line of attainment over load through the points within the SLO (at most
+  ``max_extrapolation`` times the bracket's lower end, never above its upper end), and at least the
+  bracket's geometric middle;
+- with no breach seen it is the highest load within the SLO (times ``probe_factor`` when that load
+  left the scale-down line's room), or the extrapolated crossing when higher, or the prior when
+  higher still; with no point at all it is the prior (None without one: the service is reactive).
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
 from __future__ import annotations
 
 import bisect
-import math
 import statistics
 from dataclasses import dataclass
 from typing import Any
