@@ -4,10 +4,10 @@ Covers: the estimate crosses the goal between the highest load within the SLO an
 breaching, and is at least the bracket's geometric middle; the weight of evidence decides the
 bracket and newer points weigh more (one slow request does not wipe the memory; a new model version
 wins); the attainment-over-load line extrapolates the crossing (at most 2x, never above a breach);
-old points are forgotten after the half-lives; a breach no lower load cured is not a capacity limit; with no breach the estimate probes above the
-highest load within the SLO only when that load left the scale-down line's room; the prior before
-anything is learned, and above a lower learned load; scale equivariance (a capacity twice as high in
-every point gives twice the estimate).
+old points are forgotten after the half-lives; a breach no lower load cured is not a capacity limit;
+with no breach the estimate probes above the highest load within the SLO only when that load left
+the scale-down line's room; the prior before anything is learned, and above a lower learned load;
+scale equivariance (a capacity twice as high in every point gives twice the estimate).
 """
 
 from __future__ import annotations
