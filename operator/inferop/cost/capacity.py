@@ -169,9 +169,9 @@ def estimate(
         value = min(upper, value)
         return Capacity(value, unit, "learned", lower, upper, len(support), span)
     value = lower * tuning.probe_factor if best.attainment >= line else lower
-    crossing = extrapolated([(p, w) for p, w in weighted if p.attainment >= goal], goal)
-    if crossing is not None:
-        value = max(value, min(crossing, lower * tuning.max_extrapolation))
+    beyond = extrapolated([(p, w) for p, w in weighted if p.attainment >= goal], goal)
+    if beyond is not None:
+        value = max(value, min(beyond, lower * tuning.max_extrapolation))
     if prior is not None and prior > value:
         return Capacity(prior, unit, "prior", lower, None, len(support), span)
     return Capacity(value, unit, "learned", lower, None, len(support), span)
