@@ -273,10 +273,7 @@ def _selector(metric: str, labels: PromLabels) -> str:
         return f"{metric}{{{labels.namespace}={_string(only.namespace)},{labels.pod}=~{_string(pods)}}}"
     if only is None:
         return f'{metric}{{{labels.inferenceservice}!=""}}'
-    return (
-        f"{metric}{{{labels.namespace}={_string(only.namespace)},"
-        f"{labels.inferenceservice}={_string(only.name)}}}"
-    )
+    return f"{metric}{{{labels.namespace}={_string(only.namespace)},{labels.inferenceservice}={_string(only.name)}}}"
 
 
 def _attributed(expr: str, labels: PromLabels) -> str:
@@ -322,6 +319,13 @@ def request_rate_query(counter: str, window: str, labels: PromLabels) -> str:
     """Requests per second per service."""
     inner = _attributed(f"rate({_selector(counter, labels)}[{_check_window(window)}])", labels)
     return f"sum {_by(labels)} ({inner})"
+
+
+def pods_query(counter: str, labels: PromLabels) -> str:
+    """How many pods of each service export ``counter`` now (the rebuild's ready replicas: a pod's
+    runtime series are scraped once it serves; a pod that is gone leaves a staleness marker)."""
+    inner = _attributed(_selector(counter, labels), labels)
+    return f"count {_by(labels)} ({inner})"
 
 
 def token_rate_query(counters: tuple[str, str], window: str, labels: PromLabels) -> str:
