@@ -217,6 +217,20 @@ def rebuild(
     return out
 
 
+def merge(rebuilt: Learned, live: Learned | None, *, keep_seconds: float) -> Learned:
+    """The rebuilt state followed by what the live ticks learned since the operator started (a retried
+    rebuild runs after some ticks): rebuilt entries older than the first live one, then the live ones."""
+    if live is None or (not live.points and not live.load):
+        return rebuilt
+    first = min([p.time for p in live.points[:1]] + [s.time for s in live.load[:1]])
+    state = Learned(
+        unit=rebuilt.unit,
+        points=tuple(p for p in rebuilt.points if p.time < first) + live.points,
+        load=tuple(s for s in rebuilt.load if s.time < first) + live.load,
+    )
+    return state.add(keep_seconds=keep_seconds)
+
+
 def grid(end: float, keep_seconds: float, step: float) -> list[float]:
     """The range's step grid: whole multiples of ``step`` from ``end - keep_seconds`` to ``end``."""
     if step <= 0:
