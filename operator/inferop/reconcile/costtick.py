@@ -191,6 +191,10 @@ def record_metrics(
     metrics.REPLICAS.labels(*labels).set(current)
     metrics.METRICS_AVAILABLE.labels(*labels).set(1 if decision.metrics_available else 0)
     metrics.SLO_BREACH.labels(*labels).set(1 if decision.slo_breached else 0)
+    learned = decision.history.learned
+    metrics.LEARNED_POINTS.labels(*labels).set(len(learned.points))
+    metrics.LEARNED_LOAD.labels(*labels).set(len(learned.load))
+    metrics.LEARNED_SPAN.labels(*labels).set(learned.load[-1].time - learned.load[0].time if learned.load else 0)
     try:
         hourly = (current_status.get("cost") or {}).get("hourly")
         # Unknown (the GPUClass is gone) is NaN, not 0.

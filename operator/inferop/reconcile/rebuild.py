@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from inferop import metrics
 from inferop.cost import coldstart
 from inferop.cost.queries import PromLabels, ServiceKey, ServiceQuerySpec
 from inferop.cost.rebuild import RangeAnswer, RebuildFailed, grid, merge, plan_rebuild, rebuild
@@ -100,8 +101,10 @@ class PlannerInputs:
                     break  # Prometheus is down or refuses: the others would fail the same way
             for key, result in rebuild(plan, answers, times, keep_seconds=keep).items():
                 if isinstance(result, RebuildFailed):
+                    metrics.REBUILDS.labels("failed").inc()
                     self._failed([d for d in group if d.spec.key == key], now, result.reason)
                     continue
+                metrics.REBUILDS.labels("rebuilt").inc()
                 self.services[key].rebuilt = True
                 out[key] = merge(result, learned.get(key), keep_seconds=keep)
                 log.info(
