@@ -2,7 +2,9 @@
 
 It exposes, on /metrics, what vLLM and dcgm-exporter would expose for each Ready pod of an
 InferenceService: ``vllm:e2e_request_latency_seconds`` (a histogram with vLLM's buckets),
-``vllm:num_requests_waiting``, ``vllm:request_success_total`` and ``DCGM_FI_DEV_GPU_UTIL``, labelled
+``vllm:num_requests_waiting``, ``vllm:request_success_total``, the token counters
+``vllm:prompt_tokens_total`` and ``vllm:generation_tokens_total`` (``--prompt-tokens`` and
+``--generation-tokens`` per completed request) and ``DCGM_FI_DEV_GPU_UTIL``, labelled
 ``namespace``, ``inferenceservice`` and ``pod``. Latency comes from the offered load and the live
 number of Ready pods (read from the API server every second), with an M/M/1-style model: each replica
 serves ``--capacity`` requests/s at ``--service-ms`` mean; at utilisation rho the mean latency is
@@ -106,6 +108,8 @@ class Emulator:
             "# TYPE vllm:e2e_request_latency_seconds histogram",
             "# TYPE vllm:request_success_total counter",
             "# TYPE vllm:num_requests_waiting gauge",
+            "# TYPE vllm:prompt_tokens_total counter",
+            "# TYPE vllm:generation_tokens_total counter",
             "# TYPE DCGM_FI_DEV_GPU_UTIL gauge",
         ]
         with self.lock:
@@ -117,6 +121,10 @@ class Emulator:
                 lines.append(f"vllm:e2e_request_latency_seconds_sum{{{lab}}} {self.sums[pod]:.3f}")
                 lines.append(f"vllm:e2e_request_latency_seconds_count{{{lab}}} {self.counts[pod]:.3f}")
                 lines.append(f"vllm:request_success_total{{{lab}}} {self.counts[pod]:.3f}")
+                prompt = self.counts[pod] * self.args.prompt_tokens
+                generated = self.counts[pod] * self.args.generation_tokens
+                lines.append(f"vllm:prompt_tokens_total{{{lab}}} {prompt:.3f}")
+                lines.append(f"vllm:generation_tokens_total{{{lab}}} {generated:.3f}")
                 lines.append(f"vllm:num_requests_waiting{{{lab}}} {self.waiting.get(pod, 0):.3f}")
                 lines.append(
                     f'DCGM_FI_DEV_GPU_UTIL{{namespace="{ns}",pod="{pod}",gpu="0"}} {self.util.get(pod, 0):.1f}'
@@ -134,6 +142,8 @@ def main() -> None:
     parser.add_argument("--capacity", type=float, default=20.0, help="requests/s one replica serves")
     parser.add_argument("--service-ms", type=float, default=100.0)
     parser.add_argument("--saturated-ms", type=float, default=30000.0)
+    parser.add_argument("--prompt-tokens", type=float, default=600.0, help="prompt tokens per request")
+    parser.add_argument("--generation-tokens", type=float, default=200.0, help="generated tokens per request")
     args = parser.parse_args()
     config.load_kube_config()
     core = client.CoreV1Api()

@@ -97,7 +97,9 @@ def configure_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def start_cost_controller(memo: kopf.Memo, **kwargs: Any) -> None:
     """One cost-control loop for all services; kopf's indexes (live views) feed it."""
     metrics.serve(_settings.metrics_port)
-    controller = CostController(kube(), _settings.prometheus_url, _settings.rate_window, runner=RUNNER)
+    controller = CostController(
+        kube(), _settings.prometheus_url, _settings.rate_window, runner=RUNNER, rebuild_state=_settings.rebuild_state
+    )
     memo["cost_stop"] = stop = asyncio.Event()
     memo["cost_task"] = asyncio.create_task(costtick.run(controller, kwargs, stop))
 

@@ -18,6 +18,11 @@ SLO_BREACH = Gauge("inferop_slo_breach", "1 while the cost controller judges the
 QUERY_ERRORS = Counter("inferop_prometheus_query_errors_total", "Prometheus queries that failed")
 QUERY_SECONDS = Histogram("inferop_prometheus_query_seconds", "Prometheus query latency")
 QUERIES_PER_TICK = Gauge("inferop_prometheus_queries_per_tick", "Prometheus queries in the last cost tick")
+LEARNED_POINTS = Gauge("inferop_learned_capacity_points", "Capacity points the planner holds for the service", SERVICE)
+LEARNED_LOAD = Gauge("inferop_learned_load_samples", "Load samples the planner holds for the service", SERVICE)
+#: The learned state's time span: newest minus oldest load sample (a rebuilt state spans the history).
+LEARNED_SPAN = Gauge("inferop_learned_load_span_seconds", "Time the planner's load history spans", SERVICE)
+REBUILDS = Counter("inferop_state_rebuilds_total", "Rebuilds of the planner's state from Prometheus", ["result"])
 RECONCILE_SECONDS = Histogram("inferop_reconcile_seconds", "Duration of one reconcile", ["kind"])
 
 

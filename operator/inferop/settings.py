@@ -34,6 +34,18 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"error: environment variable {name}={raw!r} must be an integer") from None
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"error: environment variable {name}={raw!r} must be true or false")
+
+
 @dataclass(frozen=True)
 class Settings:
     #: Seconds between drift checks of each InferenceService's children.
@@ -50,6 +62,9 @@ class Settings:
     refused_retry: int = 300
     #: The operator's own namespace (``_operator_namespace``): no Tenant may list it.
     operator_namespace: str | None = None
+    #: Rebuild the planner's learned state (capacity points, load history) from Prometheus range queries
+    #: on start and for a service not seen before (``reconcile.rebuild``); off: start empty.
+    rebuild_state: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,4 +76,5 @@ class Settings:
             rate_window=os.environ.get("INFEROP_RATE_WINDOW") or None,
             refused_retry=_int("INFEROP_REFUSED_RETRY_SECONDS", cls.refused_retry),
             operator_namespace=_operator_namespace(),
+            rebuild_state=_bool("INFEROP_REBUILD_STATE", cls.rebuild_state),
         )

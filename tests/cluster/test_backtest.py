@@ -11,6 +11,7 @@ and its GPUClass from the cluster and replays the range through decide().
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -39,6 +40,8 @@ def openmetrics(namespace: str, start: int) -> str:
     lines: dict[str, list[str]] = {
         "vllm:e2e_request_latency_seconds_bucket": [],
         "vllm:request_success_total": [],
+        "vllm:prompt_tokens_total": [],
+        "vllm:generation_tokens_total": [],
         "vllm:num_requests_waiting": [],
         "DCGM_FI_DEV_GPU_UTIL": [],
         "kube_deployment_status_replicas": [],
@@ -58,6 +61,9 @@ def openmetrics(namespace: str, start: int) -> str:
                 f'vllm:e2e_request_latency_seconds_bucket{{{svc},le="{le}"}} {count} {t}'
             )
         lines["vllm:request_success_total"].append(f"vllm:request_success_total{{{svc}}} {fast + slow} {t}")
+        # loademu's defaults: 600 prompt and 200 generated tokens per request
+        lines["vllm:prompt_tokens_total"].append(f"vllm:prompt_tokens_total{{{svc}}} {(fast + slow) * 600} {t}")
+        lines["vllm:generation_tokens_total"].append(f"vllm:generation_tokens_total{{{svc}}} {(fast + slow) * 200} {t}")
         lines["vllm:num_requests_waiting"].append(f"vllm:num_requests_waiting{{{svc}}} 0 {t}")
         lines["DCGM_FI_DEV_GPU_UTIL"].append(
             f'DCGM_FI_DEV_GPU_UTIL{{namespace="{namespace}",pod="chat-7d9c5b6f4-x2x4z",gpu="0"}} 30 {t}'
@@ -202,6 +208,16 @@ def test_backtest_replays_recorded_range_through_decide(
     assert rel["summary"]["steps_without_actual_replicas"] == 0
     assert all(s["inputs"]["observations"]["latencyMilliseconds"]["status"] == "Ok" for s in rel["steps"])
     assert fast_report["summary"]["projected_gpu_hours"] < summary["projected_gpu_hours"]
+
+    # The replay starts from the learned state rebuilt from the history window before --start (an hour
+    # of the recording lies before now-2h): load in tokens/s and capacity points of the steady pod.
+    learned = re.fullmatch(
+        r"rebuilt from the [0-9.]+ h before --start: ([0-9]+) capacity points, ([0-9]+) load samples \(tokens/s\)",
+        rel["learned_state"],
+    )
+    assert learned, rel["learned_state"]
+    assert int(learned.group(1)) >= 60 and int(learned.group(2)) >= 60, rel["learned_state"]
+    assert report["learned_state"].startswith("rebuilt from the"), report["learned_state"]
 
 
 def test_backtest_errors_name_the_flag(cluster: Cluster, namespace: str, recorded: dict[str, Any]) -> None:

@@ -228,3 +228,25 @@ def test_backtest_prints_every_problem_of_the_service_and_of_the_policy_file(
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"error: --policy: {policy}: 3 problems:"
     assert [line.split()[0] for line in lines[1:]] == ["spec.intervalSeconds:", "spec.prometheus.url:", "spec.bogus:"]
+
+
+def test_the_replay_starts_from_the_rebuilt_learned_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inferop.cost import backtest
+    from inferop.cost.state import CapacityPoint, Learned, LoadSample
+
+    learned = Learned(
+        unit="tokens",
+        points=(CapacityPoint(time=T0 - 60, per_replica=2000.0, attainment=0.99, requests=600.0),),
+        load=(LoadSample(time=T0 - 60, load=4000.0),),
+    )
+    seen: list[Any] = []
+    real = backtest.decide
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(backtest, "decide", spy)
+    run(isvc(), 300.0, 2, minutes=2, learned=learned, window_seconds=120.0, cold_start_seconds=90.0)
+    assert seen[0]["history"].learned == learned  # not the empty state: a running operator would hold it
+    assert all(kw["window_seconds"] == 120.0 and kw["cold_start_seconds"] == 90.0 for kw in seen)

@@ -241,7 +241,8 @@ def test_rate_window_covers_four_scrapes_two_minutes_and_one_interval() -> None:
 def test_number_of_queries_does_not_depend_on_the_number_of_services(count: int) -> None:
     services = [spec(f"svc-{i}", ("vllm", "tgi", "triton", "kserve")[i % 4]) for i in range(count)]
     plan = plan_queries(services, window="2m")
-    expected = {1: 4, 10: 10, 500: 10}[count]  # vllm=kserve, tgi, triton: 3 x 3 signals + 1 GPU
+    # vllm=kserve, tgi, triton: 3 x 3 signals, + 1 token rate for vllm=kserve and for tgi, + 1 GPU
+    expected = {1: 5, 10: 12, 500: 12}[count]
     assert len(plan.queries) == expected
     assert len(plan.routes) == count
 
@@ -266,7 +267,7 @@ def test_per_service_override_replaces_one_signal_for_one_service() -> None:
     assert route.promql == 'my_p95_ms{namespace="team-a",app="b"}[3m]'
     assert route.service == ServiceKey("team-a", "b")
     assert plan.route(ServiceKey("team-a", "b"), "queue_depth") == plan.route(ServiceKey("team-a", "a"), "queue_depth")
-    assert len(plan.queries) == 4 + 1
+    assert len(plan.queries) == 5 + 1
 
 
 def test_custom_runtime_needs_overrides() -> None:
@@ -494,7 +495,7 @@ def test_attainment_is_one_bucket_query_per_histogram_for_all_services_and_targe
     services = [slo_spec(f"svc-{i}", target_ms=(1500, 5000, 1234)[i % 3]) for i in range(300)]
     plan = plan_queries(services, window="2m")
     attainment = [q for q in plan.queries if q.signal == "slo_attainment"]
-    assert len(attainment) == 1 and len(plan.queries) == 5  # latency, queue, rate, GPU, buckets
+    assert len(attainment) == 1 and len(plan.queries) == 6  # latency, queue, rate, tokens, GPU, buckets
     assert attainment[0].promql == (
         "sum by (namespace, inferenceservice, le) "
         '(rate(vllm:e2e_request_latency_seconds_bucket{inferenceservice!=""}[2m]))'
@@ -556,3 +557,50 @@ def test_one_service_can_be_asked_for_alone() -> None:
     assert not re.fullmatch(pattern, "chatxv2-7d9c5b6f4-x2x4z")  # the dot is literal
     assert not re.fullmatch(pattern, "other-7d9c5b6f4-x2x4z")
     assert len(plan.queries) == len(plan_queries([spec("chat.v2", "vllm")], window="2m").queries)
+
+
+# -- token rate ----------------------------------------------------------------------------------
+
+
+def test_token_rate_is_two_summed_rates_added_one_query_per_runtime_family() -> None:
+    services = [spec(f"v-{i}", ("vllm", "kserve")[i % 2]) for i in range(50)]
+    services += [spec(f"t-{i}", "tgi") for i in range(50)]
+    plan = plan_queries(services, window="2m")
+    tokens = [q for q in plan.queries if q.signal == "token_rate"]
+    assert len(tokens) == 2  # vllm = kserve, tgi
+    vllm = plan.route(ServiceKey("team-a", "v-1"), "token_rate")
+    assert isinstance(vllm, Query) and vllm == plan.route(ServiceKey("team-a", "v-0"), "token_rate")
+    assert vllm.promql == (
+        'sum by (namespace, inferenceservice) (rate(vllm:prompt_tokens_total{inferenceservice!=""}[2m])) + '
+        'sum by (namespace, inferenceservice) (rate(vllm:generation_tokens_total{inferenceservice!=""}[2m]))'
+    )
+    tgi = plan.route(ServiceKey("team-a", "t-3"), "token_rate")
+    assert isinstance(tgi, Query) and "tgi_request_input_length_sum" in tgi.promql
+    assert "tgi_request_generated_tokens_sum" in tgi.promql
+    assert "__name__" not in vllm.promql + tgi.promql  # a regex over both names is HTTP 422 on Prometheus 2.42
+
+
+@pytest.mark.parametrize("runtime", ["triton", "torchserve"])
+def test_token_rate_is_unsupported_without_token_counters(runtime: str) -> None:
+    plan = plan_queries([spec("x", runtime)], window="2m")
+    route = plan.route(ServiceKey("team-a", "x"), "token_rate")
+    assert isinstance(route, Unsupported) and "requests/s" in route.reason
+    assert not [q for q in plan.queries if q.signal == "token_rate"]
+
+
+def test_token_rate_from_pod_names_labels_each_summand() -> None:
+    labels = PromLabels(inferenceservice="")
+    plan = plan_queries([spec("chat", "vllm")], window="2m", labels=labels)
+    route = plan.route(ServiceKey("team-a", "chat"), "token_rate")
+    assert isinstance(route, Query)
+    assert route.promql.count("label_replace(") == 2 and route.promql.count(" + ") == 1
+
+
+def test_token_rate_answer_fills_observations() -> None:
+    plan = plan_queries([spec("chat", "vllm"), spec("other", "triton")], window="2m")
+    route = plan.route(ServiceKey("team-a", "chat"), "token_rate")
+    assert isinstance(route, Query)
+    answer = [{"metric": {"namespace": "team-a", "inferenceservice": "chat"}, "value": [100.0, "4200.5"]}]
+    observed = collect(plan, {route: answer}, now=100.0)
+    assert observed[ServiceKey("team-a", "chat")].token_rate.value == pytest.approx(4200.5)
+    assert observed[ServiceKey("team-a", "other")].token_rate.status is ObservationStatus.UNSUPPORTED

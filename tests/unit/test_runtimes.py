@@ -179,3 +179,38 @@ def test_kserve_uses_model_id_for_hub_repos_and_model_dir_for_files() -> None:
 def test_custom_runtime_gets_the_model_uri_in_the_environment() -> None:
     model = get_profile("custom").model_args("/mnt/models", False, "x")
     assert dict(model.env) == {"MODEL_URI": "/mnt/models"} and model.args == ()
+
+
+# -- load unit and cold start --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "prompt", "generated"),
+    [
+        ("vllm", "vllm:prompt_tokens_total", "vllm:generation_tokens_total"),
+        ("kserve", "vllm:prompt_tokens_total", "vllm:generation_tokens_total"),
+        ("tgi", "tgi_request_input_length_sum", "tgi_request_generated_tokens_sum"),
+    ],
+)
+def test_llm_runtimes_export_token_counters_and_load_is_tokens(name: str, prompt: str, generated: str) -> None:
+    profile = get_profile(name)
+    assert profile.metrics.token_counters == (prompt, generated)
+    assert profile.load_unit == "tokens"
+
+
+@pytest.mark.parametrize("name", ["triton", "torchserve", "custom"])
+def test_runtimes_without_token_counters_measure_load_in_requests(name: str) -> None:
+    profile = get_profile(name)
+    assert profile.metrics.token_counters is None
+    assert profile.load_unit == "requests"
+
+
+def test_every_profile_has_a_default_cold_start() -> None:
+    assert all(p.cold_start_seconds == 120 for p in PROFILES.values())
+
+
+def test_token_counters_come_in_pairs() -> None:
+    from inferop.runtimes import MetricSeries
+
+    with pytest.raises(ValueError, match="both token counters"):
+        MetricSeries(prompt_tokens="a_total")

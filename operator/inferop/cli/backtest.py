@@ -28,7 +28,12 @@ from inferop.cli.files import load_cost_policy, parse_cost_policy_at, parse_gpuc
 from inferop.cli.run import environment_settings
 from inferop.cost.backtest import RangeAnswer, Result, replay, series_at, steps
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
+from inferop.cost.rebuild import RebuildFailed, plan_rebuild, rebuild
+from inferop.cost.rebuild import grid as rebuild_grid
 from inferop.cost.signals import QueryFailed
+from inferop.cost.state import Learned
+from inferop.cost.window import history_seconds
+from inferop.cost.window import seconds as window_seconds
 from inferop.reconcile.prometheus import Prometheus
 from inferop.tenancy.usage import price_per_replica
 
@@ -172,6 +177,34 @@ def _actual_replicas(
     )
 
 
+def _rebuilt_state(
+    source: Prometheus,
+    isvc: InferenceService,
+    policy: CostPolicySpec,
+    window: str,
+    labels: PromLabels,
+    start: float,
+    interval: float,
+) -> tuple[Learned | None, str]:
+    """The learned state a running operator would hold at ``start``: rebuilt, as on the operator's start,
+    from the CostPolicy's history window before it (``cost.rebuild``). None (and why) when it failed."""
+    keep = history_seconds(policy)
+    plan = plan_rebuild([service_query_spec(isvc)], window=window, labels=labels)
+    grid_times = rebuild_grid(start - interval, keep, interval)
+    answers: dict[str, Any] = {
+        text: source.query_range(text, grid_times[0], grid_times[-1], interval) if grid_times else []
+        for text in plan.queries
+    }
+    result = rebuild(plan, answers, grid_times, keep_seconds=keep).get(ServiceKey(isvc.namespace, isvc.name))
+    if result is None or isinstance(result, RebuildFailed):
+        reason = result.reason if result is not None else "the service has no series to rebuild from"
+        return None, f"not rebuilt ({reason}): the replay starts from an empty state"
+    return result, (
+        f"rebuilt from the {keep / 3600:g} h before --start: {len(result.points)} capacity points, "
+        f"{len(result.load)} load samples ({result.unit}/s)"
+    )
+
+
 def run_backtest(args: argparse.Namespace) -> int:
     now = time.time()
     namespace, name = _service_ref(args.isvc)
@@ -220,6 +253,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     if failed and len(failed) == len(answers):
         raise CLIError(f"--prometheus: every query failed; the first: {failed[0].message}")
     matrix, replicas_query = _actual_replicas(source, args.replicas_query, namespace, name, start, times[-1], interval)
+    learned, rebuilt_note = _rebuilt_state(source, isvc, policy, window, labels, start, interval)
     result = replay(
         isvc,
         policy,
@@ -230,6 +264,8 @@ def run_backtest(args: argparse.Namespace) -> int:
         cold_start_seconds=args.cold_start,
         price_per_replica_hour=float(price),
         currency=currency,
+        learned=learned,
+        window_seconds=window_seconds(window),
     )
     report = {
         "command": shlex.join(["inferop", "backtest", *_argv(args)]),
@@ -242,6 +278,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         "price": price_note,
         "cold_start_seconds": args.cold_start,
         "replicas_query": replicas_query,
+        "learned_state": rebuilt_note,
         "queries": [q.promql for q in plan.queries],
         "failed_queries": [a.message for a in failed],
         "summary": result.summary(),
@@ -289,6 +326,7 @@ def markdown(report: dict[str, Any], result: Result) -> str:
         f"- policy: {report['policy']}; {s['steps']} decisions every {s['interval_seconds']:g} s; "
         f"rate window {report['rate_window']}; cold start {report['cold_start_seconds']:g} s",
         f"- what ran: `{report['replicas_query']}`",
+        f"- learned state at --start: {report.get('learned_state', 'not rebuilt')}",
         f"- GPU-hours: actually ran **{s['actual_gpu_hours']:.2f}**, inferop projected "
         f"**{s['projected_gpu_hours']:.2f}** ({ratio}); cost {s['actual_cost']:.2f} -> {s['projected_cost']:.2f} "
         f"{s['currency']} ({report['price']})",

@@ -18,6 +18,9 @@ What the recorded data cannot tell, and how the replay reads it:
 - The per-replica load signals (queue depth per replica, GPU utilization) are rescaled by
   ``actual / projected``, the first-order effect of spreading the same load over another number of
   replicas (GPU utilization capped at 100%). The request rate is a total and is used as recorded.
+- The planner's learned state (capacity points, load history) starts from ``learned``: what
+  ``cost.rebuild`` rebuilds from the CostPolicy's history window before the range (as the operator
+  does on start), so the replay begins where a running operator would be, not from the prior.
 - New projected replicas become ready ``cold_start_seconds`` after the decision that added them
   (model load). The tenant's quota and budget at the time are not recorded: only the service's
   ``minReplicas``, ``maxReplicas`` and the CostPolicy's schedule bound the projection.
@@ -41,6 +44,7 @@ from inferop.api.inferenceservice import InferenceService
 from inferop.cost.decide import History, decide
 from inferop.cost.queries import Query, QueryPlan, ServiceKey
 from inferop.cost.signals import Observation, Observations, QueryFailed, collect
+from inferop.cost.state import Learned
 
 #: A Prometheus range answer: the ``data.result`` matrix, or why the query failed.
 RangeAnswer = list[dict[str, Any]] | QueryFailed
@@ -206,8 +210,11 @@ def replay(
     cold_start_seconds: float,
     price_per_replica_hour: float = 0.0,
     currency: str = "USD",
+    learned: Learned | None = None,
+    window_seconds: float | None = None,
 ) -> Result:
-    """Step ``decide()`` through ``times`` (see the module docstring). ``actual[i]`` ran at ``times[i]``."""
+    """Step ``decide()`` through ``times`` (see the module docstring). ``actual[i]`` ran at ``times[i]``;
+    ``learned`` is the rebuilt state the replay starts from, ``window_seconds`` the queries' rate window."""
     if isvc.spec.autoscaling is None:
         raise ValueError(f"{isvc.namespace}/{isvc.name} has no spec.autoscaling: there is nothing to backtest")
     if len(actual) != len(times):
@@ -219,7 +226,7 @@ def replay(
     current = first if first is not None else autoscaling.min_replicas
     # (time a replica became wanted, count): replicas added at t are ready at t + cold start
     started: list[tuple[float, int]] = [(-math.inf, current)]
-    history = History()
+    history = History(learned=learned or Learned())
     out: list[Step] = []
     for t, ran in zip(times, actual, strict=True):
         instant: dict[Query, Any] = {}
@@ -235,7 +242,9 @@ def replay(
             policy=policy,
             now=t,
             history=history,
-            window_seconds=float(max(120, 4 * 30, policy.interval_seconds)),
+            window_seconds=(
+                window_seconds if window_seconds is not None else float(max(120, 4 * 30, policy.interval_seconds))
+            ),
             cold_start_seconds=cold_start_seconds,
         )
         history = decision.history

@@ -18,6 +18,12 @@ Signals and units (every query returns one series per service, keyed by namespac
   (avg_over_time(<gauge>[w])))``: summed per pod first (Triton reports one series per model), then
   averaged over the service's pods.
 - ``request_rate``: requests per second, ``sum by (<ns>, <svc>) (rate(<counter>[w]))``.
+- ``token_rate``: prompt plus generated tokens per second, ``sum by (<ns>, <svc>) (rate(<prompt>[w])) +
+  sum by (<ns>, <svc>) (rate(<generated>[w]))`` from the runtime profile's token counters (vLLM and
+  KServe: ``vllm:prompt_tokens_total`` and ``vllm:generation_tokens_total``; TGI: the ``_sum`` of
+  ``tgi_request_input_length`` and ``tgi_request_generated_tokens``). Triton and TorchServe export
+  none: the signal is Unsupported and the planner's load is the request rate. One query per runtime
+  family, like every other signal.
 - ``gpu_utilization``: percent, from dcgm-exporter. ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` (a 0-1 ratio,
   ``* 100``) is preferred; ``or`` falls back, per service, to ``DCGM_FI_DEV_GPU_UTIL`` (already a
   percent) where the profiling metric is absent (GPUs or dcgm configurations without profiling
@@ -82,7 +88,14 @@ from inferop.runtimes.profile import Histogram, MeanLatency, RuntimeProfile, Uns
 from inferop.runtimes.profiles import get_profile
 
 SignalName = Literal["latency", "queue_depth", "request_rate", "gpu_utilization", "slo_attainment", "token_rate"]
-SIGNALS: tuple[SignalName, ...] = ("latency", "queue_depth", "request_rate", "gpu_utilization", "slo_attainment")
+SIGNALS: tuple[SignalName, ...] = (
+    "latency",
+    "queue_depth",
+    "request_rate",
+    "gpu_utilization",
+    "slo_attainment",
+    "token_rate",
+)
 
 #: The ``statistic`` of the SLO attainment (the fraction of the window's requests within the target).
 ATTAINMENT_STATISTIC = "fraction within SLO"
@@ -163,6 +176,7 @@ class QueryOverrides:
             "request_rate": self.request_rate,
             "gpu_utilization": self.gpu_utilization_percent,
             "slo_attainment": None,
+            "token_rate": None,
         }[signal]
 
 
@@ -307,6 +321,21 @@ def request_rate_query(counter: str, window: str, labels: PromLabels) -> str:
     return f"sum {_by(labels)} ({inner})"
 
 
+def pods_query(counter: str, labels: PromLabels) -> str:
+    """How many pods of each service export ``counter`` now (the rebuild's ready replicas: a pod's
+    runtime series are scraped once it serves; a pod that is gone leaves a staleness marker)."""
+    inner = _attributed(_selector(counter, labels), labels)
+    return f"count {_by(labels)} ({inner})"
+
+
+def token_rate_query(counters: tuple[str, str], window: str, labels: PromLabels) -> str:
+    """Prompt plus generated tokens per second per service: each counter's rate summed per service,
+    then the two added (``sum by (...) (rate(a[w])) + sum by (...) (rate(b[w]))``). One selector over
+    both names (``{__name__=~"a|b"}``) would be one rate, but Prometheus 2.42 answers HTTP 422 to it
+    (checked), and ``+`` of two sums matches on the grouping labels only, as wanted."""
+    return " + ".join(request_rate_query(counter, window, labels) for counter in counters)
+
+
 def _gpu_by_service(metric: str, window: str, labels: PromLabels) -> str:
     expr = f"avg_over_time({metric}[{window}])"
     expr = f'label_replace({expr}, "{dcgm.POD}", "$1", "{dcgm.EXPORTED_POD}", "(.+)")'
@@ -411,6 +440,13 @@ def _batched(spec: ServiceQuerySpec, signal: SignalName, window: str, labels: Pr
         if series.request_rate is None:
             return Unsupported(f"runtime {spec.runtime.name} exposes no request counter; {hint}")
         return Query(request_rate_query(series.request_rate, window, labels), signal, "sum", ns, svc)
+    if signal == "token_rate":
+        counters = series.token_counters
+        if counters is None:
+            return Unsupported(
+                f"runtime {spec.runtime.name} exports no token counters; the load is measured in requests/s"
+            )
+        return Query(token_rate_query(counters, window, labels), signal, "sum", ns, svc)
     if not spec.gpu:
         return Unsupported("the service requests no GPU (spec.resources.gpu)")
     return Query(

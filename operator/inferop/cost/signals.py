@@ -383,5 +383,6 @@ def collect(plan: QueryPlan, answers: Mapping[Query, Answer], *, now: float) -> 
             request_rate=observed.get("request_rate", NOT_OBSERVED),
             gpu_utilization_percent=observed.get("gpu_utilization", NOT_OBSERVED),
             slo_attainment=observed.get("slo_attainment", NOT_OBSERVED),
+            token_rate=observed.get("token_rate", NOT_OBSERVED),
         )
     return out

@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from inferop import metrics
@@ -35,10 +35,12 @@ from inferop.api.times import iso_at, now_iso
 from inferop.cost.decide import Decision, History, decide
 from inferop.cost.queries import PromLabels, ServiceKey, plan_queries, rate_window, service_query_spec
 from inferop.cost.signals import Observations, QueryFailed, collect
-from inferop.reconcile import cache, status
+from inferop.cost.window import history_seconds, seconds
+from inferop.reconcile import cache, coststatus, status
 from inferop.reconcile.isvc import post_ready_warning, reconcile, write_status
 from inferop.reconcile.kube import Kube, KubeError, path
 from inferop.reconcile.prometheus import MetricSource, Prometheus
+from inferop.reconcile.rebuild import Due, PlannerInputs
 from inferop.reconcile.serial import KeyedRunner
 from inferop.tenancy.headroom import Tenancy
 from inferop.tenancy.usage import Allowance, allowance
@@ -54,12 +56,16 @@ RECENT_DECISIONS = 5
 class ServiceState:
     history: History = field(default_factory=History)
     last_run: float = -math.inf
+    #: The time a new replica takes to serve (``reconcile.rebuild.PlannerInputs.cold_starts``).
+    cold_start_seconds: float | None = None
 
 
 @dataclass
 class TickReport:
     decided: int = 0
     queries: int = 0
+    #: Range queries run to rebuild learned state this tick (0 on most ticks).
+    rebuild_queries: int = 0
     acted: list[str] = field(default_factory=list)
 
 
@@ -116,6 +122,7 @@ def status_plan(
         record = {"time": iso_at(now), **decision.to_json()}
         autoscaling["lastDecision"] = record
         autoscaling["recentDecisions"] = [record, *(auto.get("recentDecisions") or [])][:RECENT_DECISIONS]
+    autoscaling.update(coststatus.planner_status(auto, decision.capacity, decision.forecast))
     if autoscaling:
         patch["autoscaling"] = autoscaling
     new_signals = _signals(obs)
@@ -184,6 +191,10 @@ def record_metrics(
     metrics.REPLICAS.labels(*labels).set(current)
     metrics.METRICS_AVAILABLE.labels(*labels).set(1 if decision.metrics_available else 0)
     metrics.SLO_BREACH.labels(*labels).set(1 if decision.slo_breached else 0)
+    learned = decision.history.learned
+    metrics.LEARNED_POINTS.labels(*labels).set(len(learned.points))
+    metrics.LEARNED_LOAD.labels(*labels).set(len(learned.load))
+    metrics.LEARNED_SPAN.labels(*labels).set(learned.load[-1].time - learned.load[0].time if learned.load else 0)
     try:
         hourly = (current_status.get("cost") or {}).get("hourly")
         # Unknown (the GPUClass is gone) is NaN, not 0.
@@ -201,6 +212,7 @@ class CostController:
         source_factory: Callable[[str], MetricSource] = Prometheus,
         clock: Callable[[], float] = time.time,
         runner: KeyedRunner | None = None,
+        rebuild_state: bool = True,
     ) -> None:
         self.kube = kube
         #: Shared with the kopf handlers: one writer of a service's status and children at a time.
@@ -211,6 +223,8 @@ class CostController:
         self.sources: dict[str, MetricSource] = {}
         self.clock = clock
         self.state: dict[ServiceKey, ServiceState] = {}
+        #: Rebuilds ``History.learned`` from Prometheus for services not seen yet, measures cold starts.
+        self.planner_inputs = PlannerInputs(kube, enabled=rebuild_state)
 
     def _source(self, url: str | None) -> MetricSource | None:
         if not url:
@@ -246,10 +260,10 @@ class CostController:
         if not due:
             return report
         window = self.rate_window_override or rate_window(min(p.interval_seconds for _, _, p, _ in due))
-        query_plan = plan_queries(
-            [service_query_spec(i) for _, i, _, _ in due], window=window, labels=PromLabels.from_policy(default)
-        )
+        labels = PromLabels.from_policy(default)
+        query_plan = plan_queries([service_query_spec(i) for _, i, _, _ in due], window=window, labels=labels)
         source = self._source(default.prometheus.url or self.default_url)
+        report.rebuild_queries = self._planner_state(due, source, window, labels, now)
         answers: dict[Any, Any] = {}
         for query in query_plan.queries:
             if source is None:
@@ -268,11 +282,40 @@ class CostController:
         for body, isvc, policy, resolved in due:
             key = ServiceKey(isvc.namespace, isvc.name)
             try:
-                self._decide_one(body, isvc, policy, observed[key], now, classes, indexes, report, resolved)
+                self._decide_one(
+                    body, isvc, policy, observed[key], now, classes, indexes, report, resolved, seconds(window)
+                )
             except KubeError as err:
                 log.warning("Cost controller: %s: %s (retrying next tick)", key, err)
             report.decided += 1
         return report
+
+    def _planner_state(
+        self,
+        due: list[tuple[dict[str, Any], InferenceService, CostPolicySpec, status.Cond]],
+        source: MetricSource | None,
+        window: str,
+        labels: PromLabels,
+        now: float,
+    ) -> int:
+        """Rebuild the learned state of services not rebuilt yet and measure cold starts (reconcile.rebuild);
+        returns the number of range queries run."""
+        inputs = [
+            Due(
+                spec=service_query_spec(isvc),
+                history_seconds=history_seconds(policy),
+                step_seconds=float(policy.interval_seconds),
+                ready=int((body.get("status") or {}).get("readyReplicas") or 0),
+            )
+            for body, isvc, policy, _ in due
+        ]
+        live = {key: s.history.learned for key, s in self.state.items()}
+        rebuilt = self.planner_inputs.rebuild(inputs, live, source, window=window, labels=labels, now=now)
+        for key, learned in rebuilt.items():
+            self.state[key].history = replace(self.state[key].history, learned=learned)
+        for key, cold in self.planner_inputs.cold_starts(inputs, now).items():
+            self.state[key].cold_start_seconds = cold
+        return self.planner_inputs.last_queries
 
     def _decide_one(
         self,
@@ -285,6 +328,7 @@ class CostController:
         indexes: cache.Indexes,
         report: TickReport,
         resolved: status.Cond | None = None,
+        window_seconds: float | None = None,
     ) -> None:
         assert isvc.spec.autoscaling is not None
         key = ServiceKey(isvc.namespace, isvc.name)
@@ -303,6 +347,8 @@ class CostController:
             now=now,
             headroom=allowed.headroom,
             history=state.history,
+            window_seconds=window_seconds,
+            cold_start_seconds=state.cold_start_seconds,
         )
         state.history = decision.history
         state.last_run = now

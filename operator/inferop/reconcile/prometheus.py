@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
@@ -21,6 +21,15 @@ from inferop.cost.signals import QueryFailed
 
 class MetricSource(Protocol):
     def query(self, promql: str) -> list[dict[str, Any]] | QueryFailed: ...
+
+
+@runtime_checkable
+class RangeSource(Protocol):
+    """A source that also answers range queries (the rebuild of the planner's state needs them)."""
+
+    def query(self, promql: str) -> list[dict[str, Any]] | QueryFailed: ...
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]] | QueryFailed: ...
 
 
 #: Prometheus refuses a range query with more than 11,000 points per series; chunks stay below it.

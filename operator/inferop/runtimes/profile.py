@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
+
+#: The unit a service's load is measured in (``cost.state.LoadUnit``): tokens per second where the
+#: runtime exports token counters, requests per second where it does not.
+LoadUnit = Literal["tokens", "requests"]
+#: Seconds from a pod's creation to Ready when nothing was measured yet (the planner's forecast horizon
+#: starts from it; ``cost.coldstart`` replaces it with the median of the service's own pods).
+DEFAULT_COLD_START_SECONDS = 120.0
 
 #: Where the model is placed when a storage initializer or PVC provides it.
 MODEL_DIR = "/mnt/models"
@@ -54,6 +62,21 @@ class MetricSeries:
     mean_latency: MeanLatency | None = None
     queue_depth: str | None = None  # gauge, per pod
     request_rate: str | None = None  # counter, use rate()
+    #: Token counters (use rate()): prompt tokens and generated tokens, cumulative per pod. Both or
+    #: neither; the load is then prompt plus generated tokens per second, else requests per second.
+    prompt_tokens: str | None = None
+    generation_tokens: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prompt_tokens is None) != (self.generation_tokens is None):
+            raise ValueError("a runtime exports both token counters (prompt and generated) or neither")
+
+    @property
+    def token_counters(self) -> tuple[str, str] | None:
+        """(prompt, generated) token counters, or None when the runtime exports none."""
+        if self.prompt_tokens is None or self.generation_tokens is None:
+            return None
+        return (self.prompt_tokens, self.generation_tokens)
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,13 @@ class RuntimeProfile:
     #: Whether the server runs under the Pod Security "restricted" profile.
     restricted: bool = True
     sources: tuple[str, ...] = ()
+    #: Seconds from pod creation to Ready assumed until the service's own pods were measured.
+    cold_start_seconds: float = DEFAULT_COLD_START_SECONDS
+
+    @property
+    def load_unit(self) -> LoadUnit:
+        """``tokens`` when the runtime exports token counters, else ``requests``."""
+        return "tokens" if self.metrics.token_counters is not None else "requests"
 
     def quantization(self, value: str | None) -> tuple[str, ...]:
         if value is None:

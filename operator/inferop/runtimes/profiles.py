@@ -70,6 +70,9 @@ VLLM = RuntimeProfile(
         },
         queue_depth="vllm:num_requests_waiting",
         request_rate="vllm:request_success_total",
+        # Counters of prompt (prefill) and generated tokens, per engine; "_total" in the exposition.
+        prompt_tokens="vllm:prompt_tokens_total",
+        generation_tokens="vllm:generation_tokens_total",
     ),
     sources=(
         "https://docs.vllm.ai/en/stable/deployment/docker/",
@@ -118,6 +121,9 @@ TGI = RuntimeProfile(
         },
         queue_depth="tgi_queue_size",
         request_rate="tgi_request_success",  # name as listed in TGI's metrics reference (no _total)
+        # Histograms of each request's input length and generated tokens: their _sum is the counter.
+        prompt_tokens="tgi_request_input_length_sum",
+        generation_tokens="tgi_request_generated_tokens_sum",
     ),
     sources=(
         "https://huggingface.co/docs/text-generation-inference/quicktour",
@@ -201,6 +207,9 @@ KSERVE = RuntimeProfile(
         },
         queue_depth="vllm:num_requests_waiting",
         request_rate="vllm:request_success_total",
+        # Counters of prompt (prefill) and generated tokens, per engine; "_total" in the exposition.
+        prompt_tokens="vllm:prompt_tokens_total",
+        generation_tokens="vllm:generation_tokens_total",
     ),
     sources=(
         "https://kserve.github.io/website/docs/model-serving/generative-inference/overview",
