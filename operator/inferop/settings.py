@@ -50,6 +50,9 @@ class Settings:
     refused_retry: int = 300
     #: The operator's own namespace (``_operator_namespace``): no Tenant may list it.
     operator_namespace: str | None = None
+    #: The activator's Service as ``<namespace>/<name>`` (``INFEROP_ACTIVATOR_SERVICE``): where scale-to-zero
+    #: services' endpoints point while at zero. None: no activator, no service is taken to zero.
+    activator_service: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,4 +64,5 @@ class Settings:
             rate_window=os.environ.get("INFEROP_RATE_WINDOW") or None,
             refused_retry=_int("INFEROP_REFUSED_RETRY_SECONDS", cls.refused_retry),
             operator_namespace=_operator_namespace(),
+            activator_service=os.environ.get("INFEROP_ACTIVATOR_SERVICE") or None,
         )
