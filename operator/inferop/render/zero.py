@@ -82,7 +82,7 @@ def build_pods_service(isvc: InferenceService, profile: RuntimeProfile) -> dict[
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": pods_service_name(isvc.name), "namespace": isvc.namespace, "labels": labels(isvc)},
-        "spec": {"clusterIP": "None", "selector": selector(isvc), "ports": ports, "publishNotReadyAddresses": False},
+        "spec": {"clusterIP": "None", "selector": selector(isvc), "ports": ports},
     }
 
 
