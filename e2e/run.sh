@@ -86,6 +86,27 @@ done
 [[ "$ready" == 2 && "$status" == True ]] || die "embed did not reach 2 ready replicas (readyReplicas=$ready Ready=$status)"
 [[ "$(kubectl -n "$NS_APP" get deployment embed -o jsonpath='{.spec.replicas}')" == 2 ]] || die "Deployment not scaled"
 
+log "7. scale to zero and back (E2E_ZERO=0 skips it)"
+if [[ "${E2E_ZERO:-1}" == 1 ]]; then
+	kubectl -n "$NS_APP" apply -f e2e/zero.yaml
+	kubectl -n "$NS_APP" wait --for=condition=Ready pod/prometheus --timeout="${TIMEOUT}s"
+	helm upgrade inferop charts/inferop "${HELM_ARGS[@]}" --reuse-values --set activator.enabled=true \
+		--set prometheus.url="http://prometheus.$NS_APP.svc:9090"
+	kubectl -n "$NS_OPERATOR" rollout status deployment/inferop --timeout=120s
+	kubectl -n "$NS_APP" wait --for=jsonpath='{.status.autoscaling.scaledToZero}'=true infsvc/embed-zero \
+		--timeout="${TIMEOUT}s"
+	[[ "$(kubectl -n "$NS_APP" get deployment embed-zero -o jsonpath='{.spec.replicas}')" == 0 ]] \
+		|| die "embed-zero: Deployment not at 0 replicas"
+	kubectl -n "$NS_APP" get endpointslice embed-zero-inferop -o jsonpath='{.metadata.annotations}' \
+		| grep -q '"Activator"' || die "embed-zero: its EndpointSlice does not point at the activator"
+	# A request through the Service's DNS name: held by the activator, answered by the woken pod.
+	kubectl -n "$NS_APP" run e2e-client --rm -i --restart=Never --image=curlimages/curl:8.11.1 \
+		--overrides='{"spec":{"securityContext":{"runAsNonRoot":true,"runAsUser":100,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"e2e-client","image":"curlimages/curl:8.11.1","args":["-sf","-m","900","-X","POST","-H","Content-Type: application/json","-d","{\"instances\":[\"hi\"]}","http://embed-zero/v1/models/embed-zero:predict"],"securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}' \
+		|| die "embed-zero: the request after zero was not answered"
+	kubectl -n "$NS_APP" get endpointslice embed-zero-inferop -o jsonpath='{.metadata.annotations}' \
+		| grep -q '"Pods"' || die "embed-zero: its EndpointSlice does not point at the pod again"
+fi
+
 log "6. no permission errors in the operator's log"
 if kubectl -n "$NS_OPERATOR" logs deployment/inferop | grep -iE 'forbidden|HTTP 403|not enough permissions'; then
 	die "the operator hit permission errors with the chart's RBAC"

@@ -24,10 +24,12 @@ from typing import Any, cast
 import kopf
 
 from inferop import metrics
+from inferop.api.activation import ACTIVATION_ANNOTATION
 from inferop.api.common import API_VERSION, GROUP, VERSION
 from inferop.api.validation import plain
+from inferop.cost import zero as zero_rules
 from inferop.diffbase import DigestDiffBaseStorage
-from inferop.reconcile import cache, children, costtick
+from inferop.reconcile import cache, children, costtick, zero
 from inferop.reconcile import isvc as isvc_reconcile
 from inferop.reconcile.costtick import CostController
 from inferop.reconcile.kube import Kube, KubeError, Transient, load_config, path
@@ -90,6 +92,10 @@ def configure_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 60
     cache.OPERATOR_NAMESPACE = _settings.operator_namespace
     children.REFUSED_RETRY_SECONDS = float(_settings.refused_retry)
+    try:
+        zero.ACTIVATOR_SERVICE = zero.parse_service_ref(_settings.activator_service)
+    except ValueError as err:
+        raise SystemExit(f"error: INFEROP_ACTIVATOR_SERVICE: {err}") from None
     kube()
 
 
@@ -244,6 +250,7 @@ def _reconcile_by_name(namespace: str, name: str, kwargs: Mapping[str, Any], log
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("v1", "services", labels=OWNED)
+@kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels=OWNED)  # <name>-pods' and ours (scale to zero)
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
 def child_changed(body: kopf.Body, type: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
     """A child changed or vanished: refresh status, repair what drifted (reads only when nothing did)."""
@@ -253,6 +260,29 @@ def child_changed(body: kopf.Body, type: str | None, logger: kopf.Logger, **kwar
     owner = (meta.get("labels") or {}).get(ISVC_LABEL)
     if owner and meta.get("namespace"):
         _reconcile_by_name(meta["namespace"], owner, kwargs, logger)
+
+
+#: Activation annotation values already reported as unreadable (one Warning each).
+_bad_activations: set[tuple[str, str, str]] = set()
+
+
+@kopf.on.event(GROUP, VERSION, "inferenceservices", annotations={ACTIVATION_ANNOTATION: kopf.PRESENT})
+def activation_requested(body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
+    """The activator holds a request of a service at zero: reconcile it now (``reconcile.zero`` scales it
+    back to its floor). kopf's update handlers never see annotation changes (``diffbase``); the drift
+    timer reads the annotation too (level-based). The annotation is never written here: its one writer
+    is the activator."""
+    meta = body.get("metadata", {})
+    value = str((meta.get("annotations") or {}).get(ACTIVATION_ANNOTATION))
+    if zero_rules.parse_time(value) is None:
+        seen = (str(meta.get("namespace")), str(meta.get("name")), value)
+        if seen not in _bad_activations:
+            _bad_activations.add(seen)
+            kopf.warn(body, reason="BadActivationAnnotation",
+                      message=f"{ACTIVATION_ANNOTATION}={value!r} is not an RFC 3339 time: ignored")
+        return
+    if zero.wake_requested(body) and meta.get("namespace"):
+        _reconcile_by_name(meta["namespace"], meta["name"], kwargs, logger)
 
 
 @kopf.on.event(GROUP, VERSION, "gpuclasses")

@@ -65,6 +65,9 @@ class Settings:
     #: Rebuild the planner's learned state (capacity points, load history) from Prometheus range queries
     #: on start and for a service not seen before (``reconcile.rebuild``); off: start empty.
     rebuild_state: bool = True
+    #: The activator's Service as ``<namespace>/<name>`` (``INFEROP_ACTIVATOR_SERVICE``): where scale-to-zero
+    #: services' endpoints point while at zero. None: no activator, no service is taken to zero.
+    activator_service: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -77,4 +80,5 @@ class Settings:
             refused_retry=_int("INFEROP_REFUSED_RETRY_SECONDS", cls.refused_retry),
             operator_namespace=_operator_namespace(),
             rebuild_state=_bool("INFEROP_REBUILD_STATE", cls.rebuild_state),
+            activator_service=os.environ.get("INFEROP_ACTIVATOR_SERVICE") or None,
         )

@@ -215,3 +215,16 @@ def test_admission_policy_lets_the_activator_set_only_its_annotation(helm: str, 
     assert denied(celpy, policy, isvc(), isvc(meta={"finalizers": ["x"]})) == [
         "the inferop activator may not change an InferenceService's finalizers or owner references"
     ]
+
+
+def test_operator_is_told_where_the_activator_is_only_when_it_is_installed(helm: str) -> None:  # noqa: F811
+    def env(docs: list[dict[str, Any]]) -> dict[str, str]:
+        (container,) = deployments(docs)["operator"]["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e.get("value", "") for e in container.get("env") or []}
+
+    assert "INFEROP_ACTIVATOR_SERVICE" not in env(render(helm))
+    docs = render(helm, *ON)
+    (service,) = [d for d in activator_objects(docs) if d["kind"] == "Service"]
+    want = f"{service['metadata']['namespace']}/{service['metadata']['name']}"
+    assert env(docs)["INFEROP_ACTIVATOR_SERVICE"] == want
+    assert [p["name"] for p in service["spec"]["ports"]][0] == "proxy"

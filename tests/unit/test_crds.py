@@ -343,7 +343,9 @@ def test_status_subresource_exactly_where_there_is_a_status(file_name: str, has_
 def test_inferenceservice_printer_columns() -> None:
     (version,) = CRD_DOCS[ISVC_FILE]["spec"]["versions"]
     names = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert names == ["Ready", "Replicas", "P95", "InSLO%", "GPU%", "$/hr", "LimitedBy", "Age"]
+    assert names == [
+        "Ready", "Replicas", "P95", "InSLO%", "GPU%", "$/hr", "LimitedBy", "ScaledToZero", "LastRequest", "Age"
+    ]
     ready = version["additionalPrinterColumns"][0]
     assert ready["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     age = version["additionalPrinterColumns"][-1]

@@ -19,7 +19,14 @@ from pydantic import BaseModel
 from inferop.api.common import GROUP, VERSION
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.gpuclass import GPUClassSpec
-from inferop.api.inferenceservice import MSG_NAME, NAME_PATTERN, InferenceServiceSpec, InferenceServiceStatus
+from inferop.api.inferenceservice import (
+    MAX_SCALE_TO_ZERO_NAME,
+    MSG_NAME,
+    MSG_S2Z_NAME,
+    NAME_PATTERN,
+    InferenceServiceSpec,
+    InferenceServiceStatus,
+)
 from inferop.api.tenant import TenantSpec, TenantStatus
 
 
@@ -59,6 +66,11 @@ CRDS: tuple[CRD, ...] = (
                 "rule": f"self.metadata.name.matches('{NAME_PATTERN}') && size(self.metadata.name) <= 63",
                 "message": MSG_NAME,
             },
+            {
+                "rule": "!has(self.spec.autoscaling) || !has(self.spec.autoscaling.scaleToZero)"
+                f" || size(self.metadata.name) <= {MAX_SCALE_TO_ZERO_NAME}",
+                "message": MSG_S2Z_NAME,
+            },
         ),
         description="An AI inference service: one model, served at the lowest cost that meets its latency SLO.",
         printer_columns=(
@@ -79,6 +91,18 @@ CRDS: tuple[CRD, ...] = (
             {"name": "GPU%", "type": "integer", "jsonPath": ".status.signals.gpuUtilizationPercent"},
             {"name": "$/hr", "type": "string", "jsonPath": ".status.cost.hourly"},
             {"name": "LimitedBy", "type": "string", "jsonPath": ".status.autoscaling.limitedBy"},
+            {
+                "name": "ScaledToZero",
+                "type": "boolean",
+                "jsonPath": ".status.autoscaling.scaledToZero",
+                "description": "At zero replicas: requests wait in the activator for the first replica",
+            },
+            {
+                "name": "LastRequest",
+                "type": "date",
+                "jsonPath": ".status.autoscaling.lastRequestTime",
+                "description": "The last request seen (coarse)",
+            },
             _AGE,
         ),
     ),

@@ -39,6 +39,14 @@ MSG_MIN_LE_MAX = "spec.autoscaling.minReplicas must be less than or equal to max
 MSG_GPU_COUNT = "spec.resources.gpu.count must be at least 1 when a GPU class is given"
 MSG_URI = "spec.model.uri must start with hf://, s3://, gs://, pvc://, oci://, http:// or https://"
 MSG_CUSTOM_IMAGE = "spec.runtime.image is required when spec.runtime.name is custom"
+MSG_ZERO_NEEDS_S2Z = "spec.autoscaling.minReplicas may be 0 only with spec.autoscaling.scaleToZero"
+MSG_S2Z_NEEDS_ZERO = "spec.autoscaling.scaleToZero needs spec.autoscaling.minReplicas: 0"
+#: ``<name>-pods`` (the pods Service of a scale-to-zero service) must be a DNS-1035 label too.
+MAX_SCALE_TO_ZERO_NAME = 58
+MSG_S2Z_NAME = (
+    f"metadata.name must be at most {MAX_SCALE_TO_ZERO_NAME} characters with spec.autoscaling.scaleToZero: "
+    "the pods Service <name>-pods must fit in 63"
+)
 
 # Size bounds of what a user passes to the model server. Generous for real inference servers: vLLM,
 # TGI and Triton take a few dozen flags, and the largest single values seen in practice (an inline
@@ -232,12 +240,35 @@ class CapacityPrior(Model):
         return None if self.requests_per_second_per_replica is None else float(self.requests_per_second_per_replica)
 
 
-class Autoscaling(Model):
-    model_config = ConfigDict(
-        json_schema_extra={"x-kubernetes-validations": [cel("self.minReplicas <= self.maxReplicas", MSG_MIN_LE_MAX)]}
+class ScaleToZero(Model):
+    """Scale to zero replicas after ``idleSeconds`` without a request; the activator holds requests
+    while the first replica starts (docs/activator.md)."""
+
+    idle_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = Field(
+        default=300, description="Seconds without a request (and no forecast load) before going to zero."
+    )
+    max_held_requests: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1000, description="Requests the activator holds per replica of it while at zero; more get 503."
+    )
+    hold_timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        default=300, description="A held request gets 504 after this long; keep it above the cold start."
     )
 
-    min_replicas: Annotated[int, Field(ge=1, le=1000)] = 1
+
+class Autoscaling(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("self.minReplicas <= self.maxReplicas", MSG_MIN_LE_MAX),
+                cel("self.minReplicas != 0 || has(self.scaleToZero)", MSG_ZERO_NEEDS_S2Z),
+                cel("!has(self.scaleToZero) || self.minReplicas == 0", MSG_S2Z_NEEDS_ZERO),
+            ]
+        }
+    )
+
+    min_replicas: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=1, description="The floor; 0 only with scaleToZero (the operator then owns the way to zero)."
+    )
     max_replicas: Annotated[int, Field(ge=1, le=1000)]
     slo: SLO | None = None
     targets: Targets | None = None
@@ -249,12 +280,29 @@ class Autoscaling(Model):
     capacity: CapacityPrior | None = Field(
         default=None, description="The capacity per replica at the SLO, from your own benchmark (the planner's prior)."
     )
+    scale_to_zero: ScaleToZero | None = Field(
+        default=None, description="Go to zero replicas when idle (needs minReplicas: 0 and the activator)."
+    )
 
     @model_validator(mode="after")
     def _min_le_max(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
             raise ValueError(MSG_MIN_LE_MAX)
         return self
+
+    @model_validator(mode="after")
+    def _zero_iff_scale_to_zero(self) -> Autoscaling:
+        if self.min_replicas == 0 and self.scale_to_zero is None:
+            raise ValueError(MSG_ZERO_NEEDS_S2Z)
+        if self.scale_to_zero is not None and self.min_replicas != 0:
+            raise ValueError(MSG_S2Z_NEEDS_ZERO)
+        return self
+
+    @property
+    def floor(self) -> int:
+        """The fewest replicas while serving: the HPA's and the planner's floor (never 0: an HPA cannot
+        hold zero; going to zero and back is the operator's, ``inferop.cost.zero``)."""
+        return max(1, self.min_replicas)
 
 
 class Scheduling(Model):
@@ -302,6 +350,11 @@ class InferenceServiceSpec(Model):
         return self
 
     @property
+    def scale_to_zero(self) -> ScaleToZero | None:
+        """The scale-to-zero settings, or None for a service that never goes to zero."""
+        return self.autoscaling.scale_to_zero if self.autoscaling is not None else None
+
+    @property
     def fixed_replicas(self) -> int | None:
         """The replicas the operator sets on the Deployment, or None when an HPA owns them."""
         if self.autoscaling is not None:
@@ -345,6 +398,14 @@ class AutoscalingStatus(StatusModel):
     recent_decisions: list[Decision] = Field(default_factory=list)
     capacity: CapacityStatus | None = None
     forecast: ForecastStatus | None = None
+    scaled_to_zero: bool | None = Field(
+        default=None, description="True while the service is at zero replicas (requests wait in the activator)."
+    )
+    scaled_to_zero_at: str | None = Field(default=None, description="When the service last went to zero.")
+    last_request_time: str | None = Field(
+        default=None,
+        description="The last request seen (Prometheus, or the activator's activation annotation); coarse.",
+    )
 
 
 class CostStatus(StatusModel):
@@ -395,6 +456,8 @@ class InferenceService(Model):
         name = self.metadata.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > 63 or not re.match(NAME_PATTERN, name)):
             raise ValueError(MSG_NAME)
+        if isinstance(name, str) and self.spec.scale_to_zero is not None and len(name) > MAX_SCALE_TO_ZERO_NAME:
+            raise ValueError(MSG_S2Z_NAME)
         return self
 
     api_version: Literal["inferop.dev/v1alpha1"] = "inferop.dev/v1alpha1"

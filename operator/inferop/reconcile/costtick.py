@@ -42,6 +42,7 @@ from inferop.reconcile.kube import Kube, KubeError, path
 from inferop.reconcile.prometheus import MetricSource, Prometheus
 from inferop.reconcile.rebuild import Due, PlannerInputs
 from inferop.reconcile.serial import KeyedRunner
+from inferop.reconcile.zerotick import ZeroTick, at_zero
 from inferop.tenancy.headroom import Tenancy
 from inferop.tenancy.usage import Allowance, allowance
 
@@ -225,6 +226,8 @@ class CostController:
         self.state: dict[ServiceKey, ServiceState] = {}
         #: Rebuilds ``History.learned`` from Prometheus for services not seen yet, measures cold starts.
         self.planner_inputs = PlannerInputs(kube, enabled=rebuild_state)
+        #: Scale to zero: the way down (reconcile.zerotick); the activator's annotation wakes services.
+        self.zero = ZeroTick(kube)
 
     def _source(self, url: str | None) -> MetricSource | None:
         if not url:
@@ -251,7 +254,7 @@ class CostController:
                 isvc = cache.service_model(body)
             except InvalidObject:
                 continue
-            if isvc.spec.autoscaling is None:
+            if isvc.spec.autoscaling is None or at_zero(body):  # at zero: the activator wakes it
                 continue
             policy, resolved = resolve_policy(isvc.spec.autoscaling.policy, policies)
             state = self.state.setdefault(ServiceKey(isvc.namespace, isvc.name), ServiceState())
@@ -342,7 +345,7 @@ class CostController:
             obs,
             current_replicas=current,
             ready_replicas=int(current_status.get("readyReplicas") or 0),
-            autoscaling=isvc.spec.autoscaling,
+            autoscaling=isvc.spec.autoscaling.model_copy(update={"min_replicas": isvc.spec.autoscaling.floor}),
             policy=policy,
             now=now,
             headroom=allowed.headroom,
@@ -357,6 +360,8 @@ class CostController:
         metrics.REPLICAS.labels(*labels).set(current)
         metrics.METRICS_AVAILABLE.labels(*labels).set(1 if decision.metrics_available else 0)
         record_metrics(labels, decision, current, current_status)
+        if isvc.spec.scale_to_zero is not None and self._to_zero(body, isvc, obs, decision, now, classes, indexes):
+            return
         if self.runner is None:
             self._act(body, isvc, decision, obs, now, current, classes, tenancy, allowed, indexes, report, resolved)
         else:
@@ -368,6 +373,37 @@ class CostController:
                 ),
                 reconciles=False,  # it reconciles only when the decision changed
             )
+
+    def _to_zero(
+        self,
+        body: dict[str, Any],
+        isvc: InferenceService,
+        obs: Observations,
+        decision: Decision,
+        now: float,
+        classes: Mapping[str, Any],
+        indexes: cache.Indexes,
+    ) -> bool:
+        """Scale to zero when idle (``reconcile.zerotick``), one writer at a time; True when it went."""
+        labels = (isvc.namespace, isvc.name)
+
+        def step(_: bool) -> bool:
+            current = body
+            if self.runner is not None and not self.runner.is_current(labels, body):
+                current = self.kube.get(path(API_VERSION, "InferenceService", *labels)) or body
+
+            def apply(fresh: Mapping[str, Any]) -> None:
+                tenancy = cache.tenancy(isvc.namespace, classes, indexes)
+                result = reconcile(self.kube, fresh, classes, tenancy, None)
+                written = write_status(self.kube, fresh, result.status_patch)
+                if self.runner is not None:
+                    self.runner.wrote(labels, written or dict(fresh))
+
+            return self.zero.observe(current, isvc, obs.request_rate, decision.forecast, now, apply)
+
+        if self.runner is None:
+            return step(False)
+        return self.runner.exclusive(labels, step, reconciles=False)
 
     def _act(
         self,

@@ -19,7 +19,7 @@ from inferop.api.inferenceservice import InferenceService
 from inferop.api.times import now_iso
 from inferop.api.validation import plain
 from inferop.cost.hpa import hpa_bounds
-from inferop.reconcile import drift, status
+from inferop.reconcile import drift, status, zero
 from inferop.reconcile.children import (
     ChildConflict,
     Reader,
@@ -74,7 +74,7 @@ def plan_scale(
     if spec.autoscaling is None:
         return Scale(replicas=clamped.replicas if applies else None), clamped, applies
     ceiling = max(1, clamped.replicas)  # an HPA cannot have maxReplicas 0
-    floor = min(spec.autoscaling.min_replicas, ceiling)
+    floor = min(spec.autoscaling.floor, ceiling)
     if decided is not None and spec.autoscaling.mode == "Enforce":
         low, high = hpa_bounds(decided, ceiling, hpa_reads_metrics=hpa_reads_metrics)
         return Scale(min_replicas=low, max_replicas=high), clamped, applies
@@ -185,6 +185,15 @@ def reconcile(
         except KubeError as err:
             # The API server refused a child (invalid, forbidden, quota): say so instead of failing silently.
             error = status.Cond(status.READY, "False", "ApplyFailed", f"the API server rejected a child object: {err}")
+    zeroed: zero.ZeroResult | None = None
+    if live is not None and isvc is not None and isvc.spec.scale_to_zero is not None:
+        try:  # scale to zero: the Service's EndpointSlice, wake and replicas at zero (reconcile.zero)
+            zeroed = zero.reconcile_zero(kube, body, isvc, live.get("Deployment"), read)
+            applied.extend(zeroed.applied)
+        except Transient:
+            raise
+        except KubeError as err:
+            error = status.Cond(status.READY, "False", "ApplyFailed", f"scale to zero: the API server refused: {err}")
     if live is not None:
         deployment, hpa = live.get("Deployment"), live.get("HorizontalPodAutoscaler")
     else:
@@ -206,7 +215,10 @@ def reconcile(
     ready = status.ready_condition(parts, error)
     limits = limit_conditions(clamped, tenant_applies, tenancy.name if tenancy else None, error)
     old_conditions = current.get("conditions") or []
-    conditions = status.merge_conditions(old_conditions, [*parts, ready, *limits], generation, now_iso())
+    zero_conditions = zeroed.conditions if zeroed is not None else []
+    conditions = status.merge_conditions(
+        old_conditions, [*parts, ready, *limits, *zero_conditions], generation, now_iso()
+    )
     dep_status = (deployment or {}).get("status") or {}
     desired: dict[str, Any] = {
         "observedGeneration": generation,
@@ -220,6 +232,8 @@ def reconcile(
         desired["cost"] = cost_status(isvc, gpuclasses, desired["replicas"], price)
         if isvc.spec.autoscaling is None:  # the cost controller owns status.autoscaling of autoscaled services
             desired["autoscaling"] = {"desiredReplicas": clamped.replicas, "limitedBy": clamped.limited_by}
+        elif zeroed is not None and zeroed.autoscaling:  # except the scale-to-zero fields (reconcile.zero)
+            desired["autoscaling"] = dict(zeroed.autoscaling)
     patch = status.status_patch(current, desired)
     events = [
         e

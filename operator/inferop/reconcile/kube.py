@@ -27,6 +27,7 @@ T = TypeVar("T")
 _PLURALS = {
     "Deployment": "deployments",
     "Service": "services",
+    "EndpointSlice": "endpointslices",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
     "ResourceQuota": "resourcequotas",
     "LimitRange": "limitranges",

@@ -16,6 +16,7 @@ from inferop.render.deployment import build_deployment
 from inferop.render.errors import GPUClassNotFound, RenderError
 from inferop.render.hpa import build_hpa
 from inferop.render.service import build_service
+from inferop.render.zero import build_pods_service
 from inferop.runtimes import UnsupportedByRuntime, get_profile
 
 __all__ = ["GPUClassNotFound", "RenderError", "Scale", "render_all", "resolve_gpuclass"]
@@ -60,12 +61,16 @@ class Scale:
 def render_all(
     isvc: InferenceService, gpuclasses: Mapping[str, GPUClass], scale: Scale | None = None
 ) -> list[dict[str, Any]]:
-    """The Deployment, Service and (when autoscaled) HPA for ``isvc``, in apply order."""
+    """The Deployment, Service, (with scaleToZero) the pods Service ``<name>-pods`` and (when
+    autoscaled) HPA for ``isvc``, in apply order. The EndpointSlice of a scale-to-zero service depends
+    on live state (which pods are ready, the activator) and is ``reconcile.zero``'s."""
     scale = scale or Scale()
     gpuclass = resolve_gpuclass(isvc, gpuclasses)
     check_runtime_support(isvc)
     profile = get_profile(isvc.spec.runtime.name)
     objects = [build_deployment(isvc, profile, gpuclass, scale.replicas), build_service(isvc, profile)]
+    if isvc.spec.scale_to_zero is not None:
+        objects.append(build_pods_service(isvc, profile))
     hpa = build_hpa(isvc, profile, scale.min_replicas, scale.max_replicas)
     if hpa is not None:
         objects.append(hpa)

@@ -50,7 +50,7 @@ def build_hpa(
         metrics.append(_pods_metric(dcgm.GPU_UTIL, targets.gpu_utilization_percent))
     hpa_spec: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": isvc.name},
-        "minReplicas": autoscaling.min_replicas if min_replicas is None else min_replicas,
+        "minReplicas": autoscaling.floor if min_replicas is None else max(1, min_replicas),
         "maxReplicas": autoscaling.max_replicas if max_replicas is None else max_replicas,
     }
     if metrics:

@@ -1,4 +1,6 @@
-"""Build the ClusterIP Service in front of an InferenceService's pods. Pure."""
+"""Build the ClusterIP Service in front of an InferenceService's pods. Pure.
+
+A scale-to-zero service's Service has no selector (``render.zero``: the operator writes its endpoints)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,13 @@ def build_service(isvc: InferenceService, profile: RuntimeProfile) -> dict[str, 
     if profile.metrics.port != "http":
         port = profile.extra_ports[profile.metrics.port]
         ports.append({"name": "metrics", "port": port, "targetPort": profile.metrics.port, "protocol": "TCP"})
+    spec: dict[str, Any] = {"type": "ClusterIP", "selector": selector(isvc), "ports": ports}
+    if isvc.spec.scale_to_zero is not None:
+        # Selectorless: the operator writes its EndpointSlice (pods or activator, ``render.zero``).
+        del spec["selector"]
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": isvc.name, "namespace": isvc.namespace, "labels": labels(isvc)},
-        "spec": {"type": "ClusterIP", "selector": selector(isvc), "ports": ports},
+        "spec": spec,
     }
