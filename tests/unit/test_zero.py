@@ -419,3 +419,32 @@ def test_zerotick_traffic_records_last_request_coarsely(api: FakeKube) -> None:
     # the idle clock counts from the last request: 0 rate at 1031 but last request 1000 -> zero at 1031+30
     assert not tick.observe(b, isvc, ZERO, None, 1031.0, lambda _: None)
     assert not tick.observe(b, isvc, ZERO, None, 1060.0, lambda _: None)
+
+
+# --- the activation handler -----------------------------------------------------------------------
+
+
+def test_activation_handler_wakes_only_at_zero_and_warns_once_on_a_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kopf
+
+    from inferop import handlers
+
+    woken: list[tuple[str, str]] = []
+    warned: list[str] = []
+    monkeypatch.setattr(handlers, "_reconcile_by_name", lambda ns, name, kwargs, logger: woken.append((ns, name)))
+    monkeypatch.setattr(kopf, "warn", lambda body, reason, message: warned.append(reason))
+    monkeypatch.setattr(handlers, "_bad_activations", set())
+
+    def call(annotation: str, at_zero: bool) -> None:
+        b = body(s2z={})
+        b["metadata"]["annotations"] = {ACTIVATION_ANNOTATION: annotation}
+        b["status"] = {"autoscaling": {"scaledToZero": at_zero, "scaledToZeroAt": "2026-12-02T10:00:00Z"}}
+        handlers.activation_requested(kopf.Body(b), logger=None)  # type: ignore[arg-type]
+
+    call("2026-12-02T10:01:00.000Z", at_zero=False)
+    assert woken == []
+    call("2026-12-02T10:01:00.000Z", at_zero=True)
+    assert woken == [("ns", "chat")]
+    call("not-a-time", at_zero=True)
+    call("not-a-time", at_zero=True)
+    assert warned == ["BadActivationAnnotation"] and woken == [("ns", "chat")]
