@@ -244,3 +244,14 @@ def test_a_request_held_while_the_operator_is_down_wakes_the_service_when_it_sta
     woken = wait_for(lambda: pod_ips(cluster, namespace), timeout=30, what="the woken kwok pod Ready")
     wait_for(lambda: endpoints(cluster, namespace) == ("Pods", [(a, standin.port) for a in woken]), timeout=60,
              what="endpoints back at the pod")
+
+    # Removing scaleToZero: the Service gets its selector back, our slice and pods Service go.
+    cluster.kubectl("patch", "infsvc", "chat", "-n", namespace, "--type=json", "-p",
+                    '[{"op":"remove","path":"/spec/autoscaling/scaleToZero"},'
+                    '{"op":"replace","path":"/spec/autoscaling/minReplicas","value":1}]')
+    wait_for(lambda: cluster.get("endpointslice", "chat-inferop", namespace) is None, timeout=30,
+             what="our EndpointSlice deleted")
+    wait_for(lambda: cluster.get("service", "chat-pods", namespace) is None, timeout=30, what="pods Service deleted")
+    assert (cluster.get("service", "chat", namespace) or {})["spec"].get("selector") == {
+        "inferop.dev/inferenceservice": "chat"}
+    wait_for(lambda: "scaledToZero" not in auto(), timeout=30, what="scale-to-zero status removed")

@@ -252,6 +252,10 @@ class FakeKube:
     def post_event(self, *args: Any, **kwargs: Any) -> bool:
         return True
 
+    def delete(self, url: str) -> bool:
+        self.writes.append(("delete", url, None))
+        return self.objects.pop(url, None) is not None
+
 
 def eps(service: str, namespace: str, addresses: list[str], ports: list[tuple[str, int]]) -> dict[str, Any]:
     return {
@@ -448,3 +452,32 @@ def test_activation_handler_wakes_only_at_zero_and_warns_once_on_a_bad_value(mon
     call("not-a-time", at_zero=True)
     call("not-a-time", at_zero=True)
     assert warned == ["BadActivationAnnotation"] and woken == [("ns", "chat")]
+
+
+def test_removing_scale_to_zero_deletes_the_leftovers_and_restores_the_floor(api: FakeKube) -> None:
+    b = body(s2z={})
+    run(api, b)  # the slice exists now
+    owner = [{"controller": True, "uid": "u-1", "kind": "InferenceService", "name": "chat"}]
+    api.put({"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": "chat-pods", "namespace": "ns", "ownerReferences": owner}})
+    api.objects[path("apps/v1", "Deployment", "ns", "chat")]["spec"]["replicas"] = 0
+    plain = body(s2z=None, min_replicas=1)
+    plain["status"] = {"autoscaling": {"scaledToZero": True, "scaledToZeroAt": "2026-12-02T10:00:00Z"}}
+    api.writes.clear()
+    dep = api.get(path("apps/v1", "Deployment", "ns", "chat"))
+    result = zero.cleanup(api, plain, model(plain), dep)  # type: ignore[arg-type]
+    assert sorted(w[1].rsplit("/", 1)[-1] for w in api.writes if w[0] == "delete") == ["chat-inferop", "chat-pods"]
+    assert api.objects[path("apps/v1", "Deployment", "ns", "chat")]["spec"]["replicas"] == 1
+    assert result.autoscaling == {"scaledToZero": None, "scaledToZeroAt": None}
+    # A service that never had scaleToZero: nothing read, nothing written.
+    api.writes.clear()
+    never = body(s2z=None, min_replicas=1)
+    assert zero.cleanup(api, never, model(never), dep).applied == []  # type: ignore[arg-type]
+    assert api.writes == []
+
+
+def test_scale_to_zero_records_its_marker_once(api: FakeKube) -> None:
+    b = body(s2z={})
+    assert run(api, b).autoscaling == {"scaledToZero": False}
+    b["status"] = {"autoscaling": {"scaledToZero": False}}
+    assert run(api, b).autoscaling == {}
