@@ -70,6 +70,10 @@ bench: $(STAMP) ## Replay every shared trace: inferop vs tuned HPA/KEDA/KPA/stat
 bench-activator: $(STAMP) ## The activator under load (hold 1,000+ then forward; added latency): bench/results/activator.{json,md}
 	$(BIN)/python bench/activator.py
 
+.PHONY: bench-zero
+bench-zero: $(STAMP) ## Scale to zero, simulated on a sparse trace with idle hours: GPU-hours saved vs minReplicas 1, attainment cost: bench/results/zero.{json,md}
+	$(BIN)/python bench/zero.py
+
 .PHONY: chart-check
 chart-check: $(STAMP) ## Lint, render and validate the Helm chart (helm built from its Go module, cached)
 	bash hack/chart-check.sh

@@ -302,6 +302,10 @@ def test_service_account_is_denied_what_it_does_not_need(installed: Install) -> 
         ("create", "events"),
         ("list", "pods"),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("patch", "endpointslices.discovery.k8s.io"),  # scale to zero: <name>-inferop
+        ("watch", "endpointslices.discovery.k8s.io"),
+        ("delete", "endpointslices.discovery.k8s.io"),  # ours, when scaleToZero is removed
+        ("delete", "services"),  # the <name>-pods Service, when scaleToZero is removed
     ]
     denied = [
         ("get", "secrets"),
@@ -314,7 +318,6 @@ def test_service_account_is_denied_what_it_does_not_need(installed: Install) -> 
         ("list", "nodes"),
         ("delete", "namespaces"),
         ("delete", "deployments.apps"),
-        ("delete", "services"),
         ("create", "serviceaccounts/token"),
         ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
         ("escalate", "clusterroles.rbac.authorization.k8s.io"),
@@ -325,6 +328,7 @@ def test_service_account_is_denied_what_it_does_not_need(installed: Install) -> 
         ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
         ("update", "events"),
         ("list", "events"),
+        ("update", "endpointslices.discovery.k8s.io"),
     ]
     assert [a for a in allowed if not can_i(cluster, *a)] == []
     assert [d for d in denied if can_i(cluster, *d)] == []

@@ -43,8 +43,26 @@ def test_crds_are_established(cluster: Cluster) -> None:
         ),
         (lambda o: o["spec"]["model"].update(uri="ftp://example.com/model"), "spec.model.uri must start with hf://"),
         (lambda o: o["spec"].update(bogus=True), 'unknown field "spec.bogus"'),
+        (
+            lambda o: o["spec"]["autoscaling"].update(minReplicas=0),
+            "spec.autoscaling.minReplicas may be 0 only with spec.autoscaling.scaleToZero",
+        ),
+        (
+            lambda o: o["spec"]["autoscaling"].update(minReplicas=1, scaleToZero={}),
+            "spec.autoscaling.scaleToZero needs spec.autoscaling.minReplicas: 0",
+        ),
+        (
+            lambda o: o["spec"]["autoscaling"].update(minReplicas=0, scaleToZero={"idleSeconds": 0}),
+            "spec.autoscaling.scaleToZero.idleSeconds",
+        ),
+        (
+            lambda o: (o["spec"]["autoscaling"].update(minReplicas=0, scaleToZero={}),
+                       o["metadata"].update(name="a" * 59)),
+            "metadata.name must be at most 58 characters with spec.autoscaling.scaleToZero",
+        ),
     ],
-    ids=["replicas-and-autoscaling", "min-gt-max", "gpu-count-zero", "bad-uri", "unknown-field"],
+    ids=["replicas-and-autoscaling", "min-gt-max", "gpu-count-zero", "bad-uri", "unknown-field",
+         "zero-without-scale-to-zero", "scale-to-zero-with-min-1", "idle-seconds-zero", "scale-to-zero-long-name"],
 )
 def test_invalid_inferenceservice_is_rejected(cluster: Cluster, namespace: str, mutate: Any, message: str) -> None:
     obj = copy.deepcopy(_example("llm-vllm.yaml"))
@@ -70,3 +88,15 @@ def test_valid_examples_are_accepted_with_defaults(cluster: Cluster, namespace: 
     assert stored is not None
     # API-server defaulting from the schema: the runtime's optional fields keep their defaults.
     assert stored["spec"]["runtime"]["name"] == "kserve"
+
+
+def test_scale_to_zero_is_admitted_with_its_defaults(cluster: Cluster, namespace: str) -> None:
+    obj = copy.deepcopy(_example("llm-vllm.yaml"))
+    obj["metadata"]["name"] = "zero-defaults"
+    obj["spec"]["autoscaling"].update(minReplicas=0, scaleToZero={})
+    cluster.apply(obj, namespace=namespace)
+    stored = cluster.get("inferenceservice", "zero-defaults", namespace)
+    assert stored is not None
+    assert stored["spec"]["autoscaling"]["scaleToZero"] == {
+        "idleSeconds": 300, "maxHeldRequests": 1000, "holdTimeoutSeconds": 300
+    }

@@ -178,6 +178,7 @@ def test_idle_to_zero_restart_changes_nothing_and_a_request_wakes_it(
     assert endpoints(cluster, namespace) == ("Activator", [(ip, act["port"])])
     assert condition(isvc(), "ScaledToZero").get("status") == "True"
     assert condition(isvc(), "ScaleToZeroReady").get("status") == "True"
+    assert condition(isvc(), "Ready").get("status") == "True", condition(isvc(), "Ready")
     wait_for(lambda: not cluster.list("pod", namespace, "inferop.dev/inferenceservice=chat"), timeout=60,
              what="the pod gone")
 
@@ -210,3 +211,47 @@ def test_idle_to_zero_restart_changes_nothing_and_a_request_wakes_it(
     auto = isvc()["status"]["autoscaling"]
     assert auto["scaledToZero"] is False
     assert auto.get("lastRequestTime", "") >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sent - 1))
+
+
+def test_a_request_held_while_the_operator_is_down_wakes_the_service_when_it_starts(
+    cluster: Cluster, namespace: str, zero_env: dict[str, Any], operator_factory: Any
+) -> None:
+    """Activating across an operator restart: the annotation stays on the object (level-based), so the
+    operator that starts later wakes the service and the held request is answered."""
+    standin, act = zero_env["standin"], zero_env["activator"]
+    cluster.apply(service(standin.port), namespace=namespace)
+
+    def auto() -> dict[str, Any]:
+        return ((cluster.get("inferenceservice", "chat", namespace) or {}).get("status") or {}).get("autoscaling") or {}
+
+    wait_for(lambda: auto().get("scaledToZero") is True, timeout=150, interval=1, what="scaledToZero")
+    wait_for(lambda: not cluster.list("pod", namespace, "inferop.dev/inferenceservice=chat"), timeout=60,
+             what="the pod gone")
+    zero_env["operator"].stop()
+    result: dict[str, Any] = {}
+    sender = threading.Thread(
+        target=lambda: result.update(zip(("code", "body", "headers"),
+                                         send(act["port"], f"chat.{namespace}.svc"), strict=True)))
+    sender.start()
+    wait_for(lambda: KEY in ((cluster.get("inferenceservice", "chat", namespace) or {})["metadata"].get("annotations")
+                             or {}), timeout=30, what="activation annotation while the operator is down")
+    time.sleep(2)
+    assert (cluster.get("deployment", "chat", namespace) or {})["spec"]["replicas"] == 0  # nobody woke it yet
+    operator_factory(**zero_env["env"])
+    sender.join(120)
+    assert result.get("code") == 200, result
+    wait_for(lambda: auto().get("scaledToZero") is False, timeout=30, what="scaledToZero false")
+    woken = wait_for(lambda: pod_ips(cluster, namespace), timeout=30, what="the woken kwok pod Ready")
+    wait_for(lambda: endpoints(cluster, namespace) == ("Pods", [(a, standin.port) for a in woken]), timeout=60,
+             what="endpoints back at the pod")
+
+    # Removing scaleToZero: the Service gets its selector back, our slice and pods Service go.
+    cluster.kubectl("patch", "infsvc", "chat", "-n", namespace, "--type=json", "-p",
+                    '[{"op":"remove","path":"/spec/autoscaling/scaleToZero"},'
+                    '{"op":"replace","path":"/spec/autoscaling/minReplicas","value":1}]')
+    wait_for(lambda: cluster.get("endpointslice", "chat-inferop", namespace) is None, timeout=30,
+             what="our EndpointSlice deleted")
+    wait_for(lambda: cluster.get("service", "chat-pods", namespace) is None, timeout=30, what="pods Service deleted")
+    assert (cluster.get("service", "chat", namespace) or {})["spec"].get("selector") == {
+        "inferop.dev/inferenceservice": "chat"}
+    wait_for(lambda: "scaledToZero" not in auto(), timeout=30, what="scale-to-zero status removed")

@@ -252,3 +252,27 @@ def test_every_problem_of_an_input_file_is_printed_with_its_path(
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"error: {flag}: {bad}: 3 problems:"
     assert [line.split()[0] for line in lines[1:]] == paths
+
+
+def test_a_scale_to_zero_isvc_scales_inferop_and_kpa_to_zero_in_an_idle_gap(tmp_path: Path) -> None:
+    """``--isvc`` with ``scaleToZero``: inferop and the KPA baseline go to zero in a long idle gap
+    (sim/zero.py), so they cost less than the same trace with minReplicas 1."""
+    rows = ["arrival_s,input_tokens,output_tokens"]
+    rows += [f"{t},200,40" for t in range(0, 600, 5)] + [f"{7800 + t},200,40" for t in range(0, 600, 5)]
+    trace = tmp_path / "sparse.csv"
+    trace.write_text("\n".join(rows) + "\n")
+    results = {}
+    for name, auto in (("zero", "minReplicas: 0\n    scaleToZero: {idleSeconds: 300}"), ("one", "minReplicas: 1")):
+        isvc = tmp_path / f"{name}.yaml"
+        isvc.write_text(
+            "apiVersion: inferop.dev/v1alpha1\nkind: InferenceService\nmetadata: {name: dev}\nspec:\n"
+            "  model: {uri: 'hf://org/m'}\n  autoscaling:\n"
+            f"    {auto}\n    maxReplicas: 4\n"
+            "    slo: {latency: {metric: e2e, percentile: 95, targetMilliseconds: 5000}}\n"
+        )
+        out = tmp_path / name
+        argv = ["--trace", str(trace), "--slo-ms", "5000", "--isvc", str(isvc), "--compare", "kpa"]
+        assert main([*argv, "--out", str(out), "--no-plots"]) == 0
+        results[name] = {(r["policy"], r["tuned_on"]): r for r in json.loads((out / "summary.json").read_text())}
+    for key in (("inferop", None), ("kpa", "scored")):
+        assert results["zero"][key]["gpu_hours"] < results["one"][key]["gpu_hours"] - 1.0, key

@@ -252,6 +252,10 @@ class FakeKube:
     def post_event(self, *args: Any, **kwargs: Any) -> bool:
         return True
 
+    def delete(self, url: str) -> bool:
+        self.writes.append(("delete", url, None))
+        return self.objects.pop(url, None) is not None
+
 
 def eps(service: str, namespace: str, addresses: list[str], ports: list[tuple[str, int]]) -> dict[str, Any]:
     return {
@@ -419,3 +423,61 @@ def test_zerotick_traffic_records_last_request_coarsely(api: FakeKube) -> None:
     # the idle clock counts from the last request: 0 rate at 1031 but last request 1000 -> zero at 1031+30
     assert not tick.observe(b, isvc, ZERO, None, 1031.0, lambda _: None)
     assert not tick.observe(b, isvc, ZERO, None, 1060.0, lambda _: None)
+
+
+# --- the activation handler -----------------------------------------------------------------------
+
+
+def test_activation_handler_wakes_only_at_zero_and_warns_once_on_a_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kopf
+
+    from inferop import handlers
+
+    woken: list[tuple[str, str]] = []
+    warned: list[str] = []
+    monkeypatch.setattr(handlers, "_reconcile_by_name", lambda ns, name, kwargs, logger: woken.append((ns, name)))
+    monkeypatch.setattr(kopf, "warn", lambda body, reason, message: warned.append(reason))
+    monkeypatch.setattr(handlers, "_bad_activations", set())
+
+    def call(annotation: str, at_zero: bool) -> None:
+        b = body(s2z={})
+        b["metadata"]["annotations"] = {ACTIVATION_ANNOTATION: annotation}
+        b["status"] = {"autoscaling": {"scaledToZero": at_zero, "scaledToZeroAt": "2026-12-02T10:00:00Z"}}
+        handlers.activation_requested(kopf.Body(b), logger=None)  # type: ignore[arg-type]
+
+    call("2026-12-02T10:01:00.000Z", at_zero=False)
+    assert woken == []
+    call("2026-12-02T10:01:00.000Z", at_zero=True)
+    assert woken == [("ns", "chat")]
+    call("not-a-time", at_zero=True)
+    call("not-a-time", at_zero=True)
+    assert warned == ["BadActivationAnnotation"] and woken == [("ns", "chat")]
+
+
+def test_removing_scale_to_zero_deletes_the_leftovers_and_restores_the_floor(api: FakeKube) -> None:
+    b = body(s2z={})
+    run(api, b)  # the slice exists now
+    owner = [{"controller": True, "uid": "u-1", "kind": "InferenceService", "name": "chat"}]
+    api.put({"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": "chat-pods", "namespace": "ns", "ownerReferences": owner}})
+    api.objects[path("apps/v1", "Deployment", "ns", "chat")]["spec"]["replicas"] = 0
+    plain = body(s2z=None, min_replicas=1)
+    plain["status"] = {"autoscaling": {"scaledToZero": True, "scaledToZeroAt": "2026-12-02T10:00:00Z"}}
+    api.writes.clear()
+    dep = api.get(path("apps/v1", "Deployment", "ns", "chat"))
+    result = zero.cleanup(api, plain, model(plain), dep)  # type: ignore[arg-type]
+    assert sorted(w[1].rsplit("/", 1)[-1] for w in api.writes if w[0] == "delete") == ["chat-inferop", "chat-pods"]
+    assert api.objects[path("apps/v1", "Deployment", "ns", "chat")]["spec"]["replicas"] == 1
+    assert result.autoscaling == {"scaledToZero": None, "scaledToZeroAt": None}
+    # A service that never had scaleToZero: nothing read, nothing written.
+    api.writes.clear()
+    never = body(s2z=None, min_replicas=1)
+    assert zero.cleanup(api, never, model(never), dep).applied == []  # type: ignore[arg-type]
+    assert api.writes == []
+
+
+def test_scale_to_zero_records_its_marker_once(api: FakeKube) -> None:
+    b = body(s2z={})
+    assert run(api, b).autoscaling == {"scaledToZero": False}
+    b["status"] = {"autoscaling": {"scaledToZero": False}}
+    assert run(api, b).autoscaling == {}

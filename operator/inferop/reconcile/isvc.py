@@ -186,9 +186,12 @@ def reconcile(
             # The API server refused a child (invalid, forbidden, quota): say so instead of failing silently.
             error = status.Cond(status.READY, "False", "ApplyFailed", f"the API server rejected a child object: {err}")
     zeroed: zero.ZeroResult | None = None
-    if live is not None and isvc is not None and isvc.spec.scale_to_zero is not None:
+    if live is not None and isvc is not None:
         try:  # scale to zero: the Service's EndpointSlice, wake and replicas at zero (reconcile.zero)
-            zeroed = zero.reconcile_zero(kube, body, isvc, live.get("Deployment"), read)
+            if isvc.spec.scale_to_zero is not None:
+                zeroed = zero.reconcile_zero(kube, body, isvc, live.get("Deployment"), read)
+            else:  # removed (or never set): leftovers go
+                zeroed = zero.cleanup(kube, body, isvc, live.get("Deployment"), read)
             applied.extend(zeroed.applied)
         except Transient:
             raise
@@ -215,6 +218,8 @@ def reconcile(
     ready = status.ready_condition(parts, error)
     limits = limit_conditions(clamped, tenant_applies, tenancy.name if tenancy else None, error)
     old_conditions = current.get("conditions") or []
+    if isvc is not None and isvc.spec.scale_to_zero is None:  # scaleToZero removed: so are its conditions
+        old_conditions = [c for c in old_conditions if c.get("type") not in zero.CONDITIONS]
     zero_conditions = zeroed.conditions if zeroed is not None else []
     conditions = status.merge_conditions(
         old_conditions, [*parts, ready, *limits, *zero_conditions], generation, now_iso()
@@ -232,8 +237,8 @@ def reconcile(
         desired["cost"] = cost_status(isvc, gpuclasses, desired["replicas"], price)
         if isvc.spec.autoscaling is None:  # the cost controller owns status.autoscaling of autoscaled services
             desired["autoscaling"] = {"desiredReplicas": clamped.replicas, "limitedBy": clamped.limited_by}
-        elif zeroed is not None and zeroed.autoscaling:  # except the scale-to-zero fields (reconcile.zero)
-            desired["autoscaling"] = dict(zeroed.autoscaling)
+        if zeroed is not None and zeroed.autoscaling:  # except the scale-to-zero fields (reconcile.zero)
+            desired["autoscaling"] = {**(desired.get("autoscaling") or {}), **zeroed.autoscaling}
     patch = status.status_patch(current, desired)
     events = [
         e

@@ -30,8 +30,8 @@ from inferop.api.activation import ACTIVATION_ANNOTATION, PROXY_PORT_NAME, SERVI
 from inferop.api.inferenceservice import InferenceService
 from inferop.cost import zero as rules
 from inferop.reconcile import status
-from inferop.reconcile.children import Reader, ensure_objects
-from inferop.reconcile.drift import with_owner
+from inferop.reconcile.children import Reader, ensure_objects, remember_delete
+from inferop.reconcile.drift import is_owned_by, with_owner
 from inferop.reconcile.kube import Kube, path
 from inferop.render import zero as render
 from inferop.runtimes import get_profile
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SCALED_TO_ZERO = "ScaledToZero"
 SCALE_TO_ZERO_READY = "ScaleToZeroReady"
+CONDITIONS = (SCALED_TO_ZERO, SCALE_TO_ZERO_READY)
 #: Where the activator's Service is (``namespace``, ``name``); ``INFEROP_ACTIVATOR_SERVICE``, set at
 #: startup (``handlers.configure_kopf``). None: no activator, so no service is taken to zero.
 ACTIVATOR_SERVICE: tuple[str, str] | None = None
@@ -116,6 +117,8 @@ def reconcile_zero(
     if raw is not None and requested is None:
         out.bad_annotation = str(raw)
     floor = isvc.spec.autoscaling.floor
+    if "scaledToZero" not in auto:  # the marker ``cleanup`` reads when scaleToZero is removed
+        out.autoscaling["scaledToZero"] = False
     if at_zero and rules.wake_wanted(requested, rules.parse_time(auto.get("scaledToZeroAt"))):
         at_zero = False
         out.autoscaling["scaledToZero"] = False
@@ -183,3 +186,42 @@ def wake_requested(body: Mapping[str, Any]) -> bool:
         return False
     raw = ((body.get("metadata") or {}).get("annotations") or {}).get(ACTIVATION_ANNOTATION)
     return rules.wake_wanted(rules.parse_time(raw), rules.parse_time(auto.get("scaledToZeroAt")))
+
+
+def cleanup(
+    kube: Kube,
+    body: Mapping[str, Any],
+    isvc: InferenceService,
+    deployment: Mapping[str, Any] | None,
+    reader: Reader | None = None,
+) -> ZeroResult:
+    """A service whose ``scaleToZero`` was removed: delete our ``<name>-pods`` Service and
+    ``<name>-inferop`` EndpointSlice (the Service has its selector again: a leftover slice would add
+    the activator or old pods to its endpoints), put replicas back to the floor if it was left at zero
+    (an HPA does not scale from 0), and drop the scale-to-zero status. Reads nothing for a service
+    whose status never had ``scaledToZero`` (every scale-to-zero service records it)."""
+    out = ZeroResult()
+    auto = (body.get("status") or {}).get("autoscaling") or {}
+    if "scaledToZero" not in auto:  # never had scaleToZero (reconcile_zero always records it): no reads
+        return out
+    read = reader if reader is not None else kube
+    uid = str((body.get("metadata") or {}).get("uid") or "")
+    pods_url = path("v1", "Service", isvc.namespace, render.pods_service_name(isvc.name))
+    pods_service = read.get(pods_url)
+    if pods_service is not None and is_owned_by(pods_service, uid):
+        slice_url = path("discovery.k8s.io/v1", "EndpointSlice", isvc.namespace, render.slice_name(isvc.name))
+        live_slice = kube.get(slice_url)
+        if live_slice is not None and is_owned_by(live_slice, uid):
+            kube.delete(slice_url)
+            remember_delete(read, slice_url)
+            out.applied.append(f"delete EndpointSlice {isvc.namespace}/{render.slice_name(isvc.name)}")
+        kube.delete(pods_url)
+        remember_delete(read, pods_url)
+        out.applied.append(f"delete Service {isvc.namespace}/{render.pods_service_name(isvc.name)}")
+    if isvc.spec.autoscaling is not None and deployment is not None:
+        if int((deployment.get("spec") or {}).get("replicas", 1)) == 0:
+            out.applied.append(set_replicas(kube, isvc, isvc.spec.autoscaling.floor))
+    out.autoscaling = {"scaledToZero": None, "scaledToZeroAt": None}
+    for entry in out.applied:
+        log.info("Scale to zero removed: %s", entry)
+    return out

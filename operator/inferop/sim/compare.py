@@ -52,6 +52,7 @@ from inferop.sim.policies import InferopPolicy, make_baseline
 from inferop.sim.profile import ServiceProfile
 from inferop.sim.run import Policy, RunConfig, RunResult, run
 from inferop.sim.trace import Trace
+from inferop.sim.zero import KPA_IDLE_SECONDS, ZeroPolicy
 
 REFINE_STEPS = 3
 #: The periods a baseline can be tuned on (see the module docstring), in the order rows are written.
@@ -108,12 +109,17 @@ def _run_one(task: Task) -> RunResult:
 def configured(name: str, target: float | None, config: RunConfig) -> tuple[Policy, RunConfig]:
     """The policy ``name`` at ``target`` (None for ``inferop``) and the run config it starts from:
     static peak provisioning starts with its replicas Ready (it never scales)."""
+    s2z = config.autoscaling.scale_to_zero
     if name == "inferop":
+        if s2z is not None:  # scale to zero (sim/zero.py): inferop's idle rule around the planner
+            return ZeroPolicy(InferopPolicy(), float(s2z.idle_seconds)), config
         return InferopPolicy(), config
     if target is None:
         raise ValueError(f"policy {name!r} needs a target")
     if name == "static":
         config = replace(config, initial_replicas=config.clamp(int(target)))
+    if name == "kpa" and s2z is not None:  # Knative's own scale to zero as the baseline
+        return ZeroPolicy(make_baseline(name, target), KPA_IDLE_SECONDS, mode="concurrency"), config
     return make_baseline(name, target), config
 
 

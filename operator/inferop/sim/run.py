@@ -86,9 +86,9 @@ def run_config(
         slo_ms=slo_ms,
         percentile=percentile,
         metric=autoscaling.slo.latency.metric if autoscaling.slo is not None else "e2e",
-        min_replicas=autoscaling.min_replicas,
+        min_replicas=autoscaling.floor,  # zero is sim/zero.py's, never the clamp's
         max_replicas=autoscaling.max_replicas,
-        autoscaling=autoscaling,
+        autoscaling=autoscaling.model_copy(update={"min_replicas": autoscaling.floor}),
         cost_policy=cost_policy,
         scrape_interval=SCRAPE_INTERVAL,
         rate_window=_window_seconds(rate_window(cost_policy.interval_seconds, int(SCRAPE_INTERVAL))),
@@ -249,12 +249,19 @@ def run(
     next_scrape = config.scrape_interval
     next_tick = CONTROLLER_PHASE if math.isfinite(policy.period) else math.inf
     timeline: list[TimelinePoint] = []
+    # Scale to zero (sim/zero.py): a policy at zero is woken at the first arrival, as the activator does.
+    wake_floor: int | None = getattr(policy, "wake_floor", None)
     while True:
         next_ready = cluster.next_ready_time()
-        t = min(next_scrape, next_tick, next_ready, end)
+        waking = wake_floor is not None and cluster.replicas == 0 and i < len(arrival)
+        next_arrival = arrival[i] if waking else math.inf
+        t = min(next_scrape, next_tick, next_ready, next_arrival, end)
         i = cluster.route_until(i, t)  # every arrival before t, each at its own time
         if t >= end:
             break
+        if waking and next_arrival <= t and wake_floor is not None:
+            cluster.scale(config.clamp(wake_floor), t)
+            policy.woke(t)  # type: ignore[attr-defined]
         if next_ready <= t:
             cluster.mark_ready(t)
         if next_scrape <= t:
@@ -275,7 +282,9 @@ def run(
             next_scrape += config.scrape_interval
         if next_tick <= t:
             desired = policy.tick(ctx, t)
-            if desired is not None:
+            if desired == 0 and wake_floor is not None:
+                cluster.scale(0, t)  # to zero: only a scale-to-zero policy returns 0 past the clamp
+            elif desired is not None:
                 cluster.scale(config.clamp(desired), t)
             next_tick += policy.period
     cluster.route_until(i, math.inf)
