@@ -162,7 +162,7 @@ def readiness(isvc: InferenceService, activator: list[render.Endpoint] | None) -
     """``ScaleToZeroReady``: whether going to zero is safe (an activator) and sound (the hold timeout)."""
     s2z = isvc.spec.scale_to_zero
     assert s2z is not None
-    cold = render.cold_start_seconds(get_profile(isvc.spec.runtime.name))
+    cold = get_profile(isvc.spec.runtime.name).cold_start_seconds
     if activator is None:
         return status.Cond(SCALE_TO_ZERO_READY, "False", "NoActivator",
                            "no activator configured (INFEROP_ACTIVATOR_SERVICE; the chart's activator.enabled): "

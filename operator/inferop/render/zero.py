@@ -34,9 +34,6 @@ from inferop.runtimes.profile import RuntimeProfile
 SLICE_SUFFIX = "-inferop"
 #: ``endpointslice.kubernetes.io/managed-by``: who manages a slice (the controller never touches ours).
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
-#: The cold start assumed when the runtime profile names none (model download, load, warm-up).
-DEFAULT_COLD_START_SECONDS = 120.0
-
 #: Where the service's endpoints point: its ready pods, or the activator.
 TO_PODS = "Pods"
 TO_ACTIVATOR = "Activator"
@@ -56,12 +53,6 @@ def pods_service_name(name: str) -> str:
 
 def slice_name(name: str) -> str:
     return f"{name}{SLICE_SUFFIX}"
-
-
-def cold_start_seconds(profile: RuntimeProfile) -> float:
-    """The runtime's cold start (``cold_start_seconds`` when its profile has one), else the default."""
-    value = getattr(profile, "cold_start_seconds", None)
-    return float(value) if isinstance(value, int | float) and value > 0 else DEFAULT_COLD_START_SECONDS
 
 
 def service_ports(profile: RuntimeProfile) -> list[tuple[str, str]]:
