@@ -7,7 +7,8 @@ interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
 - short term: a least-squares line through the last ``trend_window_seconds`` of samples gives the
   level now and the trend; the point forecast is the highest of the line over the horizon (a falling
   trend does not lower it below the level now: scaling down follows the load, it does not
-  anticipate it), and the upper quantile adds ``z x`` the residuals' standard deviation (``z`` the
+  anticipate it); the level is at most the highest sample of the last ``recent_seconds`` (the line
+  lags a drop by its window), and the upper quantile adds ``z x`` the residuals' standard deviation (``z`` the
   normal quantile of ``upper_quantile``); never below the load observed now;
 - long term (``daily``): on each of the last ``daily_days`` days whose history holds samples in the
   ``daily_tolerance_seconds`` before this time of day, the ratio of that day's highest load over the
@@ -106,6 +107,11 @@ def forecast(
         level, slope, sigma = _line(recent, now)
     else:
         level, slope, sigma = observed, 0.0, 0.0
+    # The line lags a drop by its window; the load of the last minute bounds the level (a drop is
+    # followed within ``recent_seconds``; a rise keeps the line's level and trend).
+    latest = [s.load for s in recent if s.time > now - tuning.recent_seconds]
+    if latest:
+        level = min(level, max(latest))
     level = max(0.0, level)
     point = max(level, level + slope * horizon)
     z = statistics.NormalDist().inv_cdf(tuning.upper_quantile)
