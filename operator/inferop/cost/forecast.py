@@ -5,12 +5,13 @@ may arrive before a replica started now could serve (the horizon: cold start plu
 interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
 
 - short term: a robust (Theil-Sen) line through the last ``trend_window_seconds`` of samples gives
-  the level now and the trend (a step in the load is not a trend); the point forecast is the highest of the line over the horizon (a falling
-  trend does not lower it below the level now: scaling down follows the load, it does not
-  anticipate it); the level is at most the highest sample of the last ``recent_seconds`` (the line
-  lags a drop by its window), and the upper quantile adds ``z x sigma`` (``z`` the normal quantile of
-  ``upper_quantile``, sigma the larger of the noise, from the median change between consecutive samples (a
-  step is one change, not variability), and the spread, the median absolute residual); never below the load observed now;
+  the level now and the trend (a step in the load is not a trend); the point forecast is the highest
+  of the line over the horizon (a falling trend does not lower it below the level now: scaling down
+  follows the load, it does not anticipate it); the level is at most the highest sample of the last
+  ``recent_seconds`` (the line lags a drop by its window), and the upper quantile adds ``z x sigma``
+  (``z`` the normal quantile of ``upper_quantile``, sigma the larger of the noise, from the median
+  change between consecutive samples (a step is one change, not variability), and the spread, the
+  median absolute residual); never below the load observed now;
 - long term (``daily``): on each of the last ``daily_days`` days whose history holds samples in the
   ``daily_tolerance_seconds`` before this time of day, the ratio of that day's highest load over the
   horizon to its load at this time (the mean of those samples); the level times the mean ratio, when
