@@ -160,18 +160,11 @@ async def test_signal_due_first_at_once_then_every_interval_and_again_after_an_e
     assert gate.signal_due(12.0, every=10) == "first"
 
 
-def _slice(
-    service: str,
-    endpoints: list[dict[str, object]],
-    ports: list[dict[str, object]] | None = None,
-    address_type: str = "IPv4",
-) -> dict[str, object]:
+def _slice(service: str, endpoints: list[dict[str, object]], ports: list[dict[str, object]] | None = None,
+           address_type: str = "IPv4") -> dict[str, object]:
     return {
-        "metadata": {
-            "namespace": "team-a",
-            "name": f"{service}-abcde",
-            "labels": {"kubernetes.io/service-name": service},
-        },
+        "metadata": {"namespace": "team-a", "name": f"{service}-abcde",
+                     "labels": {"kubernetes.io/service-name": service}},
         "addressType": address_type,
         "ports": ports if ports is not None else [{"name": "http", "port": 8000, "protocol": "TCP"}],
         "endpoints": endpoints,
@@ -179,17 +172,12 @@ def _slice(
 
 
 def test_endpointslice_of_the_pods_service_gives_ready_backends() -> None:
-    entry = slice_entry(
-        _slice(
-            "chat-pods",
-            [
-                {"addresses": ["10.0.0.1"], "conditions": {"ready": True}},
-                {"addresses": ["10.0.0.2"], "conditions": {}},  # unknown means ready
-                {"addresses": ["10.0.0.3"], "conditions": {"ready": False}},
-                {"addresses": ["10.0.0.4"], "conditions": {"ready": True, "terminating": True}},
-            ],
-        )
-    )
+    entry = slice_entry(_slice("chat-pods", [
+        {"addresses": ["10.0.0.1"], "conditions": {"ready": True}},
+        {"addresses": ["10.0.0.2"], "conditions": {}},  # unknown means ready
+        {"addresses": ["10.0.0.3"], "conditions": {"ready": False}},
+        {"addresses": ["10.0.0.4"], "conditions": {"ready": True, "terminating": True}},
+    ]))
     assert entry == ("team-a/chat-pods-abcde", CHAT, (Backend("10.0.0.1", 8000), Backend("10.0.0.2", 8000)))
 
 
@@ -198,14 +186,10 @@ def test_endpointslice_port_and_service_rules() -> None:
     assert slice_entry(_slice("chat", ready)) is None  # the InferenceService's own Service: not a backend
     assert slice_entry(_slice("-pods", ready)) is None
     two = [{"name": "metrics", "port": 9400}, {"name": "http", "port": 8080}]
-    assert slice_entry(_slice("chat-pods", ready, two)) == (
-        "team-a/chat-pods-abcde",
-        CHAT,
-        (Backend("10.0.0.1", 8080),),
-    )
+    assert slice_entry(_slice("chat-pods", ready, two)) == ("team-a/chat-pods-abcde", CHAT,
+                                                             (Backend("10.0.0.1", 8080),))
     assert slice_entry(_slice("chat-pods", ready, [{"name": "grpc", "port": 9000}]))[2] == (  # type: ignore[index]
-        Backend("10.0.0.1", 9000),
-    )
+        Backend("10.0.0.1", 9000),)
     ambiguous = [{"name": "a", "port": 1}, {"name": "b", "port": 2}]
     assert slice_entry(_slice("chat-pods", ready, ambiguous))[2] == ()  # type: ignore[index]
     assert slice_entry(_slice("chat-pods", ready, address_type="FQDN"))[2] == ()  # type: ignore[index]

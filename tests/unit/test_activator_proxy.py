@@ -40,16 +40,14 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
 async def call(
     client: aiohttp.ClientSession, server: Server, seq: int | str = 0, path: str = "/v1/echo", host: str = HOST
 ) -> tuple[int, str, dict[str, str]]:
-    async with client.post(
-        f"http://127.0.0.1:{server.port}{path}", data=b'{"prompt": "hi"}', headers={"Host": host, "X-Seq": str(seq)}
-    ) as resp:
+    async with client.post(f"http://127.0.0.1:{server.port}{path}", data=b'{"prompt": "hi"}',
+                           headers={"Host": host, "X-Seq": str(seq)}) as resp:
         return resp.status, await resp.text(), dict(resp.headers)
 
 
 def sample(server: Server, name: str, **labels: str) -> float:
-    value = server.activator.metrics.registry.get_sample_value(
-        name, {"namespace": "team-a", "inferenceservice": "chat", **labels}
-    )
+    value = server.activator.metrics.registry.get_sample_value(name, {"namespace": "team-a",
+                                                                      "inferenceservice": "chat", **labels})
     return value or 0.0
 
 
@@ -244,11 +242,8 @@ async def test_requests_for_unknown_services_get_421_and_the_header_wins(
     assert status == 421 and "names no InferenceService" in text
     # a bare name resolves when one known service has it
     assert (await call(client, server, 1, host="chat"))[0] == 200
-    async with client.post(
-        f"http://127.0.0.1:{server.port}/v1/echo",
-        data=b"x",
-        headers={"Host": "10.96.0.12", "X-Inferop-Service": "team-a/chat", "X-Seq": "7"},
-    ) as resp:
+    async with client.post(f"http://127.0.0.1:{server.port}/v1/echo", data=b"x",
+                           headers={"Host": "10.96.0.12", "X-Inferop-Service": "team-a/chat", "X-Seq": "7"}) as resp:
         assert resp.status == 200 and await resp.text() == "7:1"
     await server.stop(grace=1.0)
 
@@ -278,14 +273,9 @@ async def test_metrics_and_probes(client: aiohttp.ClientSession) -> None:
     assert (await client.get(f"{admin}/healthz")).status == 200
     await call(client, server, host="nope.nowhere")
     text = await (await client.get(f"{admin}/metrics")).text()
-    for name in (
-        "inferop_activator_held_requests",
-        "inferop_activator_hold_seconds",
-        "inferop_activator_activations_total",
-        "inferop_activator_rejections_total",
-        "inferop_activator_requests_total",
-        "inferop_activator_activation_signals_total",
-    ):
+    for name in ("inferop_activator_held_requests", "inferop_activator_hold_seconds",
+                 "inferop_activator_activations_total", "inferop_activator_rejections_total",
+                 "inferop_activator_requests_total", "inferop_activator_activation_signals_total"):
         assert f"# HELP {name} " in text, name
     assert 'rejections_total{inferenceservice="nope",namespace="nowhere",reason="unknown_service"} 1.0' in text
     await server.stop(grace=1.0)

@@ -20,20 +20,8 @@ from hypothesis import strategies as st
 from inferop.reconcile.cache import slim_child
 from inferop.reconcile.kube import apply_body
 
-ODD = [
-    "🚀 ok",
-    "𝔘𝔫𝔦",
-    "\U0010fffd",
-    "a\u2028b\u2029c",
-    "a\x85b",
-    "\ufeffstart",
-    "a\x7fb",
-    "\x00\x01\t\n\r",
-    "\x9f",
-    "\ufffe\uffff",
-    "café e\u0301",
-    "'\"\\ #: - [x] {y} &z *w !t %u @v `q`",
-]
+ODD = ["🚀 ok", "𝔘𝔫𝔦", "\U0010fffd", "a\u2028b\u2029c", "a\x85b", "\ufeffstart", "a\x7fb", "\x00\x01\t\n\r",
+       "\x9f", "\ufffe\uffff", "café e\u0301", "'\"\\ #: - [x] {y} &z *w !t %u @v `q`"]
 
 
 def test_odd_strings_read_back_unchanged() -> None:
@@ -59,20 +47,12 @@ def test_every_string_reads_back_unchanged(text: str) -> None:
 
 def test_slim_child_keeps_only_our_apply_entry() -> None:
     ours = {"manager": "inferop", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
-    body = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "spec": {"a": 1},
-        "metadata": {
-            "name": "x",
-            "managedFields": [
-                ours,
-                {"manager": "inferop", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {}}},
-                {"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:spec": {"f:b": {}}}},
-                {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:status": {}}},
-            ],
-        },
-    }
+    body = {"apiVersion": "v1", "kind": "Service", "spec": {"a": 1}, "metadata": {"name": "x", "managedFields": [
+        ours,
+        {"manager": "inferop", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {}}},
+        {"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:spec": {"f:b": {}}}},
+        {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:status": {}}},
+    ]}}
     slim = slim_child(body)
     assert slim["metadata"]["managedFields"] == [ours]
     assert slim["spec"] == {"a": 1} and slim["metadata"]["name"] == "x"

@@ -199,14 +199,10 @@ def test_backtest_prints_every_problem_of_the_service_and_of_the_policy_file(
     from inferop.cli import backtest, main
 
     bad_isvc = {
-        "apiVersion": "inferop.dev/v1alpha1",
-        "kind": "InferenceService",
+        "apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService",
         "metadata": {"name": "chat", "namespace": "a"},
-        "spec": {
-            "model": {"uri": "ftp://x/y"},
-            "resources": {"gpu": {"class": "h100", "count": 0}},
-            "autoscaling": {"minReplicas": 5, "maxReplicas": 3},
-        },
+        "spec": {"model": {"uri": "ftp://x/y"}, "resources": {"gpu": {"class": "h100", "count": 0}},
+                 "autoscaling": {"minReplicas": 5, "maxReplicas": 3}},
     }
     good_isvc = {**bad_isvc, "spec": {"model": {"uri": "hf://o/m"}, "autoscaling": {"maxReplicas": 3}}}
     argv = ["backtest", "--isvc", "a/chat", "--start", "now-1h", "--end", "now", "--prometheus", "http://p:9090"]
@@ -216,10 +212,7 @@ def test_backtest_prints_every_problem_of_the_service_and_of_the_policy_file(
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "error: --isvc: a/chat is invalid: 3 problems:"
     assert [line.split()[0] for line in lines[1:]] == [
-        "spec.model.uri",
-        "spec.resources.gpu.count",
-        "spec.autoscaling.minReplicas",
-    ]
+        "spec.model.uri", "spec.resources.gpu.count", "spec.autoscaling.minReplicas"]
 
     policy = tmp_path / "policy.yaml"
     policy.write_text("kind: CostPolicy\nspec: {intervalSeconds: 1, bogus: 2, prometheus: {url: 5}}\n")

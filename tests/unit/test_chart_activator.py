@@ -113,9 +113,8 @@ def test_activator_rbac_is_exactly_the_readme_table_and_bound_to_its_own_account
     assert any(d["kind"] == "ServiceAccount" and d["metadata"]["name"] == account for d in docs)
     # the operator's ClusterRole is unchanged by the activator
     operator_role = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "inferop")
-    assert operator_role == next(
-        d for d in render(helm) if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "inferop"
-    )
+    assert operator_role == next(d for d in render(helm) if d["kind"] == "ClusterRole"
+                                 and d["metadata"]["name"] == "inferop")
 
 
 def test_every_activator_rule_says_who_needs_it() -> None:
@@ -158,12 +157,8 @@ def isvc(annotations: dict[str, str] | None = None, **extra: Any) -> dict[str, A
     if annotations is not None:
         meta["annotations"] = annotations
     meta.update(extra.pop("meta", {}))
-    return {
-        "apiVersion": "inferop.dev/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": meta,
-        "spec": {"model": {"uri": "hf://a/b"}, **extra},
-    }
+    return {"apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService", "metadata": meta,
+            "spec": {"model": {"uri": "hf://a/b"}, **extra}}
 
 
 KOPF = {"inferop.dev/last-handled-configuration": "sha256:abc"}
@@ -176,10 +171,8 @@ def denied(celpy: Any, policy: dict[str, Any], old: dict[str, Any], new: dict[st
     variables = {}
     for var in policy["spec"]["variables"]:
         variables[var["name"]] = env.program(env.compile(var["expression"])).evaluate(base)
-    activation = {
-        **base,
-        "variables": celpy.celtypes.MapType({celpy.celtypes.StringType(k): v for k, v in variables.items()}),
-    }
+    activation = {**base, "variables": celpy.celtypes.MapType({celpy.celtypes.StringType(k): v
+                                                                for k, v in variables.items()})}
     out = []
     for rule in policy["spec"]["validations"]:
         if not bool(env.program(env.compile(rule["expression"])).evaluate(activation)):
@@ -201,17 +194,14 @@ def test_admission_policy_lets_the_activator_set_only_its_annotation(helm: str, 
     assert denied(celpy, policy, isvc(KOPF), isvc({**KOPF, KEY: "2026-12-02T01:00:00.000Z"})) == []
     assert denied(celpy, policy, isvc({**KOPF, KEY: "a"}), isvc({**KOPF, KEY: "b"})) == []
     # denied: anything else
-    assert denied(celpy, policy, isvc(), isvc(replicas=3)) == [
-        "the inferop activator may not change an InferenceService's spec"
-    ]
+    assert denied(celpy, policy, isvc(), isvc(replicas=3)) == ["the inferop activator may not change an "
+                                                              "InferenceService's spec"]
     assert denied(celpy, policy, isvc(KOPF), isvc({KEY: "x"})) == ["annotation"]  # dropped kopf's
     assert denied(celpy, policy, isvc(KOPF), isvc({**KOPF, "inferop.dev/last-handled-configuration": "y"})) == [
-        "annotation"
-    ]
+        "annotation"]
     assert denied(celpy, policy, isvc(), isvc({"other": "x"})) == ["annotation"]
     assert denied(celpy, policy, isvc(), isvc(meta={"labels": {"team": "b"}})) == [
-        "the inferop activator may not change an InferenceService's labels"
-    ]
+        "the inferop activator may not change an InferenceService's labels"]
     assert denied(celpy, policy, isvc(), isvc(meta={"finalizers": ["x"]})) == [
         "the inferop activator may not change an InferenceService's finalizers or owner references"
     ]

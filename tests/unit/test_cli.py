@@ -51,12 +51,8 @@ def write(tmp_path: Path, name: str, docs: list[dict[str, Any]]) -> str:
 
 
 def isvc(spec: dict[str, Any], name: str = "bad") -> dict[str, Any]:
-    return {
-        "apiVersion": "inferop.dev/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": {"name": name},
-        "spec": {"model": {"uri": "hf://org/m"}, **spec},
-    }
+    return {"apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": name},
+            "spec": {"model": {"uri": "hf://org/m"}, **spec}}
 
 
 # --- render -----------------------------------------------------------------------------------------
@@ -109,47 +105,21 @@ def test_missing_gpu_class_exits_2_with_one_line_naming_the_field(capsys: pytest
     assert "llm-vllm.yaml" in line and "InferenceService chat" in line
 
 
-@pytest.mark.parametrize(
-    ("docs", "field"),
-    [
-        ([isvc({"replicas": 2, "autoscaling": {"maxReplicas": 3}})], "spec.replicas and spec.autoscaling"),
-        ([isvc({"autoscaling": {"minReplicas": 5, "maxReplicas": 3}})], "spec.autoscaling.minReplicas"),
-        ([isvc({"model": {"uri": "ftp://x/y"}})], "spec.model.uri"),
-        ([isvc({"replicas": -1})], "spec.replicas"),
-        ([isvc({"resources": {"gpu": {"class": "h100", "count": 0}}})], "spec.resources.gpu.count"),
-        ([isvc({"runtime": {"name": "custom"}})], "spec.runtime.image"),
-        ([isvc({"scaling": {}})], "spec.scaling"),
-        (
-            [
-                isvc(
-                    {
-                        "runtime": {"name": "tgi"},
-                        "autoscaling": {
-                            "maxReplicas": 2,
-                            "slo": {"latency": {"metric": "ttft", "targetMilliseconds": 100}},
-                        },
-                    }
-                )
-            ],
-            "spec.autoscaling.slo.latency.metric",
-        ),
-        (
-            [
-                {
-                    "apiVersion": "inferop.dev/v1alpha1",
-                    "kind": "GPUClass",
-                    "metadata": {"name": "g"},
-                    "spec": {"price": {"perGPUHour": 4.1}},
-                },
-                isvc({}),
-            ],
-            "spec.price.perGPUHour",
-        ),
-    ],
-)
-def test_invalid_values_exit_2_naming_the_field(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, docs: list[dict[str, Any]], field: str
-) -> None:
+@pytest.mark.parametrize(("docs", "field"), [
+    ([isvc({"replicas": 2, "autoscaling": {"maxReplicas": 3}})], "spec.replicas and spec.autoscaling"),
+    ([isvc({"autoscaling": {"minReplicas": 5, "maxReplicas": 3}})], "spec.autoscaling.minReplicas"),
+    ([isvc({"model": {"uri": "ftp://x/y"}})], "spec.model.uri"),
+    ([isvc({"replicas": -1})], "spec.replicas"),
+    ([isvc({"resources": {"gpu": {"class": "h100", "count": 0}}})], "spec.resources.gpu.count"),
+    ([isvc({"runtime": {"name": "custom"}})], "spec.runtime.image"),
+    ([isvc({"scaling": {}})], "spec.scaling"),
+    ([isvc({"runtime": {"name": "tgi"}, "autoscaling": {"maxReplicas": 2, "slo": {"latency": {
+        "metric": "ttft", "targetMilliseconds": 100}}}})], "spec.autoscaling.slo.latency.metric"),
+    ([{"apiVersion": "inferop.dev/v1alpha1", "kind": "GPUClass", "metadata": {"name": "g"},
+       "spec": {"price": {"perGPUHour": 4.1}}}, isvc({})], "spec.price.perGPUHour"),
+])
+def test_invalid_values_exit_2_naming_the_field(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                docs: list[dict[str, Any]], field: str) -> None:
     code, out, err = run(capsys, "render", "-f", write(tmp_path, "bad.yaml", docs))
     assert code == 2 and out == ""
     line = one_error_line(err)
@@ -194,9 +164,8 @@ def test_crds_check_passes_on_the_repository(capsys: pytest.CaptureFixture[str])
     assert code == 0 and err == ""
 
 
-def test_crds_writes_what_the_models_generate_and_then_checks_clean(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_crds_writes_what_the_models_generate_and_then_checks_clean(capsys: pytest.CaptureFixture[str],
+                                                                    tmp_path: Path) -> None:
     out_dir = tmp_path / "generated"
     code, out, _ = run(capsys, "crds", "--out", str(out_dir))
     assert code == 0
@@ -247,15 +216,16 @@ def test_crds_check_fails_on_a_missing_directory(capsys: pytest.CaptureFixture[s
 
 def test_console_script_renders_the_gpu_example() -> None:
     assert INFEROP.exists(), f"{INFEROP} is not installed: run `make install`"
-    proc = subprocess.run(
-        [str(INFEROP), "render", "-f", LLM, "-f", GPUS], capture_output=True, text=True, timeout=60, check=False
-    )
+    proc = subprocess.run([str(INFEROP), "render", "-f", LLM, "-f", GPUS], capture_output=True, text=True,
+                          timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert [d["kind"] for d in yaml.safe_load_all(proc.stdout)] == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert [d["kind"] for d in yaml.safe_load_all(proc.stdout)] == ["Deployment", "Service",
+                                                                    "HorizontalPodAutoscaler"]
 
 
 def test_console_script_reports_bad_input_on_one_line_with_exit_2() -> None:
-    proc = subprocess.run([str(INFEROP), "render", "-f", LLM], capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run([str(INFEROP), "render", "-f", LLM], capture_output=True, text=True, timeout=60,
+                          check=False)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "spec.resources.gpu.class" in one_error_line(proc.stderr)
     assert "Traceback" not in proc.stderr
@@ -295,13 +265,11 @@ def test_run_flags_reach_the_operator_settings(monkeypatch: pytest.MonkeyPatch) 
 
 # --- every problem, each with its field path (issue 15) ---------------------------------------------
 
-THREE_MISTAKES = isvc(
-    {
-        "model": {"uri": "ftp://x/y"},
-        "resources": {"gpu": {"class": "h100", "count": 0}},
-        "autoscaling": {"minReplicas": 5, "maxReplicas": 3},
-    }
-)
+THREE_MISTAKES = isvc({
+    "model": {"uri": "ftp://x/y"},
+    "resources": {"gpu": {"class": "h100", "count": 0}},
+    "autoscaling": {"minReplicas": 5, "maxReplicas": 3},
+})
 THREE_PATHS = ("spec.model.uri", "spec.resources.gpu.count", "spec.autoscaling.minReplicas")
 
 
@@ -317,20 +285,10 @@ def test_render_prints_every_problem_of_a_file_with_its_field_path(
 
 
 def test_render_reports_every_invalid_object_of_every_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    bad_class = {
-        "apiVersion": "inferop.dev/v1alpha1",
-        "kind": "GPUClass",
-        "metadata": {"name": "g"},
-        "spec": {"price": {"perGPUHour": 4.1}},
-    }
-    code, _, err = run(
-        capsys,
-        "render",
-        "-f",
-        write(tmp_path, "a.yaml", [THREE_MISTAKES]),
-        "-f",
-        write(tmp_path, "b.yaml", [bad_class, isvc({}, name="fine")]),
-    )
+    bad_class = {"apiVersion": "inferop.dev/v1alpha1", "kind": "GPUClass", "metadata": {"name": "g"},
+                 "spec": {"price": {"perGPUHour": 4.1}}}
+    code, _, err = run(capsys, "render", "-f", write(tmp_path, "a.yaml", [THREE_MISTAKES]),
+                       "-f", write(tmp_path, "b.yaml", [bad_class, isvc({}, name="fine")]))
     assert code == 2 and err.startswith("error: 2 objects are invalid:")
     assert all(p in err for p in THREE_PATHS) and "GPUClass g" in err and "spec.price.perGPUHour" in err
     # A service that parsed is still rendered: its missing GPU class is a problem of its own.

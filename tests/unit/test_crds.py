@@ -99,9 +99,8 @@ def test_schema_is_structural(file_name: str) -> None:
     text = GENERATED[file_name]
     assert "$ref" not in text and "$defs" not in text
     for path, node in nodes(schema_of(file_name)):
-        typed = (
-            "type" in node or node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
-        )
+        typed = "type" in node or node.get("x-kubernetes-int-or-string") or node.get(
+            "x-kubernetes-preserve-unknown-fields")
         assert typed, f"{file_name}: {path or '<root>'} has no type"
         assert node.get("additionalProperties") is not False, f"{file_name}: {path} has additionalProperties: false"
         assert not ("properties" in node and "additionalProperties" in node), f"{file_name}: {path}"
@@ -111,8 +110,7 @@ def test_schema_is_structural(file_name: str) -> None:
             assert node["anyOf"] == [{"type": "integer"}, {"type": "string"}], f"{file_name}: {path}"
         if node.get("type") == "object" and "properties" not in node and "additionalProperties" not in node:
             assert node.get("x-kubernetes-preserve-unknown-fields") or path.endswith("metadata"), (
-                f"{file_name}: {path} is an object with no fields: the API server would prune everything in it"
-            )
+                f"{file_name}: {path} is an object with no fields: the API server would prune everything in it")
 
 
 _PY_TYPES = {"integer": int, "string": str, "boolean": bool, "object": dict, "array": list}
@@ -126,8 +124,7 @@ def test_defaults_have_the_type_and_enum_of_their_field(file_name: str) -> None:
         value = node["default"]
         if "type" in node:
             assert isinstance(value, _PY_TYPES[node["type"]]) and not (
-                node["type"] == "integer" and isinstance(value, bool)
-            ), f"{file_name}: {path} default {value!r}"
+                node["type"] == "integer" and isinstance(value, bool)), f"{file_name}: {path} default {value!r}"
         if "enum" in node:
             assert value in node["enum"], f"{file_name}: {path}"
 
@@ -244,12 +241,8 @@ def test_every_cel_rule_compiles(celpy: Any, file_name: str) -> None:
 
 
 def test_cel_accepts_every_example(celpy: Any, example_docs: dict[str, list[dict[str, Any]]]) -> None:
-    files = {
-        "InferenceService": ISVC_FILE,
-        "Tenant": "inferop.dev_tenants.yaml",
-        "CostPolicy": "inferop.dev_costpolicies.yaml",
-        "GPUClass": "inferop.dev_gpuclasses.yaml",
-    }
+    files = {"InferenceService": ISVC_FILE, "Tenant": "inferop.dev_tenants.yaml",
+             "CostPolicy": "inferop.dev_costpolicies.yaml", "GPUClass": "inferop.dev_gpuclasses.yaml"}
     for name, docs in example_docs.items():
         for doc in docs:
             assert api_server_cel(celpy, doc["spec"], files[doc["kind"]]) == [], name
@@ -264,34 +257,20 @@ GOOD_SPECS = [
     {"model": {"uri": "https://h/m"}, "runtime": {"name": "custom", "image": "img:1"}},
 ]
 BAD_SPECS = [
-    (
-        {"model": {"uri": "hf://a/b"}, "replicas": 1, "autoscaling": {"maxReplicas": 2}},
-        "spec.replicas and spec.autoscaling are mutually exclusive: set one of them",
-    ),
-    (
-        {"model": {"uri": "hf://a/b"}, "autoscaling": {"minReplicas": 4, "maxReplicas": 2}},
-        "spec.autoscaling.minReplicas must be less than or equal to maxReplicas",
-    ),
-    (
-        {"model": {"uri": "hf://a/b"}, "autoscaling": {"minReplicas": 1000, "maxReplicas": 999}},
-        "spec.autoscaling.minReplicas must be less than or equal to maxReplicas",
-    ),
-    (
-        {"model": {"uri": "hf://a/b"}, "resources": {"gpu": {"class": "h100", "count": 0}}},
-        "spec.resources.gpu.count must be at least 1 when a GPU class is given",
-    ),
-    (
-        {"model": {"uri": "ftp://host/m"}},
-        "spec.model.uri must start with hf://, s3://, gs://, pvc://, oci://, http:// or https://",
-    ),
-    (
-        {"model": {"uri": "hf://has space"}},
-        "spec.model.uri must start with hf://, s3://, gs://, pvc://, oci://, http:// or https://",
-    ),
-    (
-        {"model": {"uri": "hf://a/b"}, "runtime": {"name": "custom"}},
-        "spec.runtime.image is required when spec.runtime.name is custom",
-    ),
+    ({"model": {"uri": "hf://a/b"}, "replicas": 1, "autoscaling": {"maxReplicas": 2}},
+     "spec.replicas and spec.autoscaling are mutually exclusive: set one of them"),
+    ({"model": {"uri": "hf://a/b"}, "autoscaling": {"minReplicas": 4, "maxReplicas": 2}},
+     "spec.autoscaling.minReplicas must be less than or equal to maxReplicas"),
+    ({"model": {"uri": "hf://a/b"}, "autoscaling": {"minReplicas": 1000, "maxReplicas": 999}},
+     "spec.autoscaling.minReplicas must be less than or equal to maxReplicas"),
+    ({"model": {"uri": "hf://a/b"}, "resources": {"gpu": {"class": "h100", "count": 0}}},
+     "spec.resources.gpu.count must be at least 1 when a GPU class is given"),
+    ({"model": {"uri": "ftp://host/m"}},
+     "spec.model.uri must start with hf://, s3://, gs://, pvc://, oci://, http:// or https://"),
+    ({"model": {"uri": "hf://has space"}},
+     "spec.model.uri must start with hf://, s3://, gs://, pvc://, oci://, http:// or https://"),
+    ({"model": {"uri": "hf://a/b"}, "runtime": {"name": "custom"}},
+     "spec.runtime.image is required when spec.runtime.name is custom"),
 ]
 
 
@@ -302,9 +281,8 @@ def test_cel_and_the_offline_validator_accept_the_same_good_specs(celpy: Any, sp
 
 
 @pytest.mark.parametrize(("spec", "message"), BAD_SPECS)
-def test_cel_rejects_bad_specs_with_the_offline_validators_message(
-    celpy: Any, spec: dict[str, Any], message: str
-) -> None:
+def test_cel_rejects_bad_specs_with_the_offline_validators_message(celpy: Any, spec: dict[str, Any],
+                                                                  message: str) -> None:
     assert api_server_cel(celpy, spec) == [message]
     with pytest.raises(InvalidObject) as info:
         parse_isvc({"metadata": {"name": "x"}, "spec": spec})
@@ -325,14 +303,9 @@ def test_inferenceservice_has_status_and_scale_subresources_pointing_at_real_fie
     assert node_at(schema, scale["labelSelectorPath"])["type"] == "string"
 
 
-@pytest.mark.parametrize(
-    ("file_name", "has_status"),
-    [
-        ("inferop.dev_tenants.yaml", True),
-        ("inferop.dev_gpuclasses.yaml", False),
-        ("inferop.dev_costpolicies.yaml", False),
-    ],
-)
+@pytest.mark.parametrize(("file_name", "has_status"), [
+    ("inferop.dev_tenants.yaml", True), ("inferop.dev_gpuclasses.yaml", False),
+    ("inferop.dev_costpolicies.yaml", False)])
 def test_status_subresource_exactly_where_there_is_a_status(file_name: str, has_status: bool) -> None:
     (version,) = CRD_DOCS[file_name]["spec"]["versions"]
     assert ("status" in version.get("subresources", {})) is has_status
@@ -366,15 +339,9 @@ def test_printer_columns_point_at_fields_of_the_schema(file_name: str) -> None:
             assert node["type"] == "integer", f"{file_name}: column {column['name']}"
 
 
-@pytest.mark.parametrize(
-    ("kind", "short", "scope"),
-    [
-        ("InferenceService", "infsvc", "Namespaced"),
-        ("GPUClass", "gpuc", "Cluster"),
-        ("Tenant", "tnt", "Cluster"),
-        ("CostPolicy", "cpol", "Cluster"),
-    ],
-)
+@pytest.mark.parametrize(("kind", "short", "scope"), [
+    ("InferenceService", "infsvc", "Namespaced"), ("GPUClass", "gpuc", "Cluster"),
+    ("Tenant", "tnt", "Cluster"), ("CostPolicy", "cpol", "Cluster")])
 def test_names_and_scope(kind: str, short: str, scope: str) -> None:
     (doc,) = [d for d in CRD_DOCS.values() if d["spec"]["names"]["kind"] == kind]
     names = doc["spec"]["names"]

@@ -754,3 +754,16 @@ def test_a_breach_at_a_load_already_served_within_the_slo_is_not_load_driven() -
     # the same breach at 6000 per replica (above what was served) raises at once
     hot = planned_history(24_000.0, 4, BRACKET, ready=4)
     assert run(tokens(24_000.0, attainment=0.5, latency=9000), current=4, history=hot).reason is Reason.SLO_BREACH
+
+
+def test_a_load_served_within_the_slo_now_is_at_least_the_capacity() -> None:
+    # One point learned at a light 1000 tok/s per replica (capacity 1250 with the probe); now 4 steady
+    # replicas serve 4000 each within the SLO: the plan does not raise to 4 x 4000 / (1250 x 0.9) = 15.
+    light = ((300, 1000.0, 0.99),)
+    history = planned_history(16_000.0, 4, light, ready=4)
+    d = run(tokens(16_000.0), current=4, history=history)
+    assert d.capacity is not None and d.capacity["perReplica"] == 4000.0
+    assert d.desired_replicas == 5  # ceil(16000 / (4000 x 0.9))
+    # not while the ready replicas changed within the window (the window mixes two counts)
+    moved = History(history.recommendations, ready=4, ready_since=NOW - 30, learned=history.learned)
+    assert run(tokens(16_000.0), current=4, history=moved).capacity["perReplica"] == 1250.0  # type: ignore[index]

@@ -24,14 +24,8 @@ import pytest
 from inferop.reconcile import drift
 
 MANAGER = "inferop"
-OWNER = {
-    "apiVersion": "inferop.dev/v1alpha1",
-    "kind": "InferenceService",
-    "name": "chat",
-    "uid": "u1",
-    "controller": True,
-    "blockOwnerDeletion": True,
-}
+OWNER = {"apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService", "name": "chat", "uid": "u1",
+         "controller": True, "blockOwnerDeletion": True}
 
 DESIRED: dict[str, Any] = {
     "apiVersion": "apps/v1",
@@ -44,16 +38,14 @@ DESIRED: dict[str, Any] = {
             "metadata": {"labels": {"app": "chat"}},
             "spec": {
                 "nodeSelector": {"gpu": "h100", "zone": "a"},
-                "containers": [
-                    {
-                        "name": "server",
-                        "image": "vllm:1",
-                        "args": ["--model", "m"],
-                        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
-                        "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
-                        "resources": {"requests": {"cpu": "1000m", "memory": "16Gi"}},
-                    }
-                ],
+                "containers": [{
+                    "name": "server",
+                    "image": "vllm:1",
+                    "args": ["--model", "m"],
+                    "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                    "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
+                    "resources": {"requests": {"cpu": "1000m", "memory": "16Gi"}},
+                }],
                 "volumes": [{"name": "cache", "emptyDir": {}}],
             },
         },
@@ -76,24 +68,16 @@ def owned_tree() -> dict[str, Any]:
                 "f:metadata": {"f:labels": {"f:app": {}}},
                 "f:spec": {
                     "f:nodeSelector": {},
-                    "f:containers": {
-                        'k:{"name":"server"}': {
-                            ".": {},
-                            "f:name": {},
-                            "f:image": {},
-                            "f:args": {},
-                            "f:env": {'k:{"name":"A"}': env_entry("A"), 'k:{"name":"B"}': env_entry("B")},
-                            "f:ports": {
-                                'k:{"containerPort":8000,"protocol":"TCP"}': {
-                                    ".": {},
-                                    "f:containerPort": {},
-                                    "f:name": {},
-                                    "f:protocol": {},
-                                }
-                            },
-                            "f:resources": {"f:requests": {"f:cpu": {}, "f:memory": {}}},
-                        }
-                    },
+                    "f:containers": {'k:{"name":"server"}': {
+                        ".": {},
+                        "f:name": {},
+                        "f:image": {},
+                        "f:args": {},
+                        "f:env": {'k:{"name":"A"}': env_entry("A"), 'k:{"name":"B"}': env_entry("B")},
+                        "f:ports": {'k:{"containerPort":8000,"protocol":"TCP"}': {
+                            ".": {}, "f:containerPort": {}, "f:name": {}, "f:protocol": {}}},
+                        "f:resources": {"f:requests": {"f:cpu": {}, "f:memory": {}}},
+                    }},
                     "f:volumes": {'k:{"name":"cache"}': {".": {}, "f:emptyDir": {}, "f:name": {}}},
                 },
             },
@@ -101,17 +85,10 @@ def owned_tree() -> dict[str, Any]:
     }
 
 
-def entry(
-    manager: str, fields: dict[str, Any], operation: str = "Apply", subresource: str | None = None
-) -> dict[str, Any]:
-    out = {
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": "apps/v1",
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
-        "time": "2026-01-01T00:00:00Z",
-    }
+def entry(manager: str, fields: dict[str, Any], operation: str = "Apply", subresource: str | None = None
+          ) -> dict[str, Any]:
+    out = {"manager": manager, "operation": operation, "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+           "fieldsV1": fields, "time": "2026-01-01T00:00:00Z"}
     if subresource:
         out["subresource"] = subresource
     return out
@@ -121,21 +98,13 @@ def live_of(desired: dict[str, Any], owned: dict[str, Any] | None = None) -> dic
     """``desired`` as the API server returns it after our apply: defaults, normalised quantities, status,
     our managedFields entry and the controller's status entry."""
     live = copy.deepcopy(desired)
-    live["metadata"] |= {
-        "uid": "d1",
-        "resourceVersion": "42",
-        "generation": 3,
-        "managedFields": [
-            entry(MANAGER, owned if owned is not None else owned_tree()),
-            entry("kube-controller-manager", {"f:status": {"f:replicas": {}}}, "Update", "status"),
-        ],
-    }
+    live["metadata"] |= {"uid": "d1", "resourceVersion": "42", "generation": 3, "managedFields": [
+        entry(MANAGER, owned if owned is not None else owned_tree()),
+        entry("kube-controller-manager", {"f:status": {"f:replicas": {}}}, "Update", "status"),
+    ]}
     spec = live["spec"]
-    spec |= {
-        "revisionHistoryLimit": 10,
-        "progressDeadlineSeconds": 600,
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-    }
+    spec |= {"revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}}
     pod = spec["template"]["spec"]
     pod |= {"restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler"}
     container = pod["containers"][0]
@@ -197,26 +166,10 @@ def test_a_sidecar_another_manager_added_is_not_drift() -> None:
     pod = live["spec"]["template"]["spec"]
     pod["containers"].append({"name": "istio-proxy", "image": "proxyv2:1.24", "args": ["proxy"]})
     pod["volumes"].append({"name": "istio-envoy", "emptyDir": {"medium": "Memory"}})
-    live["metadata"]["managedFields"].append(
-        entry(
-            "kyverno",
-            {
-                "f:spec": {
-                    "f:template": {
-                        "f:spec": {
-                            "f:containers": {
-                                'k:{"name":"istio-proxy"}': {".": {}, "f:name": {}, "f:image": {}, "f:args": {}}
-                            },
-                            "f:volumes": {
-                                'k:{"name":"istio-envoy"}': {".": {}, "f:name": {}, "f:emptyDir": {"f:medium": {}}}
-                            },
-                        }
-                    }
-                }
-            },
-            "Update",
-        )
-    )
+    live["metadata"]["managedFields"].append(entry("kyverno", {"f:spec": {"f:template": {"f:spec": {
+        "f:containers": {'k:{"name":"istio-proxy"}': {".": {}, "f:name": {}, "f:image": {}, "f:args": {}}},
+        "f:volumes": {'k:{"name":"istio-envoy"}': {".": {}, "f:name": {}, "f:emptyDir": {"f:medium": {}}}},
+    }}}}, "Update"))
     assert not drift.drifted(DESIRED, live, MANAGER)
 
 
@@ -228,9 +181,8 @@ def test_a_sidecar_placed_before_ours_is_not_drift() -> None:
 
 def test_an_env_var_injected_into_our_container_is_not_drift() -> None:
     live = live_of(DESIRED)
-    containers(live)[0]["env"].insert(
-        1, {"name": "DD_AGENT_HOST", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.hostIP"}}}
-    )
+    containers(live)[0]["env"].insert(1, {"name": "DD_AGENT_HOST", "valueFrom": {"fieldRef": {
+        "apiVersion": "v1", "fieldPath": "status.hostIP"}}})
     assert not drift.drifted(DESIRED, live, MANAGER)
 
 
@@ -261,10 +213,7 @@ def test_an_atomic_struct_may_carry_server_defaults() -> None:
     desired = desired_with(use_field_ref)
     owned = owned_tree()
     owned["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"server"}']["f:env"]['k:{"name":"B"}'] = {
-        ".": {},
-        "f:name": {},
-        "f:valueFrom": {"f:fieldRef": {}},
-    }
+        ".": {}, "f:name": {}, "f:valueFrom": {"f:fieldRef": {}}}
     live = live_of(desired, owned)
     containers(live)[0]["env"][1]["valueFrom"]["fieldRef"]["apiVersion"] = "v1"  # defaulted by the server
     assert not drift.drifted(desired, live, MANAGER)
@@ -286,18 +235,15 @@ def test_a_keyed_entry_whose_key_field_the_server_defaults_is_found() -> None:
 # --- our changes are drift ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path, value",
-    [
-        (("metadata", "labels", "app"), "other"),
-        (("spec", "replicas"), 5),
-        (("spec", "template", "spec", "containers", 0, "image"), "evil:latest"),
-        (("spec", "template", "spec", "containers", 0, "env", 0, "value"), "changed"),
-        (("spec", "template", "spec", "containers", 0, "resources", "requests", "cpu"), "2"),
-        (("spec", "template", "spec", "nodeSelector", "gpu"), "l4"),
-        (("spec", "template", "spec", "containers", 0, "ports", 0, "name"), "web"),
-    ],
-)
+@pytest.mark.parametrize("path, value", [
+    (("metadata", "labels", "app"), "other"),
+    (("spec", "replicas"), 5),
+    (("spec", "template", "spec", "containers", 0, "image"), "evil:latest"),
+    (("spec", "template", "spec", "containers", 0, "env", 0, "value"), "changed"),
+    (("spec", "template", "spec", "containers", 0, "resources", "requests", "cpu"), "2"),
+    (("spec", "template", "spec", "nodeSelector", "gpu"), "l4"),
+    (("spec", "template", "spec", "containers", 0, "ports", 0, "name"), "web"),
+])
 def test_a_changed_value_is_drift(path: tuple[Any, ...], value: Any) -> None:
     live = live_of(DESIRED)
     node: Any = live
@@ -411,17 +357,8 @@ SET_DESIRED: dict[str, Any] = {"apiVersion": "v1", "kind": "X", "metadata": {"na
 
 
 def set_live(values: list[str], owned: list[str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "X",
-        "metadata": {
-            "name": "x",
-            "finalizers": values,
-            "managedFields": [
-                entry(MANAGER, {"f:metadata": {"f:finalizers": {".": {}, **{f'v:"{v}"': {} for v in owned}}}})
-            ],
-        },
-    }
+    return {"apiVersion": "v1", "kind": "X", "metadata": {"name": "x", "finalizers": values, "managedFields": [
+        entry(MANAGER, {"f:metadata": {"f:finalizers": {".": {}, **{f'v:"{v}"': {} for v in owned}}}})]}}
 
 
 def test_set_entries_others_add_are_not_drift() -> None:
@@ -446,45 +383,24 @@ def test_an_unreadable_key_is_drift_rather_than_a_guess() -> None:
 
 
 SERVICE: dict[str, Any] = {
-    "apiVersion": "v1",
-    "kind": "Service",
+    "apiVersion": "v1", "kind": "Service",
     "metadata": {"name": "chat", "namespace": "a", "labels": {"app": "chat"}, "ownerReferences": [OWNER]},
-    "spec": {
-        "type": "ClusterIP",
-        "selector": {"app": "chat"},
-        "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-    },
+    "spec": {"type": "ClusterIP", "selector": {"app": "chat"},
+             "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]},
 }
 SERVICE_OWNED = {
     "f:metadata": {"f:labels": {".": {}, "f:app": {}}, "f:ownerReferences": {".": {}, 'k:{"uid":"u1"}': {}}},
-    "f:spec": {
-        "f:ports": {
-            ".": {},
-            'k:{"port":80,"protocol":"TCP"}': {
-                ".": {},
-                "f:name": {},
-                "f:port": {},
-                "f:protocol": {},
-                "f:targetPort": {},
-            },
-        },
-        "f:selector": {},
-        "f:type": {},
-    },
+    "f:spec": {"f:ports": {".": {}, 'k:{"port":80,"protocol":"TCP"}': {
+        ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}},
+        "f:selector": {}, "f:type": {}},
 }
 
 
 def service_live(desired: dict[str, Any]) -> dict[str, Any]:
     live = copy.deepcopy(desired)
     live["metadata"]["managedFields"] = [entry(MANAGER, copy.deepcopy(SERVICE_OWNED))]
-    live["spec"] |= {
-        "clusterIP": "10.0.0.7",
-        "clusterIPs": ["10.0.0.7"],
-        "sessionAffinity": "None",
-        "ipFamilies": ["IPv4"],
-        "ipFamilyPolicy": "SingleStack",
-        "internalTrafficPolicy": "Cluster",
-    }
+    live["spec"] |= {"clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7"], "sessionAffinity": "None",
+                     "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster"}
     return live
 
 
@@ -508,12 +424,7 @@ def test_a_removed_port_is_drift() -> None:
     live = service_live(SERVICE)
     live["spec"]["ports"].append({"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"})
     live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:ports"]['k:{"port":9090,"protocol":"TCP"}'] = {
-        ".": {},
-        "f:name": {},
-        "f:port": {},
-        "f:protocol": {},
-        "f:targetPort": {},
-    }
+        ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}
     assert drift.drifted(SERVICE, live, MANAGER)
 
 

@@ -1,6 +1,8 @@
 """The forecast step (inferop.cost.forecast): level, trend, upper quantile, previous days.
 
-Covers: a flat load forecasts itself; a rising trend is extrapolated over the horizon, a falling one
+Covers: a flat load forecasts itself; a step is not a trend (Theil-Sen line, noise from consecutive
+changes); a drop is followed within a minute (the line's level is at
+most the last minute's highest sample); a rising trend is extrapolated over the horizon, a falling one
 is not (scale-down follows the load); the upper quantile grows with the recent variability and the
 quantile; never below the load observed now; the same time of day on previous days pre-warms a daily
 ramp and is ignored when the history does not hold those days; forecast off: the observed load.
@@ -38,6 +40,21 @@ def test_a_rising_trend_is_extrapolated_over_the_horizon_a_falling_one_is_not() 
     assert falling.load == pytest.approx(110.0)  # the level now, not where the line goes
     longer = run(samples([100.0 + 10 * i for i in range(20)]), 290.0, horizon=300.0)
     assert longer.load > rising.load
+
+
+def test_a_step_is_not_a_trend() -> None:
+    # a step up 8 of the 10 minutes ago, flat since (Theil-Sen holds while the pairs across the step
+    # are under half: a step in the window's older or newer ~30%)
+    f = run(samples([50.0] * 4 + [400.0] * 16), 400.0)
+    assert f.load == pytest.approx(400.0) and f.upper == pytest.approx(400.0)
+    line = run(samples([50.0 + 10 * i for i in range(20)]), 240.0)
+    assert line.trend == pytest.approx(1 / 3)
+
+
+def test_a_drop_is_followed_within_a_minute() -> None:
+    history = samples([400.0] * 15 + [40.0] * 3)  # 40 for the last 60 s
+    assert run(history, 40.0).load == pytest.approx(40.0)
+    assert run(samples([400.0] * 15 + [40.0] * 1), 40.0).load > 40.0  # 30 s: the minute still holds 400
 
 
 def test_the_upper_quantile_grows_with_variability_and_the_quantile() -> None:

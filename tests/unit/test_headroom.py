@@ -34,12 +34,10 @@ def isvc(name: str, cls: str, count: int, replicas: int, cpu: str | None = None)
     resources: dict[str, object] = {"gpu": {"class": cls, "count": count}}
     if cpu:
         resources["cpu"] = cpu
-    return InferenceService.model_validate(
-        {
-            "metadata": {"name": name, "namespace": "team-a"},
-            "spec": {"model": {"uri": "hf://org/m"}, "resources": resources, "replicas": replicas},
-        }
-    )
+    return InferenceService.model_validate({
+        "metadata": {"name": name, "namespace": "team-a"},
+        "spec": {"model": {"uri": "hf://org/m"}, "resources": resources, "replicas": replicas},
+    })
 
 
 def test_gpu_quota_counts_every_other_service() -> None:
@@ -105,15 +103,10 @@ def test_quota_wins_a_tie_with_budget_and_no_clamp_when_it_fits() -> None:
     assert clamp(2, room).limited_by is None and clamp(2, room).replicas == 2
 
 
-@pytest.mark.parametrize(
-    ("status", "held"),
-    [
-        ({}, 0),
-        ({"replicas": 3}, 3),
-        ({"replicas": 1, "autoscaling": {"desiredReplicas": 4}}, 4),
-        ({"replicas": 5, "autoscaling": {"desiredReplicas": 2}}, 5),
-    ],
-)
+@pytest.mark.parametrize(("status", "held"), [
+    ({}, 0), ({"replicas": 3}, 3), ({"replicas": 1, "autoscaling": {"desiredReplicas": 4}}, 4),
+    ({"replicas": 5, "autoscaling": {"desiredReplicas": 2}}, 5),
+])
 def test_held_replicas_is_what_exists_or_was_decided(status: dict[str, object], held: int) -> None:
     assert held_replicas(status) == held
 

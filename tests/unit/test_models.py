@@ -87,9 +87,8 @@ def test_replicas_and_autoscaling_together_are_rejected(isvc_doc: IsvcDoc) -> No
 
 
 @pytest.mark.parametrize(("low", "high", "ok"), [(1, 1, True), (2, 5, True), (4, 3, False), (10, 1, False)])
-def test_min_replicas_must_not_exceed_max_replicas(
-    make_isvc: MakeIsvc, isvc_doc: IsvcDoc, low: int, high: int, ok: bool
-) -> None:
+def test_min_replicas_must_not_exceed_max_replicas(make_isvc: MakeIsvc, isvc_doc: IsvcDoc, low: int, high: int,
+                                                   ok: bool) -> None:
     spec = {"autoscaling": {"minReplicas": low, "maxReplicas": high}}
     if ok:
         auto = make_isvc(spec).spec.autoscaling
@@ -132,26 +131,14 @@ def test_unknown_runtime_is_rejected_naming_the_field(isvc_doc: IsvcDoc) -> None
 # --- single fields -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "uri",
-    [
-        "hf://org/model",
-        "s3://bucket/path",
-        "gs://bucket/path",
-        "pvc://claim/dir",
-        "oci://registry.example/models/llama:1",
-        "http://host/m.tar",
-        "https://host/m",
-    ],
-)
+@pytest.mark.parametrize("uri", ["hf://org/model", "s3://bucket/path", "gs://bucket/path", "pvc://claim/dir",
+                                 "oci://registry.example/models/llama:1", "http://host/m.tar", "https://host/m"])
 def test_every_documented_uri_scheme_is_accepted(make_isvc: MakeIsvc, uri: str) -> None:
     assert make_isvc({"model": {"uri": uri}}).spec.model.uri == uri
 
 
-@pytest.mark.parametrize(
-    "uri",
-    ["ftp://host/model", "meta-llama/Llama-3", "hf://", "s3://bucket/with space", "HF://org/model", "file:///models"],
-)
+@pytest.mark.parametrize("uri", ["ftp://host/model", "meta-llama/Llama-3", "hf://", "s3://bucket/with space",
+                                 "HF://org/model", "file:///models"])
 def test_bad_uri_is_rejected_naming_spec_model_uri(isvc_doc: IsvcDoc, uri: str) -> None:
     err = reject(isvc_doc({"model": {"uri": uri}}))
     assert str(err).startswith("spec.model.uri")
@@ -164,10 +151,8 @@ def test_bad_uri_is_rejected_naming_spec_model_uri(isvc_doc: IsvcDoc, uri: str) 
         ({"replica": 2}, "spec.replica"),
         ({"autoscaling": {"maxReplicas": 2, "targetLatency": 5}}, "spec.autoscaling.targetLatency"),
         ({"model": {"uri": "hf://a/b", "revision": "main"}}, "spec.model.revision"),
-        (
-            {"scheduling": {"tolerations": [{"key": "a", "operater": "Exists"}]}},
-            "spec.scheduling.tolerations[0].operater",
-        ),
+        ({"scheduling": {"tolerations": [{"key": "a", "operater": "Exists"}]}},
+         "spec.scheduling.tolerations[0].operater"),
     ],
 )
 def test_unknown_fields_are_rejected_naming_them(isvc_doc: IsvcDoc, spec: dict[str, Any], field: str) -> None:
@@ -191,12 +176,8 @@ def test_objects_read_from_the_api_may_carry_metadata_and_status(isvc_doc: IsvcD
 
 
 def gpuclass_with_price(price: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "inferop.dev/v1alpha1",
-        "kind": "GPUClass",
-        "metadata": {"name": "g"},
-        "spec": {"price": {"perGPUHour": price}},
-    }
+    return {"apiVersion": "inferop.dev/v1alpha1", "kind": "GPUClass", "metadata": {"name": "g"},
+            "spec": {"price": {"perGPUHour": price}}}
 
 
 @pytest.mark.parametrize("price", ["4.1", "4.10", "0", "12", "0.000001"])

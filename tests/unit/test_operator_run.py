@@ -48,7 +48,10 @@ def test_configure_registers_the_drift_timers_with_their_interval_once() -> None
 
     importlib.reload(handlers)  # a fresh module: no timers yet
     handlers.configure(Settings(drift_interval=47))
-    timers = [h for h in kopf.get_default_registry()._spawning.get_all_handlers() if getattr(h, "interval", None) == 47]
+    timers = [
+        h for h in kopf.get_default_registry()._spawning.get_all_handlers()
+        if getattr(h, "interval", None) == 47
+    ]
     assert {h.fn.__name__ for h in timers} == {"repair_drift", "tenant_drift"}
     handlers.configure(Settings(drift_interval=47, workers=2))  # the same interval: fine
     with pytest.raises(RuntimeError, match="every 47 s"):

@@ -448,16 +448,11 @@ def test_spec_query_overrides_reach_the_plan() -> None:
         autoscaling: dict[str, object] = {"maxReplicas": 3, "slo": {"latency": {"targetMilliseconds": 500}}}
         if queries:
             autoscaling["queries"] = queries
-        return InferenceService.model_validate(
-            {
-                "metadata": {"name": name, "namespace": "ns"},
-                "spec": {
-                    "model": {"uri": "hf://o/m"},
-                    "runtime": {"name": "custom", "image": "me/server:1"},
-                    "autoscaling": autoscaling,
-                },
-            }
-        )
+        return InferenceService.model_validate({
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"model": {"uri": "hf://o/m"}, "runtime": {"name": "custom", "image": "me/server:1"},
+                     "autoscaling": autoscaling},
+        })
 
     custom = svc("mine", {"latencyMilliseconds": 'my_p95_ms{namespace="{namespace}",svc="{name}"}'})
     plan = plan_queries([service_query_spec(custom)], window="2m")

@@ -54,16 +54,11 @@ def env_of(container: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture()
 def mig_class() -> dict[str, GPUClass]:
-    cls = parse_gpuclass(
-        {
-            "metadata": {"name": "a100-mig"},
-            "spec": {
-                "resourceName": "nvidia.com/mig-1g.10gb",
-                "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/mig.strategy": "mixed"},
-                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-            },
-        }
-    )
+    cls = parse_gpuclass({"metadata": {"name": "a100-mig"}, "spec": {
+        "resourceName": "nvidia.com/mig-1g.10gb",
+        "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/mig.strategy": "mixed"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    }})
     return {"a100-mig": cls}
 
 
@@ -71,24 +66,18 @@ def mig_class() -> dict[str, GPUClass]:
 
 
 def test_gpu_example_renders_deployment_service_and_hpa_in_apply_order(
-    llm_example: InferenceService,
-    gpuclasses: dict[str, GPUClass],
+    llm_example: InferenceService, gpuclasses: dict[str, GPUClass],
 ) -> None:
     objects = render_all(llm_example, gpuclasses)
     assert [(o["apiVersion"], o["kind"]) for o in objects] == [
-        ("apps/v1", "Deployment"),
-        ("v1", "Service"),
-        ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ]
+        ("apps/v1", "Deployment"), ("v1", "Service"), ("autoscaling/v2", "HorizontalPodAutoscaler")]
     for obj in objects:
         assert obj["metadata"]["name"] == "chat" and obj["metadata"]["namespace"] == "team-a"
 
 
 @pytest.mark.parametrize("file_name", ["llm-vllm.yaml", "cpu-embeddings.yaml"])
 def test_examples_render_to_objects_valid_for_kubernetes_1_33(
-    example_docs: dict[str, list[dict[str, Any]]],
-    gpuclasses: dict[str, GPUClass],
-    file_name: str,
+    example_docs: dict[str, list[dict[str, Any]]], gpuclasses: dict[str, GPUClass], file_name: str,
 ) -> None:
     (doc,) = example_docs[file_name]
     for obj in render_all(parse_isvc(doc), gpuclasses):
@@ -96,9 +85,8 @@ def test_examples_render_to_objects_valid_for_kubernetes_1_33(
 
 
 @pytest.mark.parametrize("count", [1, 2, 8])
-def test_gpu_limits_equal_requests_equal_count(
-    make_isvc: MakeIsvc, gpuclasses: dict[str, GPUClass], count: int
-) -> None:
+def test_gpu_limits_equal_requests_equal_count(make_isvc: MakeIsvc, gpuclasses: dict[str, GPUClass],
+                                               count: int) -> None:
     isvc = make_isvc({"resources": {"cpu": "4", "memory": "32Gi", "gpu": {"class": "l4", "count": count}}})
     resources = server(render_all(isvc, gpuclasses))["resources"]
     assert resources["limits"]["nvidia.com/gpu"] == str(count)
@@ -116,8 +104,7 @@ def test_gpu_resource_name_comes_from_the_gpuclass(make_isvc: MakeIsvc, mig_clas
 
 
 def test_cpu_only_service_requests_no_gpu_and_gets_no_gpu_placement(
-    cpu_example: InferenceService,
-    gpuclasses: dict[str, GPUClass],
+    cpu_example: InferenceService, gpuclasses: dict[str, GPUClass],
 ) -> None:
     objects = render_all(cpu_example, gpuclasses)
     pod = pod_spec(objects)
@@ -126,9 +113,8 @@ def test_cpu_only_service_requests_no_gpu_and_gets_no_gpu_placement(
     assert all(v["name"] != "dshm" for v in pod["volumes"])
 
 
-def test_gpu_service_gets_shared_memory_for_its_workers(
-    llm_example: InferenceService, gpuclasses: dict[str, GPUClass]
-) -> None:
+def test_gpu_service_gets_shared_memory_for_its_workers(llm_example: InferenceService,
+                                                        gpuclasses: dict[str, GPUClass]) -> None:
     objects = render_all(llm_example, gpuclasses)
     volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
     assert volumes["dshm"] == {"name": "dshm", "emptyDir": {"medium": "Memory"}}
@@ -138,55 +124,38 @@ def test_gpu_service_gets_shared_memory_for_its_workers(
 # --- placement ------------------------------------------------------------------------------------------
 
 
-def test_gpuclass_node_selector_and_tolerations_are_applied(
-    llm_example: InferenceService, gpuclasses: dict[str, GPUClass]
-) -> None:
+def test_gpuclass_node_selector_and_tolerations_are_applied(llm_example: InferenceService,
+                                                            gpuclasses: dict[str, GPUClass]) -> None:
     pod = pod_spec(render_all(llm_example, gpuclasses))
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
 def test_scheduling_is_merged_with_the_gpuclass_and_duplicates_dropped(
-    make_isvc: MakeIsvc,
-    gpuclasses: dict[str, GPUClass],
+    make_isvc: MakeIsvc, gpuclasses: dict[str, GPUClass],
 ) -> None:
     same = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     spot = {"key": "cloud.example/spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
-    affinity = {
-        "nodeAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [
-                {"weight": 1, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}}
-            ]
-        }
-    }
-    isvc = make_isvc(
-        {
-            "resources": H100_GPU,
-            "scheduling": {
-                "nodeSelector": {
-                    "topology.kubernetes.io/zone": "eu-1a",
-                    "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
-                },
-                "tolerations": [same, spot, spot],
-                "affinity": affinity,
-                "priorityClassName": "inference-high",
-            },
-        }
-    )
+    affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}}]}}
+    isvc = make_isvc({"resources": H100_GPU, "scheduling": {
+        "nodeSelector": {"topology.kubernetes.io/zone": "eu-1a", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+        "tolerations": [same, spot, spot],
+        "affinity": affinity,
+        "priorityClassName": "inference-high",
+    }})
     pod = pod_spec(render_all(isvc, gpuclasses))
-    assert pod["nodeSelector"] == {
-        "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
-        "topology.kubernetes.io/zone": "eu-1a",
-    }
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+                                   "topology.kubernetes.io/zone": "eu-1a"}
     assert pod["tolerations"] == [same, spot]
     assert pod["affinity"] == affinity
     assert pod["priorityClassName"] == "inference-high"
 
 
-def test_conflicting_node_selector_is_an_error_naming_the_field(
-    make_isvc: MakeIsvc, gpuclasses: dict[str, GPUClass]
-) -> None:
-    isvc = make_isvc({"resources": H100_GPU, "scheduling": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"}}})
+def test_conflicting_node_selector_is_an_error_naming_the_field(make_isvc: MakeIsvc,
+                                                                gpuclasses: dict[str, GPUClass]) -> None:
+    isvc = make_isvc({"resources": H100_GPU,
+                      "scheduling": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"}}})
     with pytest.raises(RenderError) as info:
         render_all(isvc, gpuclasses)
     assert info.value.field == "spec.scheduling.nodeSelector[nvidia.com/gpu.product]"
@@ -196,17 +165,15 @@ def test_conflicting_node_selector_is_an_error_naming_the_field(
 
 
 def test_scheduling_without_a_gpu_is_used_as_written(make_isvc: MakeIsvc) -> None:
-    isvc = make_isvc(
-        {"scheduling": {"nodeSelector": {"pool": "cpu"}, "tolerations": [{"key": "pool", "operator": "Exists"}]}}
-    )
+    isvc = make_isvc({"scheduling": {"nodeSelector": {"pool": "cpu"},
+                                     "tolerations": [{"key": "pool", "operator": "Exists"}]}})
     pod = pod_spec(render_all(isvc, {}))
     assert pod["nodeSelector"] == {"pool": "cpu"}
     assert pod["tolerations"] == [{"key": "pool", "operator": "Exists"}]
 
 
-def test_unknown_gpu_class_is_gpuclass_not_found_naming_the_field(
-    make_isvc: MakeIsvc, gpuclasses: dict[str, GPUClass]
-) -> None:
+def test_unknown_gpu_class_is_gpuclass_not_found_naming_the_field(make_isvc: MakeIsvc,
+                                                                  gpuclasses: dict[str, GPUClass]) -> None:
     isvc = make_isvc({"resources": {"gpu": {"class": "b200"}}})
     with pytest.raises(GPUClassNotFound) as info:
         render_all(isvc, gpuclasses)
@@ -221,17 +188,15 @@ def test_unknown_gpu_class_is_gpuclass_not_found_naming_the_field(
 # --- replicas: one writer -----------------------------------------------------------------------------
 
 
-def test_autoscaled_deployment_has_no_replicas_field(
-    llm_example: InferenceService, gpuclasses: dict[str, GPUClass]
-) -> None:
+def test_autoscaled_deployment_has_no_replicas_field(llm_example: InferenceService,
+                                                     gpuclasses: dict[str, GPUClass]) -> None:
     deployment = by_kind(render_all(llm_example, gpuclasses))["Deployment"]
     assert "replicas" not in deployment["spec"]  # the HPA owns it
 
 
 @pytest.mark.parametrize(("spec", "replicas"), [({}, 1), ({"replicas": 0}, 0), ({"replicas": 5}, 5)])
-def test_fixed_size_deployment_has_replicas_and_no_hpa(
-    make_isvc: MakeIsvc, spec: dict[str, Any], replicas: int
-) -> None:
+def test_fixed_size_deployment_has_replicas_and_no_hpa(make_isvc: MakeIsvc, spec: dict[str, Any],
+                                                       replicas: int) -> None:
     objects = by_kind(render_all(make_isvc(spec), {}))
     assert objects["Deployment"]["spec"]["replicas"] == replicas
     assert "HorizontalPodAutoscaler" not in objects
@@ -254,9 +219,8 @@ def test_service_port_80_reaches_the_servers_named_http_port(make_isvc: MakeIsvc
     assert service["spec"]["type"] == "ClusterIP"
 
 
-def test_service_selects_exactly_the_deployments_pods(
-    llm_example: InferenceService, gpuclasses: dict[str, GPUClass]
-) -> None:
+def test_service_selects_exactly_the_deployments_pods(llm_example: InferenceService,
+                                                      gpuclasses: dict[str, GPUClass]) -> None:
     objects = by_kind(render_all(llm_example, gpuclasses))
     deployment = objects["Deployment"]
     selector = deployment["spec"]["selector"]["matchLabels"]
@@ -265,7 +229,8 @@ def test_service_selects_exactly_the_deployments_pods(
 
 
 @pytest.mark.parametrize(("runtime", "port"), [("triton", 8002), ("torchserve", 8082), ("vllm", 8000)])
-def test_prometheus_scrape_annotations_point_at_the_metrics_port(make_isvc: MakeIsvc, runtime: str, port: int) -> None:
+def test_prometheus_scrape_annotations_point_at_the_metrics_port(make_isvc: MakeIsvc, runtime: str,
+                                                                 port: int) -> None:
     objects = render_all(make_isvc({"runtime": {"name": runtime}}), {})
     annotations = by_kind(objects)["Deployment"]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
@@ -277,49 +242,31 @@ def test_prometheus_scrape_annotations_point_at_the_metrics_port(make_isvc: Make
 
 
 def test_hpa_targets_the_deployment_with_the_spec_bounds_and_queue_metric(
-    llm_example: InferenceService,
-    gpuclasses: dict[str, GPUClass],
+    llm_example: InferenceService, gpuclasses: dict[str, GPUClass],
 ) -> None:
     hpa = by_kind(render_all(llm_example, gpuclasses))["HorizontalPodAutoscaler"]
     assert hpa["apiVersion"] == "autoscaling/v2"
     spec = hpa["spec"]
     assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "chat"}
     assert (spec["minReplicas"], spec["maxReplicas"]) == (1, 4)
-    assert spec["metrics"] == [
-        {
-            "type": "Pods",
-            "pods": {
-                "metric": {"name": "vllm:num_requests_waiting"},
-                "target": {"type": "AverageValue", "averageValue": "8"},
-            },
-        }
-    ]
+    assert spec["metrics"] == [{"type": "Pods", "pods": {
+        "metric": {"name": "vllm:num_requests_waiting"},
+        "target": {"type": "AverageValue", "averageValue": "8"}}}]
 
 
 def test_hpa_gpu_utilization_target_uses_dcgm_series(make_isvc: MakeIsvc, gpuclasses: dict[str, GPUClass]) -> None:
-    isvc = make_isvc(
-        {
-            "resources": H100_GPU,
-            "autoscaling": {
-                "minReplicas": 2,
-                "maxReplicas": 6,
-                "targets": {"gpuUtilizationPercent": 70, "queueDepthPerReplica": 4},
-            },
-        }
-    )
+    isvc = make_isvc({"resources": H100_GPU, "autoscaling": {
+        "minReplicas": 2, "maxReplicas": 6, "targets": {"gpuUtilizationPercent": 70, "queueDepthPerReplica": 4}}})
     metrics = by_kind(render_all(isvc, gpuclasses))["HorizontalPodAutoscaler"]["spec"]["metrics"]
     targets = {m["pods"]["metric"]["name"]: m["pods"]["target"] for m in metrics}
     assert all(m["type"] == "Pods" for m in metrics)
-    assert targets == {
-        "vllm:num_requests_waiting": {"type": "AverageValue", "averageValue": "4"},
-        "DCGM_FI_DEV_GPU_UTIL": {"type": "AverageValue", "averageValue": "70"},
-    }
+    assert targets == {"vllm:num_requests_waiting": {"type": "AverageValue", "averageValue": "4"},
+                       "DCGM_FI_DEV_GPU_UTIL": {"type": "AverageValue", "averageValue": "70"}}
 
 
 def test_hpa_without_targets_has_only_bounds(make_isvc: MakeIsvc) -> None:
     hpa = by_kind(render_all(make_isvc({"autoscaling": {"minReplicas": 2, "maxReplicas": 3}}), {}))[
-        "HorizontalPodAutoscaler"
-    ]
+        "HorizontalPodAutoscaler"]
     assert "metrics" not in hpa["spec"] and (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 3)
 
 
@@ -331,9 +278,8 @@ def test_gpu_utilization_target_without_a_gpu_is_an_error(make_isvc: MakeIsvc) -
 
 
 def test_queue_target_on_a_runtime_without_a_queue_series_is_an_error(make_isvc: MakeIsvc) -> None:
-    isvc = make_isvc(
-        {"runtime": {"name": "torchserve"}, "autoscaling": {"maxReplicas": 3, "targets": {"queueDepthPerReplica": 5}}}
-    )
+    isvc = make_isvc({"runtime": {"name": "torchserve"},
+                      "autoscaling": {"maxReplicas": 3, "targets": {"queueDepthPerReplica": 5}}})
     with pytest.raises(RenderError) as info:
         render_all(isvc, {})
     assert info.value.field == "spec.autoscaling.targets.queueDepthPerReplica"
@@ -341,12 +287,8 @@ def test_queue_target_on_a_runtime_without_a_queue_series_is_an_error(make_isvc:
 
 
 def test_slo_metric_the_runtime_cannot_measure_is_an_error_at_render_time(make_isvc: MakeIsvc) -> None:
-    isvc = make_isvc(
-        {
-            "runtime": {"name": "tgi"},
-            "autoscaling": {"maxReplicas": 3, "slo": {"latency": {"metric": "ttft", "targetMilliseconds": 500}}},
-        }
-    )
+    isvc = make_isvc({"runtime": {"name": "tgi"}, "autoscaling": {
+        "maxReplicas": 3, "slo": {"latency": {"metric": "ttft", "targetMilliseconds": 500}}}})
     with pytest.raises(RenderError) as info:
         render_all(isvc, {})
     assert info.value.field == "spec.autoscaling.slo.latency.metric"
@@ -355,25 +297,21 @@ def test_slo_metric_the_runtime_cannot_measure_is_an_error_at_render_time(make_i
 
 def test_unsupported_quantization_is_an_error_naming_the_field(make_isvc: MakeIsvc) -> None:
     with pytest.raises(RenderError) as info:
-        render_all(make_isvc({"runtime": {"name": "triton"}, "model": {"uri": "s3://b/m", "quantization": "awq"}}), {})
+        render_all(make_isvc({"runtime": {"name": "triton"}, "model": {"uri": "s3://b/m", "quantization": "awq"}}),
+                   {})
     assert info.value.field == "spec.model.quantization"
 
 
 def test_supported_quantization_reaches_the_server(make_isvc: MakeIsvc) -> None:
-    args = server(
-        render_all(make_isvc({"runtime": {"name": "tgi"}, "model": {"uri": "hf://a/b", "quantization": "int4"}}), {})
-    )["args"]
+    args = server(render_all(make_isvc({"runtime": {"name": "tgi"},
+                                        "model": {"uri": "hf://a/b", "quantization": "int4"}}), {}))["args"]
     assert args[args.index("--quantize") + 1] == "bitsandbytes-nf4"
 
 
 # --- security -----------------------------------------------------------------------------------------
 
-RESTRICTED = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+RESTRICTED = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
+              "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 @pytest.mark.parametrize("uri", ["hf://a/b", "s3://bucket/m", "oci://registry.example/m:1", "pvc://claim/m"])
@@ -397,9 +335,8 @@ def test_every_container_runs_restricted(make_isvc: MakeIsvc, runtime: str, uri:
 # --- model placement --------------------------------------------------------------------------------
 
 
-def test_hf_model_on_a_native_runtime_is_passed_as_a_repo_id(
-    llm_example: InferenceService, gpuclasses: dict[str, GPUClass]
-) -> None:
+def test_hf_model_on_a_native_runtime_is_passed_as_a_repo_id(llm_example: InferenceService,
+                                                              gpuclasses: dict[str, GPUClass]) -> None:
     objects = render_all(llm_example, gpuclasses)
     assert "initContainers" not in pod_spec(objects)
     args = server(objects)["args"]
@@ -455,16 +392,9 @@ def test_oci_model_is_copied_from_a_modelcar_image(make_isvc: MakeIsvc) -> None:
 
 
 def test_runtime_image_env_and_args_overrides(make_isvc: MakeIsvc) -> None:
-    isvc = make_isvc(
-        {
-            "runtime": {
-                "name": "vllm",
-                "image": "mirror.example/vllm:pinned",
-                "args": ["--enable-prefix-caching"],
-                "env": [{"name": "HF_HOME", "value": "/data/hf"}, {"name": "EXTRA", "value": "1"}],
-            }
-        }
-    )
+    isvc = make_isvc({"runtime": {"name": "vllm", "image": "mirror.example/vllm:pinned",
+                                  "args": ["--enable-prefix-caching"],
+                                  "env": [{"name": "HF_HOME", "value": "/data/hf"}, {"name": "EXTRA", "value": "1"}]}})
     container = server(render_all(isvc, {}))
     assert container["image"] == "mirror.example/vllm:pinned"
     assert container["args"][-1] == "--enable-prefix-caching"
@@ -475,9 +405,8 @@ def test_runtime_image_env_and_args_overrides(make_isvc: MakeIsvc) -> None:
 
 
 def test_custom_runtime_uses_the_given_image_and_port(make_isvc: MakeIsvc) -> None:
-    isvc = make_isvc(
-        {"runtime": {"name": "custom", "image": "registry.example/srv:2", "port": 9000}, "model": {"uri": "s3://b/m"}}
-    )
+    isvc = make_isvc({"runtime": {"name": "custom", "image": "registry.example/srv:2", "port": 9000},
+                      "model": {"uri": "s3://b/m"}})
     objects = render_all(isvc, {})
     container = server(objects)
     assert container["image"] == "registry.example/srv:2"
@@ -488,7 +417,6 @@ def test_custom_runtime_uses_the_given_image_and_port(make_isvc: MakeIsvc) -> No
 
 def _listening_port(runtime: str, args: list[str]) -> int:
     """The HTTP port a built-in server binds, from its documented flag and default."""
-
     def flag(name: str, default: int) -> int:
         value = default
         for i, arg in enumerate(args):
@@ -497,13 +425,8 @@ def _listening_port(runtime: str, args: list[str]) -> int:
             elif arg.startswith(name + "="):
                 value = int(arg.split("=", 1)[1])
         return value
-
-    return {
-        "vllm": lambda: flag("--port", 8000),
-        "tgi": lambda: flag("--port", 80),
-        "triton": lambda: flag("--http-port", 8000),
-        "kserve": lambda: flag("--http_port", 8080),
-    }[runtime]()
+    return {"vllm": lambda: flag("--port", 8000), "tgi": lambda: flag("--port", 80),
+            "triton": lambda: flag("--http-port", 8000), "kserve": lambda: flag("--http_port", 8080)}[runtime]()
 
 
 @pytest.mark.parametrize("runtime", ["vllm", "tgi", "triton", "kserve"])
@@ -522,20 +445,18 @@ def test_runtime_port_override_reaches_the_server(make_isvc: MakeIsvc, runtime: 
 
 
 def test_rollout_settings_become_the_rolling_update_strategy(make_isvc: MakeIsvc) -> None:
-    deployment = by_kind(render_all(make_isvc({"rollout": {"maxSurge": 1, "maxUnavailable": "25%"}}), {}))["Deployment"]
-    assert deployment["spec"]["strategy"] == {
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "25%"},
-    }
+    deployment = by_kind(render_all(make_isvc({"rollout": {"maxSurge": 1, "maxUnavailable": "25%"}}), {}))[
+        "Deployment"]
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate",
+                                              "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "25%"}}
     assert "strategy" not in by_kind(render_all(make_isvc({}), {}))["Deployment"]["spec"]
 
 
 # --- labels -------------------------------------------------------------------------------------------
 
 
-def test_every_object_carries_the_recommended_labels(
-    llm_example: InferenceService, gpuclasses: dict[str, GPUClass]
-) -> None:
+def test_every_object_carries_the_recommended_labels(llm_example: InferenceService,
+                                                     gpuclasses: dict[str, GPUClass]) -> None:
     objects = render_all(llm_example, gpuclasses)
     template_labels = by_kind(objects)["Deployment"]["spec"]["template"]["metadata"]["labels"]
     for labels in [o["metadata"]["labels"] for o in objects] + [template_labels]:
@@ -558,16 +479,11 @@ def test_selector_stays_the_same_when_the_runtime_changes(make_isvc: MakeIsvc) -
     assert after["Deployment"]["metadata"]["labels"]["app.kubernetes.io/name"] == "tgi"
 
 
-def test_selector_stays_the_same_when_the_gpu_class_or_size_changes(
-    make_isvc: MakeIsvc, gpuclasses: dict[str, GPUClass]
-) -> None:
+def test_selector_stays_the_same_when_the_gpu_class_or_size_changes(make_isvc: MakeIsvc,
+                                                                   gpuclasses: dict[str, GPUClass]) -> None:
     a = by_kind(render_all(make_isvc({"resources": H100_GPU, "replicas": 1}), gpuclasses))["Deployment"]
-    b = by_kind(
-        render_all(
-            make_isvc({"resources": {"gpu": {"class": "l4", "count": 2}}, "autoscaling": {"maxReplicas": 4}}),
-            gpuclasses,
-        )
-    )["Deployment"]
+    b = by_kind(render_all(make_isvc({"resources": {"gpu": {"class": "l4", "count": 2}},
+                                      "autoscaling": {"maxReplicas": 4}}), gpuclasses))["Deployment"]
     assert a["spec"]["selector"] == b["spec"]["selector"]
 
 
@@ -585,7 +501,8 @@ def test_names_that_are_valid_service_names_render(make_isvc: MakeIsvc, name: st
 
 
 @pytest.mark.parametrize("name", ["llama-3.1-8b", "7b-chat", "a" * 64])
-def test_names_that_cannot_be_service_names_are_rejected_naming_metadata_name(make_isvc: MakeIsvc, name: str) -> None:
+def test_names_that_cannot_be_service_names_are_rejected_naming_metadata_name(make_isvc: MakeIsvc,
+                                                                              name: str) -> None:
     with pytest.raises((RenderError, InvalidObject)) as info:
         render_all(make_isvc({}, name=name), {})
     assert "metadata.name" in str(info.value)

@@ -26,35 +26,16 @@ from inferop.runtimes import get_profile
 GPUCLASSES: dict[str, GPUClass] = {
     c.name: c
     for c in (
-        parse_gpuclass(
-            {
-                "metadata": {"name": "h100"},
-                "spec": {
-                    "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
-                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                    "price": {"perGPUHour": "4.10"},
-                },
-            }
-        ),
+        parse_gpuclass({"metadata": {"name": "h100"}, "spec": {
+            "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "price": {"perGPUHour": "4.10"}}}),
         parse_gpuclass({"metadata": {"name": "l4"}, "spec": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"}}}),
-        parse_gpuclass(
-            {
-                "metadata": {"name": "a100-mig"},
-                "spec": {
-                    "resourceName": "nvidia.com/mig-1g.10gb",
-                    "tolerations": [
-                        {"key": "nvidia.com/gpu", "operator": "Exists"},
-                        {
-                            "key": "dedicated",
-                            "operator": "Equal",
-                            "value": "ml",
-                            "effect": "NoExecute",
-                            "tolerationSeconds": 300,
-                        },
-                    ],
-                },
-            }
-        ),
+        parse_gpuclass({"metadata": {"name": "a100-mig"}, "spec": {
+            "resourceName": "nvidia.com/mig-1g.10gb",
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"},
+                            {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute",
+                             "tolerationSeconds": 300}]}}),
         parse_gpuclass({"metadata": {"name": "mi300"}, "spec": {"resourceName": "amd.com/gpu"}}),
     )
 }
@@ -65,28 +46,12 @@ cpu = st.one_of(st.integers(1, 64), st.sampled_from(["500m", "250m", "2", "1.5",
 memory = st.one_of(st.integers(2**20, 2**36), st.sampled_from(["512Mi", "16Gi", "64Gi", "1G", "2Ti"]))
 int_or_percent = st.one_of(st.integers(0, 5), st.integers(0, 100).map(lambda n: f"{n}%"))
 env_name = st.from_regex(r"[A-Z_][A-Z0-9_]{0,15}", fullmatch=True)
-toleration = st.fixed_dictionaries(
-    {"key": st.sampled_from(["pool", "example.com/spot", "team"])},
-    optional={
-        "operator": st.sampled_from(["Exists", "Equal"]),
-        "effect": st.sampled_from(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
-    },
-).map(lambda t: t if t.get("operator") == "Exists" else {**t, "value": "yes"})
-affinity = st.just(
-    {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a", "b"]}
-                        ]
-                    }
-                ]
-            }
-        }
-    }
-)
+toleration = st.fixed_dictionaries({"key": st.sampled_from(["pool", "example.com/spot", "team"])}, optional={
+    "operator": st.sampled_from(["Exists", "Equal"]),
+    "effect": st.sampled_from(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+}).map(lambda t: t if t.get("operator") == "Exists" else {**t, "value": "yes"})
+affinity = st.just({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+    {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a", "b"]}]}]}}})
 
 
 @st.composite
@@ -141,13 +106,9 @@ def isvc_specs(draw: st.DrawFn) -> dict[str, Any]:
         auto: dict[str, Any] = {"minReplicas": low, "maxReplicas": draw(st.integers(low, 50))}
         metrics = sorted(profile.metrics.latency) + (["e2e"] if profile.metrics.mean_latency else [])
         if metrics and draw(st.booleans()):
-            auto["slo"] = {
-                "latency": {
-                    "metric": draw(st.sampled_from(metrics)),
-                    "percentile": draw(st.sampled_from([50, 90, 95, 99])),
-                    "targetMilliseconds": draw(st.integers(1, 60_000)),
-                }
-            }
+            auto["slo"] = {"latency": {"metric": draw(st.sampled_from(metrics)),
+                                       "percentile": draw(st.sampled_from([50, 90, 95, 99])),
+                                       "targetMilliseconds": draw(st.integers(1, 60_000))}}
         targets: dict[str, Any] = {}
         if profile.metrics.queue_depth and draw(st.booleans()):
             targets["queueDepthPerReplica"] = draw(st.integers(1, 100))
@@ -160,13 +121,8 @@ def isvc_specs(draw: st.DrawFn) -> dict[str, Any]:
 
     if draw(st.booleans()):
         scheduling: dict[str, Any] = {
-            "nodeSelector": draw(
-                st.dictionaries(
-                    st.sampled_from(["example.com/pool", "kubernetes.io/arch"]),
-                    st.sampled_from(["a", "amd64"]),
-                    max_size=2,
-                )
-            ),
+            "nodeSelector": draw(st.dictionaries(st.sampled_from(["example.com/pool", "kubernetes.io/arch"]),
+                                                 st.sampled_from(["a", "amd64"]), max_size=2)),
             "tolerations": draw(st.lists(toleration, max_size=3)),
         }
         if draw(st.booleans()):
@@ -175,22 +131,16 @@ def isvc_specs(draw: st.DrawFn) -> dict[str, Any]:
             scheduling["priorityClassName"] = "inference"
         spec["scheduling"] = scheduling
     if draw(st.booleans()):
-        spec["rollout"] = draw(
-            st.fixed_dictionaries({}, optional={"maxSurge": int_or_percent, "maxUnavailable": int_or_percent})
-        )
+        spec["rollout"] = draw(st.fixed_dictionaries({}, optional={"maxSurge": int_or_percent,
+                                                                   "maxUnavailable": int_or_percent}))
     return spec
 
 
 @st.composite
 def inference_services(draw: st.DrawFn) -> InferenceService:
-    return parse_isvc(
-        {
-            "apiVersion": "inferop.dev/v1alpha1",
-            "kind": "InferenceService",
-            "metadata": {"name": draw(dns_label), "namespace": draw(dns_label)},
-            "spec": draw(isvc_specs()),
-        }
-    )
+    return parse_isvc({"apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService",
+                       "metadata": {"name": draw(dns_label), "namespace": draw(dns_label)},
+                       "spec": draw(isvc_specs())})
 
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -213,10 +163,8 @@ def test_one_writer_for_replicas(isvc: InferenceService) -> None:
     if isvc.spec.autoscaling is not None:
         assert "replicas" not in deployment_spec
         hpa = objects["HorizontalPodAutoscaler"]["spec"]
-        assert (hpa["minReplicas"], hpa["maxReplicas"]) == (
-            isvc.spec.autoscaling.min_replicas,
-            isvc.spec.autoscaling.max_replicas,
-        )
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == (isvc.spec.autoscaling.min_replicas,
+                                                            isvc.spec.autoscaling.max_replicas)
     else:
         assert deployment_spec["replicas"] == (1 if isvc.spec.replicas is None else isvc.spec.replicas)
         assert "HorizontalPodAutoscaler" not in objects

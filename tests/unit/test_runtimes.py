@@ -105,15 +105,12 @@ def test_every_runtime_can_measure_an_e2e_slo_or_says_why_not(name: str) -> None
             profile.latency_series("e2e")
 
 
-@pytest.mark.parametrize(
-    ("name", "value", "args"),
-    [
-        ("vllm", "fp8", ("--quantization", "fp8")),
-        ("vllm", "bitsandbytes", ("--quantization", "bitsandbytes")),
-        ("tgi", "gptq", ("--quantize", "gptq")),
-        ("tgi", "int4", ("--quantize", "bitsandbytes-nf4")),
-    ],
-)
+@pytest.mark.parametrize(("name", "value", "args"), [
+    ("vllm", "fp8", ("--quantization", "fp8")),
+    ("vllm", "bitsandbytes", ("--quantization", "bitsandbytes")),
+    ("tgi", "gptq", ("--quantize", "gptq")),
+    ("tgi", "int4", ("--quantize", "bitsandbytes-nf4")),
+])
 def test_quantization_maps_to_server_arguments(name: str, value: str, args: tuple[str, ...]) -> None:
     assert get_profile(name).quantization(value) == args
 
@@ -129,17 +126,8 @@ def test_no_quantization_means_no_arguments(name: str) -> None:
     assert get_profile(name).quantization(None) == ()
 
 
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("vllm", "int4"),
-        ("vllm", "int8"),
-        ("triton", "awq"),
-        ("kserve", "fp8"),
-        ("torchserve", "gptq"),
-        ("custom", "awq"),
-    ],
-)
+@pytest.mark.parametrize(("name", "value"), [("vllm", "int4"), ("vllm", "int8"), ("triton", "awq"),
+                                             ("kserve", "fp8"), ("torchserve", "gptq"), ("custom", "awq")])
 def test_unsupported_quantization_names_the_field_and_the_supported_values(name: str, value: str) -> None:
     profile = get_profile(name)
     with pytest.raises(UnsupportedByRuntime) as info:

@@ -28,20 +28,10 @@ DESIRED = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
     "metadata": {"name": "chat", "namespace": "a", "labels": {"app": "chat"}},
-    "spec": {
-        "template": {
-            "spec": {
-                "containers": [
-                    {
-                        "name": "server",
-                        "image": "vllm:1",
-                        "args": ["--model", "m"],
-                        "resources": {"requests": {"cpu": "1", "memory": "16Gi"}, "limits": {"nvidia.com/gpu": "1"}},
-                    }
-                ]
-            }
-        }
-    },
+    "spec": {"template": {"spec": {"containers": [{
+        "name": "server", "image": "vllm:1", "args": ["--model", "m"],
+        "resources": {"requests": {"cpu": "1", "memory": "16Gi"}, "limits": {"nvidia.com/gpu": "1"}},
+    }]}}},
 }
 
 
@@ -68,15 +58,12 @@ def test_missing_field_in_live_is_drift() -> None:
     assert not drift.is_subset(DESIRED, live)
 
 
-@pytest.mark.parametrize(
-    "path, value",
-    [
-        (("metadata", "labels", "app"), "other"),
-        (("spec", "template", "spec", "containers", 0, "image"), "vllm:2"),
-        (("spec", "template", "spec", "containers", 0, "resources", "requests", "cpu"), "2"),
-        (("spec", "template", "spec", "containers", 0, "resources", "limits", "nvidia.com/gpu"), "2"),
-    ],
-)
+@pytest.mark.parametrize("path, value", [
+    (("metadata", "labels", "app"), "other"),
+    (("spec", "template", "spec", "containers", 0, "image"), "vllm:2"),
+    (("spec", "template", "spec", "containers", 0, "resources", "requests", "cpu"), "2"),
+    (("spec", "template", "spec", "containers", 0, "resources", "limits", "nvidia.com/gpu"), "2"),
+])
 def test_changed_value_is_drift(path: tuple[Any, ...], value: Any) -> None:
     live = live_from(DESIRED)
     node = live
@@ -103,19 +90,10 @@ def test_list_items_may_carry_server_defaults() -> None:
     assert drift.is_subset(want, have)
 
 
-@pytest.mark.parametrize(
-    ("want", "have"),
-    [
-        ("1000m", "1"),
-        ("1", "1000m"),
-        ("500m", "0.5"),
-        ("16Gi", 17179869184),
-        ("16Gi", "16384Mi"),
-        ("1G", "1000M"),
-        ("1k", "1000"),
-        ("2", 2),
-    ],
-)
+@pytest.mark.parametrize(("want", "have"), [
+    ("1000m", "1"), ("1", "1000m"), ("500m", "0.5"), ("16Gi", 17179869184), ("16Gi", "16384Mi"),
+    ("1G", "1000M"), ("1k", "1000"), ("2", 2),
+])
 def test_equal_quantities_in_other_notation_are_not_drift(want: Any, have: Any) -> None:
     assert drift.is_subset({"resources": {"requests": {"x": want}}}, {"resources": {"requests": {"x": have}}})
 
@@ -153,26 +131,16 @@ def test_parse_quantity() -> None:
 
 # --- owner references --------------------------------------------------------------------------------
 
-OWNER = {
-    "apiVersion": "inferop.dev/v1alpha1",
-    "kind": "InferenceService",
-    "metadata": {"name": "chat", "namespace": "a", "uid": "uid-1"},
-}
+OWNER = {"apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService",
+         "metadata": {"name": "chat", "namespace": "a", "uid": "uid-1"}}
 
 
 def test_children_get_a_controller_owner_reference_without_touching_the_input() -> None:
     child = {"kind": "Service", "metadata": {"name": "chat", "labels": {"a": "b"}}}
     owned = drift.with_owner(child, OWNER)
-    assert owned["metadata"]["ownerReferences"] == [
-        {
-            "apiVersion": "inferop.dev/v1alpha1",
-            "kind": "InferenceService",
-            "name": "chat",
-            "uid": "uid-1",
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
+    assert owned["metadata"]["ownerReferences"] == [{
+        "apiVersion": "inferop.dev/v1alpha1", "kind": "InferenceService", "name": "chat", "uid": "uid-1",
+        "controller": True, "blockOwnerDeletion": True}]
     assert owned["metadata"]["labels"] == {"a": "b"}
     assert "ownerReferences" not in child["metadata"]
     assert drift.is_owned_by(owned, "uid-1")
@@ -188,25 +156,13 @@ def test_non_controller_reference_is_not_ownership() -> None:
 # --- deployment_condition ------------------------------------------------------------------------------
 
 
-def deployment(
-    replicas: int = 2,
-    generation: int = 2,
-    observed: int = 2,
-    updated: int = 2,
-    total: int = 2,
-    ready: int = 2,
-    conditions: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+def deployment(replicas: int = 2, generation: int = 2, observed: int = 2, updated: int = 2, total: int = 2,
+               ready: int = 2, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "metadata": {"generation": generation},
         "spec": {"replicas": replicas},
-        "status": {
-            "observedGeneration": observed,
-            "updatedReplicas": updated,
-            "replicas": total,
-            "readyReplicas": ready,
-            "conditions": conditions or [],
-        },
+        "status": {"observedGeneration": observed, "updatedReplicas": updated, "replicas": total,
+                   "readyReplicas": ready, "conditions": conditions or []},
     }
 
 
@@ -239,12 +195,8 @@ def test_updated_but_not_ready() -> None:
 
 
 def test_progress_deadline_exceeded_wins_and_keeps_the_controllers_message() -> None:
-    progressing = {
-        "type": "Progressing",
-        "status": "False",
-        "reason": "ProgressDeadlineExceeded",
-        "message": 'ReplicaSet "chat-5d8" has timed out progressing.',
-    }
+    progressing = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                   "message": 'ReplicaSet "chat-5d8" has timed out progressing.'}
     cond = status.deployment_condition(deployment(ready=0, conditions=[progressing]))
     assert (cond.status, cond.reason) == ("False", "ProgressDeadlineExceeded")
     assert cond.message == progressing["message"]
@@ -273,29 +225,22 @@ def test_missing_hpa() -> None:
 
 
 def test_active_hpa_reports_its_bounds() -> None:
-    cond = status.autoscaler_condition(
-        hpa([{"type": "AbleToScale", "status": "True"}, {"type": "ScalingActive", "status": "True"}])
-    )
+    cond = status.autoscaler_condition(hpa([{"type": "AbleToScale", "status": "True"},
+                                          {"type": "ScalingActive", "status": "True"}]))
     assert (cond.status, cond.reason) == ("True", "HPAActive")
     assert "1-4" in cond.message
 
 
 def test_hpa_that_cannot_scale_is_not_ready_with_its_reason() -> None:
-    cond = status.autoscaler_condition(
-        hpa([{"type": "AbleToScale", "status": "False", "reason": "FailedGetScale", "message": "no such deployment"}])
-    )
+    cond = status.autoscaler_condition(hpa([{"type": "AbleToScale", "status": "False", "reason": "FailedGetScale",
+                                           "message": "no such deployment"}]))
     assert (cond.status, cond.reason, cond.message) == ("False", "FailedGetScale", "no such deployment")
 
 
 def test_hpa_without_metrics_still_enforces_its_bounds() -> None:
-    cond = status.autoscaler_condition(
-        hpa(
-            [
-                {"type": "AbleToScale", "status": "True"},
-                {"type": "ScalingActive", "status": "False", "reason": "FailedGetPodsMetric"},
-            ]
-        )
-    )
+    cond = status.autoscaler_condition(hpa([{"type": "AbleToScale", "status": "True"},
+                                          {"type": "ScalingActive", "status": "False",
+                                           "reason": "FailedGetPodsMetric"}]))
     assert (cond.status, cond.reason) == ("True", "BoundsOnly")
     assert "FailedGetPodsMetric" in cond.message
 
@@ -357,16 +302,10 @@ def test_changed_status_gets_a_new_transition_time() -> None:
 
 
 def test_conditions_of_other_loops_are_kept() -> None:
-    foreign = [
-        {
-            "type": "MetricsAvailable",
-            "status": "False",
-            "reason": "NoData",
-            "message": "empty result",
-            "lastTransitionTime": T0,
-        },
-        {"type": "BudgetLimited", "status": "True", "reason": "Budget", "message": "", "lastTransitionTime": T0},
-    ]
+    foreign = [{"type": "MetricsAvailable", "status": "False", "reason": "NoData", "message": "empty result",
+                "lastTransitionTime": T0},
+               {"type": "BudgetLimited", "status": "True", "reason": "Budget", "message": "",
+                "lastTransitionTime": T0}]
     merged = status.merge_conditions(foreign, [DEP_OK, Cond("Ready", "True", "Ready", "ok")], 1, T1)
     by_type = {c["type"]: c for c in merged}
     assert by_type["MetricsAvailable"] == foreign[0]

@@ -29,50 +29,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     p.add_argument("--port", type=int, default=PROXY_PORT, help=f"proxy port (default {PROXY_PORT})")
-    p.add_argument(
-        "--admin-port", type=int, default=ADMIN_PORT, help=f"port of /metrics, /healthz, /readyz (default {ADMIN_PORT})"
-    )
-    p.add_argument(
-        "-n", "--namespace", action="append", default=[], help="serve only these namespaces (repeatable; default all)"
-    )
-    p.add_argument(
-        "--max-held-requests",
-        type=_positive(int),
-        default=DEFAULT_MAX_HELD_REQUESTS,
-        help="per service, when it sets no spec.autoscaling.scaleToZero.maxHeldRequests "
-        f"(default {DEFAULT_MAX_HELD_REQUESTS})",
-    )
-    p.add_argument(
-        "--hold-timeout-seconds",
-        type=_positive(float),
-        default=DEFAULT_HOLD_TIMEOUT_SECONDS,
-        help="per service, when it sets no spec.autoscaling.scaleToZero.holdTimeoutSeconds "
-        f"(default {DEFAULT_HOLD_TIMEOUT_SECONDS:g})",
-    )
-    p.add_argument(
-        "--max-held-megabytes",
-        type=_positive(int),
-        default=256,
-        help="all held request bodies together, over every service; beyond it 503 (default 256)",
-    )
-    p.add_argument(
-        "--shutdown-seconds",
-        type=_positive(float),
-        default=25.0,
-        help="after SIGTERM, drain within this time; keep it below terminationGracePeriodSeconds (default 25)",
-    )
-    p.add_argument(
-        "--shutdown-delay-seconds",
-        type=float,
-        default=3.0,
-        help="after SIGTERM, keep serving this long before closing the listener (default 3)",
-    )
+    p.add_argument("--admin-port", type=int, default=ADMIN_PORT,
+                   help=f"port of /metrics, /healthz, /readyz (default {ADMIN_PORT})")
+    p.add_argument("-n", "--namespace", action="append", default=[],
+                   help="serve only these namespaces (repeatable; default all)")
+    p.add_argument("--max-held-requests", type=_positive(int), default=DEFAULT_MAX_HELD_REQUESTS,
+                   help="per service, when it sets no spec.autoscaling.scaleToZero.maxHeldRequests "
+                   f"(default {DEFAULT_MAX_HELD_REQUESTS})")
+    p.add_argument("--hold-timeout-seconds", type=_positive(float), default=DEFAULT_HOLD_TIMEOUT_SECONDS,
+                   help="per service, when it sets no spec.autoscaling.scaleToZero.holdTimeoutSeconds "
+                   f"(default {DEFAULT_HOLD_TIMEOUT_SECONDS:g})")
+    p.add_argument("--max-held-megabytes", type=_positive(int), default=256,
+                   help="all held request bodies together, over every service; beyond it 503 (default 256)")
+    p.add_argument("--shutdown-seconds", type=_positive(float), default=25.0,
+                   help="after SIGTERM, drain within this time; keep it below terminationGracePeriodSeconds "
+                   "(default 25)")
+    p.add_argument("--shutdown-delay-seconds", type=float, default=3.0,
+                   help="after SIGTERM, keep serving this long before closing the listener (default 3)")
     p.add_argument("--cluster-domain", default="cluster.local", help="cluster DNS domain (default cluster.local)")
-    p.add_argument(
-        "--no-signal",
-        action="store_true",
-        help="never patch InferenceServices (hold and forward only; for trying it without the operator)",
-    )
+    p.add_argument("--no-signal", action="store_true",
+                   help="never patch InferenceServices (hold and forward only; for trying it without the operator)")
     p.set_defaults(func=run)
 
 

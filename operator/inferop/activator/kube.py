@@ -119,9 +119,8 @@ class Api:
         last = query["resourceVersion"]
         params = {**query, "watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_SECONDS)}
         timeout = aiohttp.ClientTimeout(total=None, sock_read=WATCH_SECONDS + 30)
-        async with self.session.get(
-            self.url(path, params), headers=self.config.headers(), ssl=self.config.ssl, timeout=timeout
-        ) as resp:
+        async with self.session.get(self.url(path, params), headers=self.config.headers(), ssl=self.config.ssl,
+                                    timeout=timeout) as resp:
             if resp.status != 200:
                 raise ApiError(resp.status, _message(await resp.text()))
             async for line in resp.content:
@@ -179,12 +178,8 @@ class Watcher:
                 self._replace(kind, namespace, listed.get("items") or [])
                 self.directory.mark_synced(source)
                 version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
-                log.info(
-                    "Listed %d %s (%s)",
-                    len(listed.get("items") or []),
-                    "InferenceServices" if kind == "isvc" else "EndpointSlices",
-                    namespace or "all namespaces",
-                )
+                log.info("Listed %d %s (%s)", len(listed.get("items") or []),
+                         "InferenceServices" if kind == "isvc" else "EndpointSlices", namespace or "all namespaces")
                 backoff = 1.0
                 on_event = functools.partial(self._event, kind)
                 while True:

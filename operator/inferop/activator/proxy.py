@@ -145,9 +145,8 @@ class Activator:
         # headers-sent event releases the next one, which keeps arrival order); the direct path is not
         # (tracing costs every request a few signal dispatches).
         self._session = aiohttp.ClientSession(connector=connector, **common)
-        self._traced = aiohttp.ClientSession(
-            connector=connector, connector_owner=False, trace_configs=[trace], **common
-        )
+        self._traced = aiohttp.ClientSession(connector=connector, connector_owner=False, trace_configs=[trace],
+                                             **common)
         self._ticker = asyncio.get_running_loop().create_task(self._resignal_loop())
         for key in self.directory.services():
             self._on_directory_change(key)
@@ -184,11 +183,8 @@ class Activator:
         were answered that way. The caller then waits for ``wait_idle``."""
         self.stopping = True
         waited = sum(g.held for g in self.gates.values())
-        log.info(
-            "Stopping: %d held request(s); draining until a backend takes them or %.1fs pass",
-            waited,
-            max(0.0, deadline - time.monotonic()),
-        )
+        log.info("Stopping: %d held request(s); draining until a backend takes them or %.1fs pass",
+                 waited, max(0.0, deadline - time.monotonic()))
         pending = [asyncio.ensure_future(g.drained()) for g in self.gates.values()]
         if pending:
             _, not_done = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
@@ -330,12 +326,8 @@ class Activator:
             try:
                 return await self._forward(request, key, body, backend, waiter)
             except _ConnectFailed as err:
-                log.warning(
-                    "Backend %s of %s refused the connection (%s); holding the request again",
-                    backend.base_url,
-                    key,
-                    err,
-                )
+                log.warning("Backend %s of %s refused the connection (%s); holding the request again",
+                            backend.base_url, key, err)
                 if waiter is not None:
                     waiter.mark_dispatched()
                 await asyncio.sleep(self.settings.connect_retry_seconds)
@@ -389,27 +381,16 @@ class Activator:
     def _refuse(self, key: ServiceKey, why: Refused, by_bytes: bool = False) -> web.Response:
         self.metrics.rejections.labels(*_labels(key), why.value).inc()
         if by_bytes:
-            return _response(
-                503,
-                f"{key}: the activator already holds {self.held_bytes} bytes of request bodies"
-                f" (at most {self.settings.max_held_bytes})",
-                self.settings.retry_after_seconds,
-            )
+            return _response(503, f"{key}: the activator already holds {self.held_bytes} bytes of request bodies"
+                             f" (at most {self.settings.max_held_bytes})", self.settings.retry_after_seconds)
         if why is Refused.FULL:
             limit = self.gates[key].limits.max_held if key in self.gates else "?"
-            return _response(
-                503,
-                f"{key}: {limit} requests already wait for a ready backend (maxHeldRequests)",
-                self.settings.retry_after_seconds,
-            )
+            return _response(503, f"{key}: {limit} requests already wait for a ready backend (maxHeldRequests)",
+                             self.settings.retry_after_seconds)
         if why is Refused.TIMEOUT:
             timeout = self.gates[key].limits.hold_timeout if key in self.gates else "?"
-            return _response(
-                504,
-                f"{key}: no ready backend within {timeout:g}s (holdTimeoutSeconds)"
-                if isinstance(timeout, float)
-                else f"{key}: no ready backend in time",
-            )
+            return _response(504, f"{key}: no ready backend within {timeout:g}s (holdTimeoutSeconds)"
+                             if isinstance(timeout, float) else f"{key}: no ready backend in time")
         if why is Refused.DELETED:
             return _response(503, f"InferenceService {key} was deleted while this request waited")
         return self._stopping_response(key)
@@ -499,3 +480,4 @@ class Activator:
 
 def _labels(key: ServiceKey) -> tuple[str, str]:
     return key.namespace, key.name
+

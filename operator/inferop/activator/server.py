@@ -96,9 +96,8 @@ class Server:
         counts = await self.activator.drain(deadline - reserve)
         idle = await self.activator.wait_idle(deadline)
         if not idle:
-            log.warning(
-                "Stopping: %d request(s) still in flight at the end of the grace period", self.activator.inflight
-            )
+            log.warning("Stopping: %d request(s) still in flight at the end of the grace period",
+                        self.activator.inflight)
         counts["unfinished"] = 0 if idle else self.activator.inflight
         await self._proxy.cleanup()
         await self.activator.close()
@@ -129,12 +128,8 @@ async def serve(options: Options, directory: Directory | None = None, signaller:
     activator = Activator(directory, signaller or RecordingSignaller(), settings)
     server = Server(activator)
     await server.start(options.address, options.port, options.admin_port)
-    log.info(
-        "Activator listening on %s:%d (proxy) and :%d (/metrics, /healthz, /readyz)",
-        options.address,
-        server.port,
-        server.admin_port,
-    )
+    log.info("Activator listening on %s:%d (proxy) and :%d (/metrics, /healthz, /readyz)",
+             options.address, server.port, server.admin_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

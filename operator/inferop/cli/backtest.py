@@ -134,7 +134,9 @@ def _read_cluster(namespace: str, name: str) -> tuple[dict[str, Any], dict[str, 
     try:
         body = kube.get(path(ISVC_API, "InferenceService", namespace, name))
         if body is None:
-            raise CLIError(f"--isvc: InferenceService {namespace}/{name} not found (kubectl get infsvc -n {namespace})")
+            raise CLIError(
+                f"--isvc: InferenceService {namespace}/{name} not found (kubectl get infsvc -n {namespace})"
+            )
         spec = body.get("spec") or {}
         policy_name = (spec.get("autoscaling") or {}).get("policy") or "default"
         policy = kube.get(path(ISVC_API, "CostPolicy", None, policy_name))

@@ -56,6 +56,15 @@ class Capacity:
         upper = per_replica if self.upper is None else min(self.upper, per_replica)
         return Capacity(per_replica, self.unit, "learned", self.lower, upper, self.points, self.span_seconds)
 
+    def raised(self, per_replica: float) -> Capacity:
+        """This estimate at least ``per_replica`` (a load served within the SLO now), below a breach."""
+        if self.upper is not None:
+            per_replica = min(per_replica, self.upper)
+        if not per_replica > self.per_replica:
+            return self
+        lower = per_replica if self.lower is None else max(self.lower, per_replica)
+        return Capacity(per_replica, self.unit, "learned", lower, self.upper, self.points, self.span_seconds)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "perReplica": round(self.per_replica, 4),

@@ -520,6 +520,18 @@ def decide(
         # An observed breach lowers the capacity at once: this load per replica was too much.
         capacity = capacity.lowered(per_replica)
 
+    # A load per replica served within the SLO now, by replicas steady over the window, is at least
+    # the capacity (the first points may all be light loads): the plan never raises on a service that
+    # meets its SLO at a load it has not planned for yet.
+    meets = (
+        slo is not None
+        and not breached
+        and metrics_available
+        and (attainment is not None or reading.latency is not None)
+    )
+    if capacity is not None and meets and per_replica is not None and steady is not None and steady >= window:
+        capacity = capacity.raised(per_replica)
+
     # Step 4, size: ceil(forecast upper / (capacity x utilization)).
     planned: int | None = None
     if capacity is not None and prediction is not None:

@@ -4,11 +4,14 @@ What this module is for: reading the load history of ``cost.state.Learned`` and 
 may arrive before a replica started now could serve (the horizon: cold start plus the decision
 interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
 
-- short term: a least-squares line through the last ``trend_window_seconds`` of samples gives the
-  level now and the trend; the point forecast is the highest of the line over the horizon (a falling
-  trend does not lower it below the level now: scaling down follows the load, it does not
-  anticipate it), and the upper quantile adds ``z x`` the residuals' standard deviation (``z`` the
-  normal quantile of ``upper_quantile``); never below the load observed now;
+- short term: a robust (Theil-Sen) line through the last ``trend_window_seconds`` of samples gives
+  the level now and the trend (a step in the load is not a trend); the point forecast is the highest
+  of the line over the horizon (a falling trend does not lower it below the level now: scaling down
+  follows the load, it does not anticipate it); the level is at most the highest sample of the last
+  ``recent_seconds`` (the line lags a drop by its window), and the upper quantile adds ``z x sigma``
+  (``z`` the normal quantile of ``upper_quantile``, sigma the larger of the noise, from the median
+  change between consecutive samples (a step is one change, not variability), and the spread, the
+  median absolute residual); never below the load observed now;
 - long term (``daily``): on each of the last ``daily_days`` days whose history holds samples in the
   ``daily_tolerance_seconds`` before this time of day, the ratio of that day's highest load over the
   horizon to its load at this time (the mean of those samples); the level times the mean ratio, when
@@ -19,6 +22,7 @@ interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -55,18 +59,24 @@ class Forecast:
         }
 
 
-def _line(samples: list[LoadSample], now: float) -> tuple[float, float, float]:
-    """(level at ``now``, slope per second, residual standard deviation) of a least-squares line."""
-    n = len(samples)
-    mean_t = sum(s.time for s in samples) / n
-    mean_y = sum(s.load for s in samples) / n
-    var_t = sum((s.time - mean_t) ** 2 for s in samples)
-    slope = 0.0 if var_t <= 0 else sum((s.time - mean_t) * (s.load - mean_y) for s in samples) / var_t
-    level = mean_y + slope * (now - mean_t)
-    residuals = [s.load - (mean_y + slope * (s.time - mean_t)) for s in samples]
-    # Robust to one burst: the median absolute residual, scaled to a normal standard deviation.
-    sigma = MAD_TO_SIGMA * statistics.median(abs(r) for r in residuals) if n > 2 else 0.0
-    return level, slope, sigma
+def _robust_line(samples: list[LoadSample], now: float) -> tuple[float, float, float]:
+    """(level at ``now``, slope per second, sigma): the Theil-Sen line (the median of the pairwise
+    slopes, the median intercept), robust to a step in the load (a step is not a trend), and sigma the
+    median absolute change between consecutive samples scaled to the standard deviation of the noise
+    (a step is one change, not variability)."""
+    slopes = [
+        (b.load - a.load) / (b.time - a.time)
+        for i, a in enumerate(samples)
+        for b in samples[i + 1 :]
+        if b.time > a.time
+    ]
+    slope = statistics.median(slopes) if slopes else 0.0
+    level = statistics.median(s.load - slope * (s.time - now) for s in samples)
+    changes = [abs(b.load - a.load) for a, b in zip(samples, samples[1:], strict=False)]
+    noise = MAD_TO_SIGMA * statistics.median(changes) / math.sqrt(2.0) if changes else 0.0
+    residuals = [abs(s.load - level - slope * (s.time - now)) for s in samples]
+    spread = MAD_TO_SIGMA * statistics.median(residuals)
+    return level, slope, max(noise, spread)
 
 
 def _daily_ratio(
@@ -103,9 +113,14 @@ def forecast(
     if not tuning.forecast:
         return Forecast(observed, observed, horizon, unit, observed, 0.0, None, len(recent))
     if len(recent) >= 3:
-        level, slope, sigma = _line(recent, now)
+        level, slope, sigma = _robust_line(recent, now)
     else:
         level, slope, sigma = observed, 0.0, 0.0
+    # The line lags a drop by its window; the load of the last minute bounds the level (a drop is
+    # followed within ``recent_seconds``; a rise keeps the line's level and trend).
+    latest = [s.load for s in recent if s.time > now - tuning.recent_seconds]
+    if latest:
+        level = min(level, max(latest))
     level = max(0.0, level)
     point = max(level, level + slope * horizon)
     z = statistics.NormalDist().inv_cdf(tuning.upper_quantile)

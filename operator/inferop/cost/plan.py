@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from inferop.cost.state import Learned, LoadSample, LoadUnit, capacity_point
 from inferop.cost.tuning import PlannerTuning
 
+#: The largest need size() returns (any bound is lower: maxReplicas is at most 1000).
+MAX_NEED = 1_000_000
 #: Guards ceil() against float noise (2 x 1.5 must be 3, not 4).
 EPSILON = 1e-9
 
@@ -70,4 +72,7 @@ def size(upper: float, per_replica: float, utilization: float) -> int:
     """The replicas that serve ``upper`` at ``per_replica x utilization`` each."""
     if upper <= 0:
         return 0
-    return max(0, math.ceil(upper / (per_replica * utilization) - EPSILON))
+    need = upper / (per_replica * utilization) if per_replica * utilization > 0 else math.inf
+    if not need < MAX_NEED:  # a vanishing capacity: more than any bound allows
+        return MAX_NEED
+    return max(0, math.ceil(need - EPSILON))

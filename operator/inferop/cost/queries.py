@@ -273,7 +273,10 @@ def _selector(metric: str, labels: PromLabels) -> str:
         return f"{metric}{{{labels.namespace}={_string(only.namespace)},{labels.pod}=~{_string(pods)}}}"
     if only is None:
         return f'{metric}{{{labels.inferenceservice}!=""}}'
-    return f"{metric}{{{labels.namespace}={_string(only.namespace)},{labels.inferenceservice}={_string(only.name)}}}"
+    return (
+        f"{metric}{{{labels.namespace}={_string(only.namespace)},"
+        f"{labels.inferenceservice}={_string(only.name)}}}"
+    )
 
 
 def _attributed(expr: str, labels: PromLabels) -> str:

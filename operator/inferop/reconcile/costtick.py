@@ -162,7 +162,7 @@ def resolve_policy(name: str, policies: Mapping[str, CostPolicySpec]) -> tuple[C
         instead = 'CostPolicy "default" instead'
         fallback = policies["default"]
     else:
-        instead = 'the built-in defaults instead (there is no CostPolicy "default" either)'
+        instead = "the built-in defaults instead (there is no CostPolicy \"default\" either)"
         fallback = CostPolicySpec()
     message = f'CostPolicy "{name}" (spec.autoscaling.policy) not found; using {instead}'
     return fallback, status.Cond(POLICY_RESOLVED, "False", "PolicyNotFound", message)

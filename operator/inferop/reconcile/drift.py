@@ -181,10 +181,8 @@ def _parse_key(raw: str) -> Any:
 def _key_matches(key: Mapping[str, Any], elem: Any) -> bool:
     """``elem`` has the values of ``key``; a key field ``elem`` leaves out is one the API server
     defaults (a port's ``protocol``), which does not tell entries apart."""
-    return (
-        isinstance(elem, Mapping)
-        and any(f in elem for f in key)
-        and all(elem[f] == v for f, v in key.items() if f in elem)
+    return isinstance(elem, Mapping) and any(f in elem for f in key) and all(
+        elem[f] == v for f, v in key.items() if f in elem
     )
 
 
@@ -205,11 +203,8 @@ def _list_in_sync(want: Sequence[Any], have: Sequence[Any], owned: Mapping[str, 
         if not isinstance(w, Mapping) or not any(f in w for f in fields):
             return False
         at = next(
-            (
-                i
-                for i, h in enumerate(have)
-                if i > after and isinstance(h, Mapping) and all(w[f] == h.get(f) for f in fields if f in w)
-            ),
+            (i for i, h in enumerate(have) if i > after and isinstance(h, Mapping)
+             and all(w[f] == h.get(f) for f in fields if f in w)),
             None,
         )
         if at is None:

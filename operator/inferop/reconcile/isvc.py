@@ -106,7 +106,9 @@ def apply_children(
     kube: Kube, owner: Mapping[str, Any], objects: list[dict[str, Any]], reader: Reader | None = None
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Apply each object that is missing or drifted; return the live objects by kind and what was written."""
-    live, applied = ensure_objects(kube, [drift.with_owner(obj, owner) for obj in objects], reader, all_or_nothing=True)
+    live, applied = ensure_objects(
+        kube, [drift.with_owner(obj, owner) for obj in objects], reader, all_or_nothing=True
+    )
     return {obj["kind"]: obj for obj in live}, applied
 
 
@@ -296,7 +298,9 @@ def cost_status(
     gpu = isvc.spec.resources.gpu
     gpuclass = gpuclasses.get(gpu.class_) if gpu else None
     if gpu is not None and (gpuclass is None or gpuclass.spec.price is None):
-        why = f'GPUClass "{gpu.class_}" not found' if gpuclass is None else f'GPUClass "{gpu.class_}" has no spec.price'
+        why = (
+            f'GPUClass "{gpu.class_}" not found' if gpuclass is None else f'GPUClass "{gpu.class_}" has no spec.price'
+        )
         return {"hourly": None, "currency": None, "unknownReason": f"{why}: the cost of the GPUs is unknown"}
     hourly, currency = price if price is not None else price_per_replica(isvc, gpuclass)
     return {"hourly": money(hourly * replicas), "currency": currency, "unknownReason": None}

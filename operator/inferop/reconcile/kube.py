@@ -236,9 +236,8 @@ class Kube:
             )
         )
 
-    def post_event(
-        self, involved: Mapping[str, Any], type_: str, reason: str, message: str, component: str = "inferop"
-    ) -> bool:
+    def post_event(self, involved: Mapping[str, Any], type_: str, reason: str, message: str,
+                   component: str = "inferop") -> bool:
         """Record a core/v1 Event about ``involved`` (best effort: an Event is never worth failing for).
         Returns whether the API server took it."""
         meta = involved["metadata"]
@@ -248,20 +247,10 @@ class Kube:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
-            "involvedObject": {
-                "apiVersion": involved.get("apiVersion"),
-                "kind": involved.get("kind"),
-                "name": meta["name"],
-                "namespace": meta.get("namespace"),
-                "uid": meta.get("uid"),
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": component},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
+            "involvedObject": {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
+                               "name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+            "type": type_, "reason": reason, "message": message[:1024],
+            "source": {"component": component}, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
         try:
             self.request("POST", path("v1", "Event", namespace), body=event)

@@ -20,7 +20,6 @@ OWNED_CONDITIONS = (READY, DEPLOYMENT_READY, AUTOSCALER_READY, QUOTA_LIMITED, BU
 #: Status fields this loop owns.
 OWNED_FIELDS = ("observedGeneration", "conditions", "replicas", "readyReplicas", "selector", "url")
 
-
 @dataclass(frozen=True)
 class Cond:
     type: str
@@ -182,14 +181,8 @@ def limit_transition_event(old: Sequence[Mapping[str, Any]], new: Cond) -> Event
 #: Ready=False reasons worth a Warning Event when Ready turns to them (QuotaLimited/BudgetLimited get
 #: theirs from ``limit_transition_event``).
 WARNING_REASONS = (
-    "InvalidSpec",
-    "GPUClassNotFound",
-    "ApplyFailed",
-    "ChildConflict",
-    "ProgressDeadlineExceeded",
-    "ReplicaFailure",
-    "Unschedulable",
-    "CurrencyMismatch",
+    "InvalidSpec", "GPUClassNotFound", "ApplyFailed", "ChildConflict", "ProgressDeadlineExceeded", "ReplicaFailure",
+    "Unschedulable", "CurrencyMismatch",
 )
 
 

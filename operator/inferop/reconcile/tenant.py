@@ -298,4 +298,6 @@ def remove_stale(kube: Kube, tenant: str, namespaces: set[str], owner_uid: str) 
 
 def write_tenant_status(kube: Kube, body: Mapping[str, Any], patch: Mapping[str, Any]) -> None:
     if patch:
-        kube.patch_merge(path(API_VERSION, "Tenant", None, body["metadata"]["name"], "status"), {"status": dict(patch)})
+        kube.patch_merge(
+            path(API_VERSION, "Tenant", None, body["metadata"]["name"], "status"), {"status": dict(patch)}
+        )
