@@ -231,15 +231,21 @@ def planner_reports_capacity() -> bool:
     from inferop.api.costpolicy import CostPolicySpec
     from inferop.api.inferenceservice import Autoscaling
     from inferop.cost.decide import History, decide
-    from inferop.cost.signals import Observations
+    from inferop.cost.signals import Observation, Observations
     from inferop.cost.state import CapacityPoint, Learned
 
     points = tuple(CapacityPoint(time=1000.0 + i, per_replica=10.0, attainment=0.99, requests=100) for i in range(50))
     decision = decide(
-        Observations(),
+        Observations(
+            token_rate=Observation.ok(1000.0, 0.0, "sum"),
+            request_rate=Observation.ok(1.25, 0.0, "sum"),
+            slo_attainment=Observation.ok(0.99, 0.0, "fraction within SLO"),
+        ),
         current_replicas=1,
         ready_replicas=1,
-        autoscaling=Autoscaling.model_validate({"maxReplicas": 3}),
+        autoscaling=Autoscaling.model_validate(
+            {"maxReplicas": 3, "slo": {"latency": {"percentile": 95, "targetMilliseconds": 1000}}}
+        ),
         policy=CostPolicySpec(),
         now=1100.0,
         history=History(learned=Learned(unit="tokens", points=points)),
