@@ -231,15 +231,21 @@ def planner_reports_capacity() -> bool:
     from inferop.api.costpolicy import CostPolicySpec
     from inferop.api.inferenceservice import Autoscaling
     from inferop.cost.decide import History, decide
-    from inferop.cost.signals import Observations
+    from inferop.cost.signals import Observation, Observations
     from inferop.cost.state import CapacityPoint, Learned
 
     points = tuple(CapacityPoint(time=1000.0 + i, per_replica=10.0, attainment=0.99, requests=100) for i in range(50))
     decision = decide(
-        Observations(),
+        Observations(
+            token_rate=Observation.ok(1000.0, 0.0, "sum"),
+            request_rate=Observation.ok(1.25, 0.0, "sum"),
+            slo_attainment=Observation.ok(0.99, 0.0, "fraction within SLO"),
+        ),
         current_replicas=1,
         ready_replicas=1,
-        autoscaling=Autoscaling.model_validate({"maxReplicas": 3}),
+        autoscaling=Autoscaling.model_validate(
+            {"maxReplicas": 3, "slo": {"latency": {"percentile": 95, "targetMilliseconds": 1000}}}
+        ),
         policy=CostPolicySpec(),
         now=1100.0,
         history=History(learned=Learned(unit="tokens", points=points)),
@@ -247,17 +253,18 @@ def planner_reports_capacity() -> bool:
     return decision.capacity is not None
 
 
-def test_a_restarted_operator_rebuilds_its_learned_state_from_prometheus(
+def _restart_after_steady_load(
     cluster: Cluster, namespace: str, loop: dict[str, Any], operator_factory: Any
-) -> None:
+) -> tuple[float, float, float, float]:
+    """Steady light load recorded in Prometheus, then the operator killed and started again: the
+    restarted operator's learned load samples, capacity points and load span, and its time since start."""
     op: Operator = loop["operator"]
     cluster.apply(service(), namespace=namespace)
-
-    def isvc() -> dict[str, Any]:
-        return cluster.get("inferenceservice", "chat", namespace) or {}
-
     wait_for(
-        lambda: condition(isvc(), "MetricsAvailable").get("status") == "True",
+        lambda: (
+            condition(cluster.get("inferenceservice", "chat", namespace) or {}, "MetricsAvailable").get("status")
+            == "True"
+        ),
         timeout=90,
         what="MetricsAvailable=True with light load",
     )
@@ -267,9 +274,8 @@ def test_a_restarted_operator_rebuilds_its_learned_state_from_prometheus(
     op.kill()  # killed, not stopped: nothing is saved on the way out
     port = free_port()
     restarted_at = time.monotonic()
-    operator_factory(
-        INFEROP_PROMETHEUS_URL=loop["prom"].url, INFEROP_RATE_WINDOW="10s", INFEROP_METRICS_PORT=str(port)
-    )
+    env = {"INFEROP_PROMETHEUS_URL": loop["prom"].url, "INFEROP_RATE_WINDOW": "10s", "INFEROP_METRICS_PORT": str(port)}
+    operator_factory(**env)
 
     def rebuilt() -> tuple[float, float, float] | None:
         load = _gauge(port, "inferop_learned_load_samples", namespace)
@@ -280,18 +286,32 @@ def test_a_restarted_operator_rebuilds_its_learned_state_from_prometheus(
         return load, points, span
 
     load, points, span = wait_for(rebuilt, timeout=60, interval=1, what="the learned state after the restart")
-    since_restart = time.monotonic() - restarted_at
+    return load, points, span, time.monotonic() - restarted_at
+
+
+def test_a_restarted_operator_rebuilds_its_learned_state_from_prometheus(
+    cluster: Cluster, namespace: str, loop: dict[str, Any], operator_factory: Any
+) -> None:
+    load, points, span, since_restart = _restart_after_steady_load(cluster, namespace, loop, operator_factory)
     # The load history spans more than the new operator has been running: it came from Prometheus.
     assert span > since_restart + 10, (span, since_restart)
     assert load >= 6 and points >= 3, (load, points)  # ... with capacity points of the steady intervals
 
+
+def test_a_restarted_operator_shows_the_rebuilt_capacity_in_status(
+    cluster: Cluster, namespace: str, loop: dict[str, Any], operator_factory: Any
+) -> None:
     if not planner_reports_capacity():
         pytest.skip(
             "status.autoscaling.capacity needs the planner's decide() (Decision.capacity is None on main's "
-            "decide before issue 14's core lands); the rebuild itself is asserted above"
+            "decide before issue 14's core lands); the rebuild itself is "
+            "test_a_restarted_operator_rebuilds_its_learned_state_from_prometheus"
         )
+    _restart_after_steady_load(cluster, namespace, loop, operator_factory)
     capacity = wait_for(
-        lambda: (isvc().get("status", {}).get("autoscaling") or {}).get("capacity"),
+        lambda: (
+            (cluster.get("inferenceservice", "chat", namespace) or {}).get("status", {}).get("autoscaling") or {}
+        ).get("capacity"),
         timeout=60,
         what="status.autoscaling.capacity after the restart",
     )

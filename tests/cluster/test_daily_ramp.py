@@ -41,7 +41,16 @@ PODS = 4
 NIGHT_RPS, RAMP_RPS = 8.0, 40.0
 TOKENS = (600.0, 200.0)  # prompt, generated per request
 #: Seconds from now to today's ramp (yesterday's ramp started LEAD seconds after this time of day).
-LEAD = 240
+LEAD = 600
+#: kwok pods are Ready within a second or two, so the measured cold start is tiny: the CostPolicy's
+#: ``planner.horizonMarginSeconds`` stands in for a real model load (the horizon is cold start +
+#: interval + margin), or the pre-warm could come only seconds before the ramp.
+MARGIN = 120
+#: The longest horizon: the margin, the runtime profile's 120 s cold start (before one is measured), the
+#: 30 s interval.
+HORIZON = MARGIN + 120 + 30
+#: Seconds before today's ramp by which the night's replicas must have settled (more than the horizon).
+SETTLED_BEFORE = HORIZON + 90
 RAMP_SECONDS = 3600
 BUCKETS = ("0.5", "1.0", "2.5", "+Inf")
 WINDOW = "2m"
@@ -143,15 +152,21 @@ def planner_forecasts() -> bool:
     from inferop.api.costpolicy import CostPolicySpec
     from inferop.api.inferenceservice import Autoscaling
     from inferop.cost.decide import History, decide
-    from inferop.cost.signals import Observations
+    from inferop.cost.signals import Observation, Observations
     from inferop.cost.state import Learned, LoadSample
 
     load = tuple(LoadSample(time=1000.0 + 60 * i, load=100.0) for i in range(60))
     decision = decide(
-        Observations(),
+        Observations(
+            token_rate=Observation.ok(1000.0, 0.0, "sum"),
+            request_rate=Observation.ok(1.25, 0.0, "sum"),
+            slo_attainment=Observation.ok(0.99, 0.0, "fraction within SLO"),
+        ),
         current_replicas=1,
         ready_replicas=1,
-        autoscaling=Autoscaling.model_validate({"maxReplicas": 3}),
+        autoscaling=Autoscaling.model_validate(
+            {"maxReplicas": 3, "slo": {"latency": {"percentile": 95, "targetMilliseconds": 1000}}}
+        ),
         policy=CostPolicySpec(),
         now=1000.0 + 3600,
         history=History(learned=Learned(unit="tokens", load=load)),
@@ -159,6 +174,7 @@ def planner_forecasts() -> bool:
     return decision.forecast is not None
 
 
+@pytest.mark.timeout(LEAD + 300)
 def test_replicas_rise_before_todays_ramp(
     cluster: Cluster, backfilled: dict[str, Any], namespace: str, tmp_path: Path, operator_factory: Any
 ) -> None:
@@ -180,7 +196,7 @@ def test_replicas_rise_before_todays_ramp(
             "--port",
             str(emu_port),
             "--rps",
-            str(NIGHT_RPS),
+            str(NIGHT_RPS),  # yesterday's night load: the planner sizes it from yesterday's capacity points
             "--capacity",
             "20",
         ],
@@ -202,7 +218,11 @@ def test_replicas_rise_before_todays_ramp(
             "apiVersion": "inferop.dev/v1alpha1",
             "kind": "CostPolicy",
             "metadata": {"name": "daily"},
-            "spec": {"intervalSeconds": 30, "scaleUp": {"stabilizationSeconds": 0}},
+            "spec": {
+                "intervalSeconds": 30,
+                "scaleUp": {"stabilizationSeconds": 0, "maxStepReplicas": 4, "maxStepPercent": 100},
+                "planner": {"horizonMarginSeconds": MARGIN},
+            },
         }
         cluster.apply(policy)
         op: Operator = operator_factory(
@@ -216,18 +236,30 @@ def test_replicas_rise_before_todays_ramp(
             return int((cluster.get("deployment", "chat", namespace) or {}).get("status", {}).get("readyReplicas") or 0)
 
         wait_for(lambda: replicas() >= 1, timeout=90, what="the first replica")
-        night = replicas()
         ramp_today = backfilled["ramp"] + 86_400
-        # Today's load stays at the night level until the ramp's time of day: only the forecast from
-        # yesterday can raise the replicas before it.
+        # The night's replicas settle first (sized to today's night load), then today's load stays at the
+        # night level until the ramp's time of day: only the forecast from yesterday can raise them.
+        seen: list[tuple[float, int]] = []
+        while time.time() < ramp_today - SETTLED_BEFORE:
+            seen.append((time.time(), replicas()))
+            time.sleep(2)
+        night = seen[-1][1]
+        assert all(n == night for t, n in seen if t >= seen[-1][0] - 60), ("not settled for the night", seen[-40:])
         wait_for(
             lambda: replicas() > night or (time.time() >= ramp_today and "late"),
             timeout=LEAD + 60,
             interval=2,
             what="replicas rising before today's ramp",
         )
+        rose_at = time.time()
         op.assert_alive()
-        assert time.time() < ramp_today and replicas() > night, "the replicas did not rise before the ramp"
+        assert rose_at < ramp_today and replicas() > night, "the replicas did not rise before the ramp"
+        # ... because of the ramp ahead: the forecast over the horizon holds yesterday's ramp level (today's
+        # load is still the night's), within the horizon before it (plus a tick of slack), not at once.
+        auto = (cluster.get("inferenceservice", "chat", namespace) or {})["status"]["autoscaling"]
+        print(f"rose {ramp_today - rose_at:.0f} s before the ramp: {auto['lastDecision']['message']}")
+        assert ramp_today - rose_at <= HORIZON + 30, (ramp_today - rose_at, "rose too early to be the forecast")
+        assert auto["forecast"]["upper"] >= 1.5 * NIGHT_RPS * sum(TOKENS), auto["forecast"]  # the ramp ahead
     finally:
         prom.stop()
         emu.terminate()

@@ -243,3 +243,18 @@ def test_the_replay_starts_from_the_rebuilt_learned_state(monkeypatch: pytest.Mo
     run(isvc(), 300.0, 2, minutes=2, learned=learned, window_seconds=120.0, cold_start_seconds=90.0)
     assert seen[0]["history"].learned == learned  # not the empty state: a running operator would hold it
     assert all(kw["window_seconds"] == 120.0 and kw["cold_start_seconds"] == 90.0 for kw in seen)
+
+
+def test_the_replay_tells_decide_the_operators_rate_window_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inferop.cost import backtest
+
+    seen: list[Any] = []
+    real = backtest.decide
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["window_seconds"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(backtest, "decide", spy)
+    run(isvc(), 300.0, 2, minutes=2)
+    assert set(seen) == {120.0}  # rate_window(30 s) = 2m

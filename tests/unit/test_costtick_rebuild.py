@@ -250,3 +250,21 @@ def test_status_capacity_and_forecast_are_written_when_they_moved() -> None:
     moved = coststatus.planner_status(stored, {**capacity, "source": "prior"}, {**forecast, "upper": 60000.0})
     assert moved["capacity"]["source"] == "prior" and moved["forecast"]["upper"] == 60000.0
     assert coststatus.planner_status(stored, None, None) == {}  # decide() gave none: leave the stored value
+
+
+def test_a_pod_list_the_api_refuses_is_not_retried_every_tick() -> None:
+    from inferop.reconcile.kube import KubeError
+
+    c, kube, _ = controller()
+    calls: list[int] = []
+
+    def refuse(url: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        calls.append(1)
+        raise KubeError(403, "pods is forbidden")
+
+    kube.list = refuse  # type: ignore[method-assign]
+    c.tick(indexes("chat"))
+    c.clock_state["now"] += STEP  # type: ignore[attr-defined]
+    c.tick(indexes("chat"))
+    assert len(calls) == 1
+    assert next(iter(c.state.values())).cold_start_seconds == 120.0  # the runtime profile's default

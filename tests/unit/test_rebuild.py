@@ -141,3 +141,30 @@ def test_grid_is_whole_steps_over_the_window() -> None:
     assert grid(990.0, 90.0, 30.0) == [900.0, 930.0, 960.0, 990.0]
     with pytest.raises(ValueError, match="step"):
         grid(1000.0, 100.0, 0)
+
+
+def test_values_the_live_tick_would_not_use_give_no_sample() -> None:
+    times = [T0 + i * STEP for i in range(6)]
+    plan, answers = answers_for(times)
+    tokens = route(plan, "chat", "token_rate")
+    answers[tokens] = [
+        matrix("chat", [4000.0, -1.0, float("nan"), float("inf"), None, 4000.0], times),
+        matrix("chat", [None, None, None, None, None, 4100.0], times),  # two series at the last step: MultiSeries
+    ]
+    chat = rebuild(plan, answers, times, keep_seconds=86_400)[ServiceKey(NS, "chat")]
+    assert isinstance(chat, Learned)
+    assert [s.time for s in chat.load] == times[:1]
+
+
+def test_per_service_request_rate_override_is_that_services_answer() -> None:
+    from inferop.cost.queries import QueryOverrides
+
+    times = [T0 + i * STEP for i in range(3)]
+    overridden = ServiceQuerySpec(
+        ServiceKey(NS, "batch"), PROFILES["triton"], overrides=QueryOverrides(request_rate="my_rps{app='batch'}")
+    )
+    plan = plan_rebuild([overridden], window="2m")
+    answers: dict[str, Any] = {q: [] for q in plan.queries}
+    answers["my_rps{app='batch'}"] = [{"metric": {"app": "batch"}, "values": [[t, "2.5"] for t in times]}]
+    batch = rebuild(plan, answers, times, keep_seconds=86_400)[ServiceKey(NS, "batch")]
+    assert isinstance(batch, Learned) and [s.load for s in batch.load] == [2.5, 2.5, 2.5]

@@ -42,9 +42,10 @@ from typing import Any
 from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import InferenceService
 from inferop.cost.decide import History, decide
-from inferop.cost.queries import Query, QueryPlan, ServiceKey
+from inferop.cost.queries import Query, QueryPlan, ServiceKey, rate_window
 from inferop.cost.signals import Observation, Observations, QueryFailed, collect
 from inferop.cost.state import Learned
+from inferop.cost.window import seconds
 
 #: A Prometheus range answer: the ``data.result`` matrix, or why the query failed.
 RangeAnswer = list[dict[str, Any]] | QueryFailed
@@ -214,7 +215,8 @@ def replay(
     window_seconds: float | None = None,
 ) -> Result:
     """Step ``decide()`` through ``times`` (see the module docstring). ``actual[i]`` ran at ``times[i]``;
-    ``learned`` is the rebuilt state the replay starts from, ``window_seconds`` the queries' rate window."""
+    ``learned`` is the rebuilt state the replay starts from, ``window_seconds`` the queries' rate window
+    (default: the operator's, ``rate_window`` of the CostPolicy's interval)."""
     if isvc.spec.autoscaling is None:
         raise ValueError(f"{isvc.namespace}/{isvc.name} has no spec.autoscaling: there is nothing to backtest")
     if len(actual) != len(times):
@@ -227,6 +229,7 @@ def replay(
     # (time a replica became wanted, count): replicas added at t are ready at t + cold start
     started: list[tuple[float, int]] = [(-math.inf, current)]
     history = History(learned=learned or Learned())
+    window = window_seconds if window_seconds is not None else seconds(rate_window(policy.interval_seconds))
     out: list[Step] = []
     for t, ran in zip(times, actual, strict=True):
         instant: dict[Query, Any] = {}
@@ -242,9 +245,7 @@ def replay(
             policy=policy,
             now=t,
             history=history,
-            window_seconds=(
-                window_seconds if window_seconds is not None else float(max(120, 4 * 30, policy.interval_seconds))
-            ),
+            window_seconds=window,
             cold_start_seconds=cold_start_seconds,
         )
         history = decision.history

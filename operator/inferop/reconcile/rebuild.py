@@ -143,7 +143,12 @@ class PlannerInputs:
             try:
                 pods = self.kube.list(path("v1", "Pod"), label_selector=coldstart.SERVICE_POD_LABEL)
             except KubeError as err:
+                # Not every tick: again after REMEASURE_SECONDS (e.g. a namespaced install may not list pods).
                 log.warning("Cost controller: cannot list pods to measure cold starts: %s", err)
+                self.measured_at = now
+                for d in items:
+                    service = self.services[d.spec.key]
+                    service.cold_start = service.cold_start or d.spec.runtime.cold_start_seconds
             else:
                 for key, seconds in coldstart.measure(pods, defaults).items():
                     self.services[key].cold_start = seconds
