@@ -225,34 +225,6 @@ def _gauge(port: int, name: str, namespace: str) -> float | None:
     return float(line[len(prefix) :]) if line is not None else None
 
 
-def planner_reports_capacity() -> bool:
-    """Whether this checkout's decide() fills Decision.capacity from a learned state (the planner of
-    issue 14; main's decide before it returns None)."""
-    from inferop.api.costpolicy import CostPolicySpec
-    from inferop.api.inferenceservice import Autoscaling
-    from inferop.cost.decide import History, decide
-    from inferop.cost.signals import Observation, Observations
-    from inferop.cost.state import CapacityPoint, Learned
-
-    points = tuple(CapacityPoint(time=1000.0 + i, per_replica=10.0, attainment=0.99, requests=100) for i in range(50))
-    decision = decide(
-        Observations(
-            token_rate=Observation.ok(1000.0, 0.0, "sum"),
-            request_rate=Observation.ok(1.25, 0.0, "sum"),
-            slo_attainment=Observation.ok(0.99, 0.0, "fraction within SLO"),
-        ),
-        current_replicas=1,
-        ready_replicas=1,
-        autoscaling=Autoscaling.model_validate(
-            {"maxReplicas": 3, "slo": {"latency": {"percentile": 95, "targetMilliseconds": 1000}}}
-        ),
-        policy=CostPolicySpec(),
-        now=1100.0,
-        history=History(learned=Learned(unit="tokens", points=points)),
-    )
-    return decision.capacity is not None
-
-
 def _restart_after_steady_load(
     cluster: Cluster, namespace: str, loop: dict[str, Any], operator_factory: Any
 ) -> tuple[float, float, float, float]:
@@ -301,12 +273,6 @@ def test_a_restarted_operator_rebuilds_its_learned_state_from_prometheus(
 def test_a_restarted_operator_shows_the_rebuilt_capacity_in_status(
     cluster: Cluster, namespace: str, loop: dict[str, Any], operator_factory: Any
 ) -> None:
-    if not planner_reports_capacity():
-        pytest.skip(
-            "status.autoscaling.capacity needs the planner's decide() (Decision.capacity is None on main's "
-            "decide before issue 14's core lands); the rebuild itself is "
-            "test_a_restarted_operator_rebuilds_its_learned_state_from_prometheus"
-        )
     _restart_after_steady_load(cluster, namespace, loop, operator_factory)
     capacity = wait_for(
         lambda: (

@@ -12,7 +12,7 @@ generated, loademu's defaults), inside the 1 s SLO.
    ~6.4k tok/s before it, and capacity points (4 steady pods) from the same range.
 2. The operator runs against that Prometheus plus a load emulator at today's night load; before the
    ramp's time of day it must raise the replicas. This part needs the planner's forecast (the same
-   time of day on previous days): it is skipped, saying so, while main's decide() gives no forecast.
+   time of day on previous days).
 """
 
 from __future__ import annotations
@@ -147,43 +147,10 @@ def test_the_rebuilt_load_history_holds_yesterdays_ramp(
     assert all(p.attainment >= 0.95 for p in learned.points)
 
 
-def planner_forecasts() -> bool:
-    """Whether this checkout's decide() gives a forecast (issue 14's planner; main's returns None)."""
-    from inferop.api.costpolicy import CostPolicySpec
-    from inferop.api.inferenceservice import Autoscaling
-    from inferop.cost.decide import History, decide
-    from inferop.cost.signals import Observation, Observations
-    from inferop.cost.state import Learned, LoadSample
-
-    load = tuple(LoadSample(time=1000.0 + 60 * i, load=100.0) for i in range(60))
-    decision = decide(
-        Observations(
-            token_rate=Observation.ok(1000.0, 0.0, "sum"),
-            request_rate=Observation.ok(1.25, 0.0, "sum"),
-            slo_attainment=Observation.ok(0.99, 0.0, "fraction within SLO"),
-        ),
-        current_replicas=1,
-        ready_replicas=1,
-        autoscaling=Autoscaling.model_validate(
-            {"maxReplicas": 3, "slo": {"latency": {"percentile": 95, "targetMilliseconds": 1000}}}
-        ),
-        policy=CostPolicySpec(),
-        now=1000.0 + 3600,
-        history=History(learned=Learned(unit="tokens", load=load)),
-    )
-    return decision.forecast is not None
-
-
 @pytest.mark.timeout(LEAD + 300)
 def test_replicas_rise_before_todays_ramp(
     cluster: Cluster, backfilled: dict[str, Any], namespace: str, tmp_path: Path, operator_factory: Any
 ) -> None:
-    if not planner_forecasts():
-        pytest.skip(
-            "needs the planner's forecast (same time of day on previous days): Decision.forecast is None on "
-            "main's decide() before issue 14's core lands; the rebuild half is asserted by "
-            "test_the_rebuilt_load_history_holds_yesterdays_ramp"
-        )
     emu_port = free_port()
     emu = subprocess.Popen(
         [
