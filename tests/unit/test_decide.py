@@ -689,10 +689,19 @@ def test_the_prior_sizes_a_service_before_anything_is_learned() -> None:
 def test_an_observed_breach_raises_at_once_and_lowers_the_capacity() -> None:
     history = planned_history(20_000.0, 5, BRACKET, ready=5)
     d = run(tokens(20_000.0, attainment=0.90, latency=6000), current=5, history=history)
-    # guard: ceil(5 x 2) = 10; the capacity is lowered to the 4000 per replica that breached:
+    # guard, with a capacity known: the latency's ratio, ceil(5 x 6000 / 5000) = 6 (not the tail's
+    # (1 - 0.90) / (1 - 0.95) = 2); the capacity is lowered to the 4000 per replica that breached:
     # ceil(20000 / (4000 x 0.9)) = 6; the larger wins
-    assert (d.desired_replicas, d.reason) == (10, Reason.SLO_BREACH)
+    assert (d.desired_replicas, d.reason) == (6, Reason.SLO_BREACH)
     assert d.capacity is not None and d.capacity["perReplica"] == 4000.0 and d.capacity["upper"] == 4000.0
+    # a breach at a load over the capacity: the plan sizes it, ceil(40000 / (4899 x 0.9)) = 10, more
+    # than the guard's ceil(5 x 1.2) = 6 (the tail's 10x is not what sizes it)
+    deeper = planned_history(40_000.0, 5, BRACKET, ready=5)
+    d = run(tokens(40_000.0, attainment=0.50, latency=6000), current=5, history=deeper)
+    assert (d.desired_replicas, d.reason) == (10, Reason.SLO_BREACH)
+    # without a capacity (no prior, nothing learned) the tail's ratio still sizes the raise: ceil(5 x 2)
+    d = run(tokens(20_000.0, attainment=0.90, latency=6000), current=5)
+    assert d.capacity is None and (d.desired_replicas, d.reason) == (10, Reason.SLO_BREACH)
 
 
 def test_steady_intervals_become_capacity_points_a_breach_only_after_two_windows() -> None:

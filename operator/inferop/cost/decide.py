@@ -490,7 +490,12 @@ def decide(
     up: dict[str, int] = {}
     if slo is not None and reading.latency is not None and attainment is not None:
         if attainment < goal:
-            factor = max(reading.latency / slo.target_milliseconds, (1 - attainment) / (1 - goal))
+            # Without a capacity the tail's ratio sizes the raise too; with one, the latency's ratio
+            # does and the plan, on the capacity the breach lowers, sizes the rest: the tail's ratio
+            # (at 80% attainment 4x the error budget) overstates the missing replicas, and its 3x
+            # raise, then slow descent, was the planner's largest cost.
+            tail = (1 - attainment) / (1 - goal) if capacity is None else 1.0
+            factor = max(reading.latency / slo.target_milliseconds, tail)
             up["latency"] = _ceil(ready * min(tuning.max_up_factor, factor))
     elif slo is not None and reading.latency is not None and reading.latency > slo.target_milliseconds:
         up["latency"] = _ceil(ready * min(tuning.max_up_factor, reading.latency / slo.target_milliseconds))
