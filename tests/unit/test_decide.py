@@ -560,6 +560,10 @@ def test_a_latency_breach_waits_for_the_window_to_see_replicas_that_just_became_
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
     queued = run(observed(latency=1000, queue=8), current=4, ready=4, spec=spec, history=before)
     assert (queued.desired_replicas, queued.reason) == (8, Reason.SATURATED)
+    # ... nor when the awaited latency's need is the larger one: the queue's need still raises (the
+    # latency's ceil(4 x 2.4) = 10 is awaited, the queue's ceil(4 x 8 / 4) = 8 is not)
+    both = run(observed(latency=12_000, queue=8), current=4, ready=4, spec=spec, history=before)
+    assert (both.desired_replicas, both.reason) == (8, Reason.SATURATED)
 
 
 def test_unusable_attainment_falls_back_to_the_quantile() -> None:

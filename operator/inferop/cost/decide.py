@@ -550,7 +550,11 @@ def decide(
         driver = max(up, key=lambda s: (up[s], s == "latency"))
         need = max(up[driver], planned or 0)
         if driver == "latency" and predates and up[driver] > current:
-            need = max(current, planned or 0)
+            # The latency's need is awaited; the plan and the other breaching signals still raise.
+            rest = {k: v for k, v in up.items() if k != "latency"}
+            need = max(current, planned or 0, *rest.values())
+            if rest and max(rest.values()) > max(current, planned or 0):
+                driver = max(rest, key=lambda k: rest[k])
             waiting_for = (
                 f"replicas became ready {now - (rose_at or now):.0f} s ago, within the {window:.0f} s rate "
                 "window: waiting for it to judge them before scaling further"
