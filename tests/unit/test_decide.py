@@ -560,6 +560,10 @@ def test_a_latency_breach_waits_for_the_window_to_see_replicas_that_just_became_
     spec = autoscaling(targets={"queueDepthPerReplica": 4})
     queued = run(observed(latency=1000, queue=8), current=4, ready=4, spec=spec, history=before)
     assert (queued.desired_replicas, queued.reason) == (8, Reason.SATURATED)
+    # ... nor when the awaited latency's need is the larger one: the queue's need still raises (the
+    # latency's ceil(4 x 2.4) = 10 is awaited, the queue's ceil(4 x 8 / 4) = 8 is not)
+    both = run(observed(latency=12_000, queue=8), current=4, ready=4, spec=spec, history=before)
+    assert (both.desired_replicas, both.reason) == (8, Reason.SATURATED)
 
 
 def test_unusable_attainment_falls_back_to_the_quantile() -> None:
@@ -689,10 +693,19 @@ def test_the_prior_sizes_a_service_before_anything_is_learned() -> None:
 def test_an_observed_breach_raises_at_once_and_lowers_the_capacity() -> None:
     history = planned_history(20_000.0, 5, BRACKET, ready=5)
     d = run(tokens(20_000.0, attainment=0.90, latency=6000), current=5, history=history)
-    # guard: ceil(5 x 2) = 10; the capacity is lowered to the 4000 per replica that breached:
+    # guard, with a capacity known: the latency's ratio, ceil(5 x 6000 / 5000) = 6 (not the tail's
+    # (1 - 0.90) / (1 - 0.95) = 2); the capacity is lowered to the 4000 per replica that breached:
     # ceil(20000 / (4000 x 0.9)) = 6; the larger wins
-    assert (d.desired_replicas, d.reason) == (10, Reason.SLO_BREACH)
+    assert (d.desired_replicas, d.reason) == (6, Reason.SLO_BREACH)
     assert d.capacity is not None and d.capacity["perReplica"] == 4000.0 and d.capacity["upper"] == 4000.0
+    # a breach at a load over the capacity: the plan sizes it, ceil(40000 / (4899 x 0.9)) = 10, more
+    # than the guard's ceil(5 x 1.2) = 6 (the tail's 10x is not what sizes it)
+    deeper = planned_history(40_000.0, 5, BRACKET, ready=5)
+    d = run(tokens(40_000.0, attainment=0.50, latency=6000), current=5, history=deeper)
+    assert (d.desired_replicas, d.reason) == (10, Reason.SLO_BREACH)
+    # without a capacity (no prior, nothing learned) the tail's ratio still sizes the raise: ceil(5 x 2)
+    d = run(tokens(20_000.0, attainment=0.90, latency=6000), current=5)
+    assert d.capacity is None and (d.desired_replicas, d.reason) == (10, Reason.SLO_BREACH)
 
 
 def test_steady_intervals_become_capacity_points_a_breach_only_after_two_windows() -> None:

@@ -84,7 +84,7 @@ class PlannerSpec(Model):
         default=600, description="The recent load the short-term level, trend and variability are read from."
     )
     upper_quantile_percent: Annotated[int, Field(ge=50, le=99)] = Field(
-        default=90, description="The forecast's upper quantile the replicas are sized to."
+        default=75, description="The forecast's upper quantile the replicas are sized to."
     )
     capacity_half_life_seconds: Annotated[int, Field(ge=60, le=604_800)] = Field(
         default=3600,

@@ -490,7 +490,12 @@ def decide(
     up: dict[str, int] = {}
     if slo is not None and reading.latency is not None and attainment is not None:
         if attainment < goal:
-            factor = max(reading.latency / slo.target_milliseconds, (1 - attainment) / (1 - goal))
+            # Without a capacity the tail's ratio sizes the raise too; with one, the latency's ratio
+            # does and the plan, on the capacity the breach lowers, sizes the rest: the tail's ratio
+            # (at 80% attainment 4x the error budget) overstates the missing replicas, and its 3x
+            # raise, then slow descent, was the planner's largest cost.
+            tail = (1 - attainment) / (1 - goal) if capacity is None else 1.0
+            factor = max(reading.latency / slo.target_milliseconds, tail)
             up["latency"] = _ceil(ready * min(tuning.max_up_factor, factor))
     elif slo is not None and reading.latency is not None and reading.latency > slo.target_milliseconds:
         up["latency"] = _ceil(ready * min(tuning.max_up_factor, reading.latency / slo.target_milliseconds))
@@ -545,7 +550,11 @@ def decide(
         driver = max(up, key=lambda s: (up[s], s == "latency"))
         need = max(up[driver], planned or 0)
         if driver == "latency" and predates and up[driver] > current:
-            need = max(current, planned or 0)
+            # The latency's need is awaited; the plan and the other breaching signals still raise.
+            rest = {k: v for k, v in up.items() if k != "latency"}
+            need = max(current, planned or 0, *rest.values())
+            if rest and max(rest.values()) > max(current, planned or 0):
+                driver = max(rest, key=lambda k: rest[k])
             waiting_for = (
                 f"replicas became ready {now - (rose_at or now):.0f} s ago, within the {window:.0f} s rate "
                 "window: waiting for it to judge them before scaling further"

@@ -38,7 +38,7 @@ class PlannerTuning:
     trend_window_seconds: float = 600.0
     #: The forecast's level is at most the highest load sample of this many seconds.
     recent_seconds: float = 60.0
-    upper_quantile: float = 0.90
+    upper_quantile: float = 0.75
     horizon_margin_seconds: float = 0.0
     #: The history the learned state keeps (capacity points and load samples).
     history_seconds: float = 172_800.0
