@@ -212,15 +212,28 @@ def test_replicas_rise_before_todays_ramp(
             time.sleep(2)
         night = seen[-1][1]
         assert all(n == night for t, n in seen if t >= seen[-1][0] - 60), ("not settled for the night", seen[-40:])
+        def decision() -> str:
+            auto = ((cluster.get("inferenceservice", "chat", namespace) or {}).get("status") or {}).get("autoscaling")
+            return str(((auto or {}).get("lastDecision") or {}).get("message"))
+
+        messages: list[tuple[float, str]] = []
+
+        def risen() -> bool | str:
+            messages.append((round(time.time() - ramp_today), decision()))
+            return replicas() > night or (time.time() >= ramp_today and "late")
+
         wait_for(
-            lambda: replicas() > night or (time.time() >= ramp_today and "late"),
+            risen,
             timeout=LEAD + 60,
             interval=2,
             what="replicas rising before today's ramp",
         )
         rose_at = time.time()
         op.assert_alive()
-        assert rose_at < ramp_today and replicas() > night, "the replicas did not rise before the ramp"
+        assert rose_at < ramp_today and replicas() > night, (
+            "the replicas did not rise before the ramp",
+            list(dict(messages[::-1]).items())[:20],
+        )
         # ... because of the ramp ahead: the forecast over the horizon holds yesterday's ramp level (today's
         # load is still the night's), within the horizon before it (plus a tick of slack), not at once.
         auto = (cluster.get("inferenceservice", "chat", namespace) or {})["status"]["autoscaling"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from inferop.api.costpolicy import CostPolicySpec
-from inferop.cost.window import DEFAULT_HISTORY_SECONDS, history_seconds, seconds, steady
+from inferop.cost.window import history_seconds, seconds, steady
 
 
 @pytest.mark.parametrize(
@@ -31,18 +29,6 @@ def test_steady_only_when_the_ready_count_did_not_move_over_the_window() -> None
     assert steady(float("nan"), float("nan")) is None
 
 
-def test_history_window_defaults_and_follows_the_policy_planner() -> None:
-    # DEFAULT_HISTORY_SECONDS until CostPolicy.spec.planner exists, then the field's default.
-    assert history_seconds(CostPolicySpec()) > 0
-    assert history_seconds(object()) == DEFAULT_HISTORY_SECONDS
-
-    @dataclass
-    class Planner:
-        history_seconds: int
-
-    @dataclass
-    class Policy:
-        planner: Planner
-
-    assert history_seconds(Policy(Planner(3600))) == 3600.0
-    assert history_seconds(Policy(Planner(0))) == DEFAULT_HISTORY_SECONDS
+def test_history_window_follows_the_policy_planner() -> None:
+    assert history_seconds(CostPolicySpec()) == 172_800.0  # two days by default
+    assert history_seconds(CostPolicySpec.model_validate({"planner": {"historySeconds": 3600}})) == 3600.0

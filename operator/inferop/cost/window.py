@@ -7,8 +7,8 @@ Prometheus (``cost.rebuild``) and the backtest share:
   told the rate window its observations were computed over (``window_seconds``);
 - :func:`steady` says whether an interval was steady, the condition for a capacity point (ready
   replicas unchanged over the rate window: the load of the window was served by that many replicas);
-- :func:`history_seconds` is how far back the planner remembers (the CostPolicy's history window,
-  else :data:`DEFAULT_HISTORY_SECONDS`): the rebuild's range and ``Learned.add``'s ``keep_seconds``.
+- :func:`history_seconds` is how far back the planner remembers (the CostPolicy's
+  ``spec.planner.historySeconds``): the rebuild's range and ``Learned.add``'s ``keep_seconds``.
 
 Must not: do I/O or read the clock.
 """
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+
+from inferop.api.costpolicy import CostPolicySpec
 
 #: How far back the planner remembers when the CostPolicy does not say: two days hold yesterday's
 #: same time of day for the daily forecast, and a little more.
-DEFAULT_HISTORY_SECONDS = 2 * 86_400.0
 
 _PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w|y)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, "w": 604_800.0, "y": 31_536_000.0}
@@ -45,11 +45,6 @@ def steady(lowest: float | None, highest: float | None) -> int | None:
     return round(lowest)
 
 
-def history_seconds(policy: Any) -> float:
-    """How far back the planner remembers for ``policy`` (a CostPolicySpec): its planner's history window
-    (``spec.planner.historySeconds``) when it has one, else :data:`DEFAULT_HISTORY_SECONDS`."""
-    planner = getattr(policy, "planner", None)
-    value = getattr(planner, "history_seconds", None) if planner is not None else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return DEFAULT_HISTORY_SECONDS
+def history_seconds(policy: CostPolicySpec) -> float:
+    """How far back the planner remembers for ``policy``: its ``spec.planner.historySeconds``."""
+    return float(policy.planner.history_seconds)
