@@ -14,6 +14,7 @@ mode; the explanation (reason, message, JSON-safe inputs) and the returned histo
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from inferop.api.costpolicy import CostPolicySpec
 from inferop.api.inferenceservice import Autoscaling
 from inferop.cost.decide import Decision, History, Reason, bounds, decide, window_active
 from inferop.cost.signals import Observation, Observations, ObservationStatus
+from inferop.cost.state import CapacityPoint, Learned
 from inferop.tenancy.headroom import Headroom
 
 NOW = datetime(2024, 1, 3, 12, 0, tzinfo=UTC).timestamp()  # a Wednesday, 12:00 UTC
@@ -518,13 +520,20 @@ def test_attainment_judges_the_slo_where_the_interpolated_quantile_cannot() -> N
     assert (d.desired_replicas, d.reason) == (3, Reason.HOLD)  # no capacity yet: reactive; the point is learned
     assert d.history.learned.points[-1].per_replica == 1.0
     later = run(with_attainment(0.99, latency=4600, rate=3.0), current=3, history=d.history, now=NOW + 30)
-    # capacity 1.0 x 1.25 (probing: 99% >= the 96% line), need ceil(3 / (1.25 x 0.9)) = 3: still 3
-    assert later.capacity is not None and later.capacity["perReplica"] == 1.25
-    assert later.desired_replicas == 3
+    # 99% >= the 96% line on 3 steady replicas, never seen breaching: probe one replica fewer, capacity
+    # 3 / (2 x 0.9) = 1.67 (above 1.0 x 1.25), need ceil(3 / (1.67 x 0.9)) = 2; the scale-down window holds 3
+    assert later.capacity is not None and later.capacity["perReplica"] == pytest.approx(1.6667)
+    assert later.capacity["lower"] == 1.0  # the probe is no evidence: the load served stays the lower end
+    assert (later.desired_replicas, later.reason) == (3, Reason.STABILIZING)
     now_down = policy(scaleDown={"stabilizationSeconds": 0, "maxStepReplicas": 1})
-    lighter = run(with_attainment(0.99, latency=4600, rate=2.0), 3, history=d.history, pol=now_down, now=NOW + 30)
-    # need ceil(2 / (1.25 x 0.9)) = 2
-    assert (lighter.desired_replicas, lighter.reason) == (2, Reason.SCALE_DOWN_WITH_HEADROOM)
+    down = run(with_attainment(0.99, latency=4600, rate=3.0), 3, history=d.history, pol=now_down, now=NOW + 30)
+    assert (down.desired_replicas, down.reason) == (2, Reason.SCALE_DOWN_WITH_HEADROOM)
+    # a breach seen within memory brackets the capacity: no probe past it
+    breached = Learned(unit="requests", points=(*d.history.learned.points, CapacityPoint(NOW, 1.2, 0.5, 100)))
+    bracketed = replace(d.history, learned=breached)
+    held = run(with_attainment(0.99, latency=4600, rate=3.0), 3, history=bracketed, pol=now_down, now=NOW + 30)
+    assert held.capacity is not None and held.capacity["upper"] == 1.2 and held.capacity["perReplica"] < 1.2
+    assert held.desired_replicas >= 3  # ceil(3 / (1.1 x 0.9)) = 4: sized below the breach, not probed down
 
 
 def test_attainment_between_the_goal_and_the_line_holds() -> None:
@@ -587,7 +596,7 @@ def test_the_decision_says_whether_it_judged_the_slo_breached() -> None:
 
 # -- the planner: observe, capacity, forecast, size ------------------------------------------------
 
-from inferop.cost.state import CapacityPoint, Learned, LoadSample  # noqa: E402
+from inferop.cost.state import LoadSample  # noqa: E402
 
 
 def tokens(rate: float, attainment: float = 0.99, latency: float = 2000, requests: float = 10.0) -> Observations:
@@ -775,8 +784,11 @@ def test_a_load_served_within_the_slo_now_is_at_least_the_capacity() -> None:
     light = ((300, 1000.0, 0.99),)
     history = planned_history(16_000.0, 4, light, ready=4)
     d = run(tokens(16_000.0), current=4, history=history)
-    assert d.capacity is not None and d.capacity["perReplica"] == 4000.0
-    assert d.desired_replicas == 5  # ceil(16000 / (4000 x 0.9))
+    assert d.capacity is not None and d.capacity["lower"] == 4000.0
+    # ... and, within the line's room and never seen breaching, it probes one replica fewer:
+    # 16000 / (3 x 0.9) = 5926 per replica, need 3, held at 4 by the scale-down window
+    assert d.capacity["perReplica"] == pytest.approx(16_000 / 2.7, abs=0.01)
+    assert (d.desired_replicas, d.reason) == (4, Reason.STABILIZING)
     # not while the ready replicas changed within the window (the window mixes two counts)
     moved = History(history.recommendations, ready=4, ready_since=NOW - 30, learned=history.learned)
     assert run(tokens(16_000.0), current=4, history=moved).capacity["perReplica"] == 1250.0  # type: ignore[index]

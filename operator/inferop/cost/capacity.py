@@ -65,6 +65,13 @@ class Capacity:
         lower = per_replica if self.lower is None else max(self.lower, per_replica)
         return Capacity(per_replica, self.unit, "learned", lower, self.upper, self.points, self.span_seconds)
 
+    def probed(self, per_replica: float) -> Capacity:
+        """This estimate at least ``per_replica`` without evidence for it (the probe down one replica:
+        ``lower`` stays the highest load served within the SLO), and never at or above a breach."""
+        if self.upper is not None or not per_replica > self.per_replica:
+            return self
+        return Capacity(per_replica, self.unit, self.source, self.lower, None, self.points, self.span_seconds)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "perReplica": round(self.per_replica, 4),

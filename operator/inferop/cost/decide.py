@@ -536,6 +536,22 @@ def decide(
     )
     if capacity is not None and meets and per_replica is not None and steady is not None and steady >= window:
         capacity = capacity.raised(per_replica)
+    # Probe down: steady replicas that meet the SLO with the scale-down line's room, on a service never
+    # seen breaching within memory (no upper end), may try one replica fewer (paced by the scale-down
+    # window); a breach there brackets the capacity. Without it a service already sized above its
+    # load would never learn that fewer replicas serve it (the points only say what was served).
+    if (
+        capacity is not None
+        and meets
+        and capacity.upper is None
+        and attainment is not None
+        and attainment >= attainment_line
+        and steady is not None
+        and steady >= window
+        and ready >= 2
+        and load is not None
+    ):
+        capacity = capacity.probed(load.value / ((ready - 1) * utilization))
 
     # Step 4, size: ceil(forecast upper / (capacity x utilization)).
     planned: int | None = None
