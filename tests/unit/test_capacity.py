@@ -61,9 +61,11 @@ def test_the_weight_of_evidence_decides_and_newer_points_weigh_more() -> None:
 
 
 def test_points_older_than_the_memory_are_forgotten() -> None:
-    # half-life 3600 s, forget under 1/16: after 4 h
-    assert est(learned((4 * 3600 + 1, 1000.0, 0.99))) is None
-    assert est(learned((4 * 3600 - 1, 1000.0, 0.99))) == (1250.0, "learned")
+    # half-life one day by default, forget under 1/16: after 4 days
+    assert est(learned((4 * 86400 + 1, 1000.0, 0.99))) is None
+    assert est(learned((4 * 86400 - 1, 1000.0, 0.99))) == (1250.0, "learned")
+    hour = PlannerTuning(capacity_half_life_seconds=3600)
+    assert est(learned((4 * 3600 + 1, 1000.0, 0.99)), tuning=hour) is None
     short = PlannerTuning(capacity_half_life_seconds=60)
     assert est(learned((300, 1000.0, 0.99)), tuning=short) is None
 

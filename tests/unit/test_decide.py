@@ -792,3 +792,20 @@ def test_a_load_served_within_the_slo_now_is_at_least_the_capacity() -> None:
     # not while the ready replicas changed within the window (the window mixes two counts)
     moved = History(history.recommendations, ready=4, ready_since=NOW - 30, learned=history.learned)
     assert run(tokens(16_000.0), current=4, history=moved).capacity["perReplica"] == 1250.0  # type: ignore[index]
+
+
+def test_a_probe_down_is_judged_by_a_steady_window_before_the_plan_raises_again() -> None:
+    # Learned at 4 replicas on 16k tok/s (4000 each within the SLO, capacity 5000): the plan would put
+    # the 3 replicas now ready back to ceil(16000 / (5000 x 0.9)) = 4. They became ready 30 s ago, within
+    # the 120 s window that still counts 4: the plan waits for a window that judges 3.
+    light = ((300, 4000.0, 0.99),)
+    history = planned_history(16_000.0, 4, light, ready=3)
+    fell = replace(history, ready_since=NOW - 30)
+    d = run(tokens(16_000.0), current=3, history=fell)
+    assert d.desired_replicas == 3, d.message
+    # once a steady window judges them (SLO met), the load they serve is the capacity: still 3
+    judged = run(tokens(16_000.0), current=3, history=replace(history, ready_since=NOW - 200))
+    assert judged.desired_replicas == 3, judged.message
+    # a breach while the window still mixes the counts raises at once (the guard)
+    breach = run(tokens(16_000.0, attainment=0.80, latency=9000), current=3, history=fell)
+    assert breach.desired_replicas > 3, breach.message

@@ -87,7 +87,7 @@ class PlannerSpec(Model):
         default=75, description="The forecast's upper quantile the replicas are sized to."
     )
     capacity_half_life_seconds: Annotated[int, Field(ge=60, le=604_800)] = Field(
-        default=3600,
+        default=86400,
         description="Capacity points lose half their weight in this time (so a new model version is learned).",
     )
 

@@ -25,7 +25,7 @@ class PlannerTuning:
     #: A breaching steady interval counts as a capacity point only after this many rate windows.
     breach_steady_windows: int = 2
     #: Capacity points lose half their weight in this time; those under ``forget_weight`` are forgotten.
-    capacity_half_life_seconds: float = 3600.0
+    capacity_half_life_seconds: float = 86400.0
     forget_weight: float = 1 / 16
     #: With no breach seen, the estimate is the highest load within the SLO times this, when that load
     #: was served with the scale-down line's room (probe upwards, slowly): else the load itself.
