@@ -803,6 +803,9 @@ def test_a_probe_down_is_judged_by_a_steady_window_before_the_plan_raises_again(
     fell = replace(history, ready_since=NOW - 30)
     d = run(tokens(16_000.0), current=3, history=fell)
     assert d.desired_replicas == 3, d.message
+    # ... also on the tick that first sees the fall (the last tick counted 4 ready)
+    first = run(tokens(16_000.0), current=3, history=replace(history, ready=4))
+    assert first.desired_replicas == 3, first.message
     # once a steady window judges them (SLO met), the load they serve is the capacity: still 3
     judged = run(tokens(16_000.0), current=3, history=replace(history, ready_since=NOW - 200))
     assert judged.desired_replicas == 3, judged.message

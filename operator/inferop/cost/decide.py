@@ -560,7 +560,9 @@ def decide(
     # The ready replicas fell within the rate window (a probe down, or a pod gone) and the SLO holds:
     # the window mixes two counts and cannot judge the new one yet, so the plan does not raise above
     # the current replicas until a steady window does (a breach still raises through the guard).
-    fell = steady is not None and steady < window and not predates
+    fell = (history.ready is not None and ready < history.ready) or (
+        steady is not None and steady < window and not predates
+    )
     if planned is not None and fell and not breached and planned > current:
         planned = current
     plan_text = _plan_text(prediction, capacity, utilization, planned, learned)
