@@ -63,8 +63,9 @@ demo: $(STAMP) control-plane ## Local cluster + CRDs + examples + operator, and 
 	bash hack/demo.sh
 
 .PHONY: bench
-bench: $(STAMP) ## Replay every shared trace: inferop vs tuned HPA/KEDA/KPA/static and the oracle (bench/results/)
+bench: $(STAMP) ## Replay every shared trace: inferop vs tuned HPA/KEDA/KPA/static and the oracle, and scale to zero on a trace with idle hours (bench/results/)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/zero.py
 
 .PHONY: bench-activator
 bench-activator: $(STAMP) ## The activator under load (hold 1,000+ then forward; added latency): bench/results/activator.{json,md}
