@@ -481,3 +481,19 @@ def test_scale_to_zero_records_its_marker_once(api: FakeKube) -> None:
     assert run(api, b).autoscaling == {"scaledToZero": False}
     b["status"] = {"autoscaling": {"scaledToZero": False}}
     assert run(api, b).autoscaling == {}
+
+
+def test_both_processes_read_a_slice_the_same_way() -> None:
+    from inferop.api.activation import serving_addresses
+
+    eps = {
+        "endpoints": [
+            {"addresses": ["10.0.0.1"], "conditions": {"ready": True}},
+            {"addresses": ["10.0.0.2"]},  # no condition: ready, as discovery.k8s.io/v1 says
+            {"addresses": ["10.0.0.3"], "conditions": {"ready": False}},
+            {"addresses": ["10.0.0.4"], "conditions": {"ready": True, "terminating": True}},
+            {"addresses": []},
+        ]
+    }
+    assert serving_addresses(eps) == ["10.0.0.1", "10.0.0.2"]
+    assert serving_addresses({}) == []

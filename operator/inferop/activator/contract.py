@@ -23,6 +23,7 @@ from inferop.api.activation import (
     activation_patch,
     activation_timestamp,
     parse_activation_timestamp,
+    serving_addresses,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "activation_patch",
     "activation_timestamp",
     "parse_activation_timestamp",
+    "serving_addresses",
 ]

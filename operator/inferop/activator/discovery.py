@@ -20,6 +20,7 @@ from inferop.activator.contract import (
     DEFAULT_MAX_HELD_REQUESTS,
     PODS_SERVICE_SUFFIX,
     SERVICE_NAME_LABEL,
+    serving_addresses,
 )
 from inferop.activator.hold import Limits
 from inferop.activator.routing import Backend, ServiceKey
@@ -186,12 +187,4 @@ def slice_entry(eps: Mapping[str, Any]) -> tuple[str, ServiceKey, tuple[Backend,
     port = named[0] if named else (ports[0] if len(ports) == 1 else None)
     if port is None:
         return source, key, ()
-    backends = []
-    for endpoint in eps.get("endpoints") or []:
-        conditions = endpoint.get("conditions") or {}
-        if conditions.get("ready") is False or conditions.get("terminating") is True:
-            continue
-        addresses = endpoint.get("addresses") or []
-        if addresses and isinstance(addresses[0], str):
-            backends.append(Backend(addresses[0], int(port["port"])))
-    return source, key, tuple(backends)
+    return source, key, tuple(Backend(address, int(port["port"])) for address in serving_addresses(eps))

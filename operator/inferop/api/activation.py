@@ -7,7 +7,9 @@ import-linter contracts); ``inferop.activator.contract`` re-exports it for the a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from inferop.api.common import GROUP, VERSION
 
@@ -75,3 +77,19 @@ def parse_activation_timestamp(value: str) -> datetime | None:
 def activation_patch(when: datetime) -> dict[str, object]:
     """The JSON merge patch the activator sends (metadata.annotations only)."""
     return {"metadata": {"annotations": {ACTIVATION_ANNOTATION: activation_timestamp(when)}}}
+
+
+def serving_addresses(endpoint_slice: Mapping[str, Any]) -> list[str]:
+    """The first address of each endpoint of an EndpointSlice that may serve: not ``ready: false``, not
+    terminating (an absent condition counts as ready, as discovery.k8s.io/v1 says). How both the
+    operator (the ready pods it writes into the Service's slice) and the activator (the backends it
+    forwards to) read a slice."""
+    out = []
+    for endpoint in endpoint_slice.get("endpoints") or []:
+        conditions = endpoint.get("conditions") or {}
+        if conditions.get("ready") is False or conditions.get("terminating") is True:
+            continue
+        addresses = endpoint.get("addresses") or []
+        if addresses and isinstance(addresses[0], str):
+            out.append(addresses[0])
+    return out

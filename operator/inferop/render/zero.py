@@ -25,6 +25,7 @@ from inferop.api.activation import (
     PROXY_PORT,
     PROXY_PORT_NAME,
     SERVICE_NAME_LABEL,
+    serving_addresses,
 )
 from inferop.api.inferenceservice import InferenceService
 from inferop.render.labels import labels, selector
@@ -140,13 +141,7 @@ def ready_endpoints(slices: Iterable[Mapping[str, Any]]) -> list[Endpoint]:
                 if isinstance(p, Mapping) and isinstance(p.get("port"), int)
             )
         )
-        for endpoint in eps.get("endpoints") or []:
-            conditions = endpoint.get("conditions") or {}
-            if conditions.get("ready") is False or conditions.get("terminating") is True:
-                continue
-            addresses = endpoint.get("addresses") or []
-            if addresses and isinstance(addresses[0], str):
-                out.add(Endpoint(addresses[0], ports))
+        out.update(Endpoint(address, ports) for address in serving_addresses(eps))
     return sorted(out)
 
 
