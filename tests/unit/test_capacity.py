@@ -121,3 +121,27 @@ def test_the_points_attainment_line_extrapolates_where_the_goal_is_crossed() -> 
     capped = learned((300, 1000.0, 0.99), (200, 2000.0, 0.98), (100, 3000.0, 0.97), (50, 4000.0, 0.5))
     c = estimate(capped, now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
     assert c is not None and c.per_replica == 4000.0 and c.upper == 4000.0
+
+
+def test_a_reading_within_its_sampling_noise_of_the_goal_is_not_a_breach() -> None:
+    # 95 requests at a 95% goal: the standard error is 2.2 points, so 94.6% is noise; 88% is not.
+    def with_requests(att: float, requests: float) -> Learned:
+        return Learned(
+            unit="tokens",
+            points=(CapacityPoint(NOW - 300, 300.0, 0.99, 95.0), CapacityPoint(NOW - 200, 400.0, att, requests)),
+        )
+
+    noise = estimate(with_requests(0.946, 95.0), now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert noise is not None and noise.upper is None and noise.lower == 400.0
+    real = estimate(with_requests(0.88, 95.0), now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert real is not None and real.upper == 400.0
+    # the same 94.6% over 10,000 requests (standard error 0.2 points) is a breach
+    many = estimate(with_requests(0.946, 10_000.0), now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert many is not None and many.upper == 400.0
+    # a point whose request count is not known has no allowance
+    unknown = estimate(with_requests(0.946, 0.0), now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
+    assert unknown is not None and unknown.upper == 400.0
+    # z = 0 turns the allowance off
+    strict = PlannerTuning(sampling_z=0.0)
+    off = estimate(with_requests(0.946, 95.0), now=NOW, goal=0.95, line=0.96, prior=None, tuning=strict)
+    assert off is not None and off.upper == 400.0

@@ -796,19 +796,42 @@ def test_a_load_served_within_the_slo_now_is_at_least_the_capacity() -> None:
 
 def test_a_probe_down_is_judged_by_a_steady_window_before_the_plan_raises_again() -> None:
     # Learned at 4 replicas on 16k tok/s (4000 each within the SLO, capacity 5000): the plan would put
-    # the 3 replicas now ready back to ceil(16000 / (5000 x 0.9)) = 4. They became ready 30 s ago, within
-    # the 120 s window that still counts 4: the plan waits for a window that judges 3.
+    # the 3 replicas now ready back to ceil(16000 / (5000 x 0.9)) = 4. They are there because of a probe
+    # down (16000 / (3 x 0.9) per replica) and became ready 30 s ago, within the 120 s window that still
+    # counts 4: the probe holds until a window judges 3.
     light = ((300, 4000.0, 0.99),)
-    history = planned_history(16_000.0, 4, light, ready=3)
+    probed = 16_000.0 / (3 * 0.9)
+    history = replace(planned_history(16_000.0, 4, light, ready=3), probe=probed)
     fell = replace(history, ready_since=NOW - 30)
     d = run(tokens(16_000.0), current=3, history=fell)
     assert d.desired_replicas == 3, d.message
+    assert d.history.probe == pytest.approx(probed)  # still being judged
     # ... also on the tick that first sees the fall (the last tick counted 4 ready)
     first = run(tokens(16_000.0), current=3, history=replace(history, ready=4))
     assert first.desired_replicas == 3, first.message
     # once a steady window judges them (SLO met), the load they serve is the capacity: still 3
     judged = run(tokens(16_000.0), current=3, history=replace(history, ready_since=NOW - 200))
     assert judged.desired_replicas == 3, judged.message
-    # a breach while the window still mixes the counts raises at once (the guard)
+    # a breach while the window still mixes the counts raises at once (the guard) and ends the probe
     breach = run(tokens(16_000.0, attainment=0.80, latency=9000), current=3, history=fell)
     assert breach.desired_replicas > 3, breach.message
+    assert breach.history.probe is None
+    # a fall that no probe led to (the forecast fell, or a pod went away) does not hold the plan: the
+    # load came back, the plan raises at once
+    unprobed = run(tokens(16_000.0), current=3, history=replace(fell, probe=None))
+    assert unprobed.desired_replicas == 4, unprobed.message
+
+
+def test_a_breach_within_the_windows_sampling_noise_raises_but_does_not_lower_the_capacity() -> None:
+    # 4 steady replicas at 18k tok/s (4500 each: above the 4000 served within the SLO, under the 4899
+    # estimate). 94% of the window's 120 requests (0.5 rps x 120 s) is within 1.645 standard errors (3.3
+    # points) of the 95% goal: the guard still raises, but the capacity is not lowered on that reading.
+    history = replace(planned_history(18_000.0, 4, BRACKET, ready=4), ready_since=NOW - 600)
+    noisy = run(tokens(18_000.0, attainment=0.94, latency=2100, requests=0.5), current=4, history=history)
+    assert noisy.reason is Reason.SLO_BREACH and noisy.desired_replicas > 4
+    assert noisy.capacity is not None and noisy.capacity["perReplica"] == pytest.approx(4898.9795)
+    # the same 94% over 12,000 requests (100 rps) is significant, and 80% over 120 requests too: the
+    # capacity drops to the 4500 that breached
+    for attainment, rps in ((0.94, 100.0), (0.80, 0.5)):
+        clear = run(tokens(18_000.0, attainment=attainment, latency=2100, requests=rps), current=4, history=history)
+        assert clear.capacity is not None and clear.capacity["upper"] == pytest.approx(4500.0), (attainment, rps)

@@ -83,6 +83,23 @@ class Capacity:
         }
 
 
+def within_slo(point: CapacityPoint, goal: float, z: float) -> bool:
+    """Whether ``point`` met the SLO ``goal`` as far as its requests can tell: a window's attainment is
+    a sample of its ``requests``, so a reading under the goal by less than ``z`` standard errors
+    (``sqrt(goal x (1 - goal) / requests)``) is not evidence of a breach. 95 requests at a 95% goal
+    have a standard error of 2.2 points: 94.6% is noise, not a capacity limit. A point whose request
+    count is not known (0) has no allowance."""
+    return point.attainment >= goal - sampling_margin(point.requests, goal, z)
+
+
+def sampling_margin(requests: float, goal: float, z: float) -> float:
+    """``z`` standard errors of an attainment measured on ``requests`` requests at ``goal`` (0 when
+    the count is not known)."""
+    if not requests > 0 or not 0.0 < goal < 1.0:
+        return 0.0
+    return z * math.sqrt(goal * (1.0 - goal) / requests)
+
+
 def remembered(
     points: tuple[CapacityPoint, ...], now: float, tuning: PlannerTuning
 ) -> list[tuple[CapacityPoint, float]]:
@@ -97,7 +114,7 @@ def remembered(
 
 
 def bracket(
-    weighted: list[tuple[CapacityPoint, float]], goal: float
+    weighted: list[tuple[CapacityPoint, float]], goal: float, z: float = 0.0
 ) -> tuple[CapacityPoint | None, CapacityPoint | None]:
     """(the point at the highest load within the SLO, the point at the lowest load breaching it)
     that the weight of evidence supports. The attainment falls as the load per replica rises, so a
@@ -106,13 +123,14 @@ def bracket(
     ``breach(<= L)``: within points count where the first weighs more, breaches where the second
     does. Newer points weigh more, so a new model version wins as the old points fade, and one slow
     request at a light load does not outweigh an hour of points served within the SLO above it. A
-    breach counts only above a supported point within the SLO."""
+    breach counts only above a supported point within the SLO. Within or breaching is judged by
+    :func:`within_slo` (a reading within ``z`` standard errors of the goal is within)."""
     ordered = sorted(weighted, key=lambda pw: pw[0].per_replica)
     loads = [p.per_replica for p, _ in ordered]
     within = [0.0]
     breach = [0.0]
     for point, weight in ordered:  # prefix sums over the first i points
-        hit = point.attainment >= goal
+        hit = within_slo(point, goal, z)
         within.append(within[-1] + (weight if hit else 0.0))
         breach.append(breach[-1] + (0.0 if hit else weight))
 
@@ -122,13 +140,13 @@ def bracket(
 
     best: CapacityPoint | None = None
     for point, _ in ordered:
-        if point.attainment >= goal and margin(point.per_replica) > 0:
+        if within_slo(point, goal, z) and margin(point.per_replica) > 0:
             best = point
     if best is None:
         return None, None
     worst: CapacityPoint | None = None
     for point, _ in ordered:
-        if point.attainment < goal and point.per_replica > best.per_replica and margin(point.per_replica) < 0:
+        if not within_slo(point, goal, z) and point.per_replica > best.per_replica and margin(point.per_replica) < 0:
             worst = point
             break
     return best, worst
@@ -163,7 +181,8 @@ def estimate(
     """The capacity per ready replica at the SLO ``goal`` (a fraction; ``line`` is the scale-down
     attainment line), or None when neither a point nor a prior gives one."""
     weighted = remembered(learned.points, now, tuning)
-    best, worst = bracket(weighted, goal)
+    z = tuning.sampling_z
+    best, worst = bracket(weighted, goal, z)
     support = [p for p, _ in weighted] if best is not None else []
     span = (max(p.time for p in support) - min(p.time for p in support)) if support else 0.0
     unit = learned.unit
@@ -176,16 +195,16 @@ def estimate(
     if worst is not None:
         upper = worst.per_replica
         crossing = lower
-        if best.attainment > worst.attainment:
+        if best.attainment > goal > worst.attainment:
             crossing = lower + (upper - lower) * (best.attainment - goal) / (best.attainment - worst.attainment)
         value = max(crossing, math.sqrt(lower * upper))
-        trend = extrapolated([(p, w) for p, w in weighted if p.attainment >= goal], goal)
+        trend = extrapolated([(p, w) for p, w in weighted if within_slo(p, goal, z)], goal)
         if trend is not None:
             value = max(value, min(trend, lower * tuning.max_extrapolation))
         value = min(upper, value)
         return Capacity(value, unit, "learned", lower, upper, len(support), span)
     value = lower * tuning.probe_factor if best.attainment >= line else lower
-    beyond = extrapolated([(p, w) for p, w in weighted if p.attainment >= goal], goal)
+    beyond = extrapolated([(p, w) for p, w in weighted if within_slo(p, goal, z)], goal)
     if beyond is not None:
         value = max(value, min(beyond, lower * tuning.max_extrapolation))
     if prior is not None and prior > value:

@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from inferop.api.costpolicy import DAYS, CostPolicySpec, ScaleRule, ScheduleWindow
 from inferop.api.inferenceservice import Autoscaling
-from inferop.cost.capacity import Capacity, estimate
+from inferop.cost.capacity import Capacity, estimate, sampling_margin
 from inferop.cost.forecast import Forecast, forecast
 from inferop.cost.plan import Load, learn, load_of, size
 from inferop.cost.signals import Observation, Observations, ObservationStatus
@@ -92,6 +92,9 @@ class History:
     #: The planner's learned state (capacity points, load history); ``cost.rebuild`` rebuilds it after
     #: a restart.
     learned: Learned = field(default_factory=Learned)
+    #: The capacity per replica the last probe down assumed (None: no probe being judged). It holds
+    #: while the fewer replicas it led to are judged by a steady rate window.
+    probe: float | None = None
 
     def record(
         self,
@@ -102,6 +105,7 @@ class History:
         keep_seconds: float,
         ready: int | None = None,
         learned: Learned | None = None,
+        probe: float | None = None,
     ) -> History:
         """This tick's recommendation (and ready replicas, learned state) appended, old entries dropped."""
         kept = tuple((t, r) for t, r in self.recommendations if t > now - keep_seconds)
@@ -113,6 +117,7 @@ class History:
             ready_rose_at=self.rose_at(now, ready),
             ready_since=now if changed else self.ready_since,
             learned=self.learned if learned is None else learned,
+            probe=probe,
         )
 
     def steady_since(self, now: float, ready: int, seconds: float) -> bool:
@@ -521,7 +526,12 @@ def decide(
     breached = "latency" in up
     if not_load_driven:
         del up["latency"]
-    if "latency" in up and capacity is not None and per_replica is not None and not predates:
+    # ... by more than the window's sampling noise (cost.capacity.within_slo): 94.6% of 95 requests
+    # against a 95% goal is noise, and the guard's raise is enough for it.
+    significant = attainment is None or attainment < goal - sampling_margin(
+        (reading.rate or 0.0) * window, goal, tuning.sampling_z
+    )
+    if "latency" in up and capacity is not None and per_replica is not None and not predates and significant:
         # An observed breach lowers the capacity at once: this load per replica was too much.
         capacity = capacity.lowered(per_replica)
 
@@ -540,6 +550,7 @@ def decide(
     # seen breaching within memory (no upper end), may try one replica fewer (paced by the scale-down
     # window); a breach there brackets the capacity. Without it a service already sized above its
     # load would never learn that fewer replicas serve it (the points only say what was served).
+    probe: float | None = None
     if (
         capacity is not None
         and meets
@@ -551,20 +562,22 @@ def decide(
         and ready >= 2
         and load is not None
     ):
-        capacity = capacity.probed(load.value / ((ready - 1) * utilization))
+        probe = load.value / ((ready - 1) * utilization)
+    # The probe holds until a steady window judges the fewer replicas it led to: the window mixes two
+    # counts until then (without this the plan went back up at once, and the probe flapped 4-3-4). A
+    # breach ends it (the guard raises, and the breach brackets the capacity).
+    judging = (history.ready is not None and ready < history.ready) or (steady is not None and steady < window)
+    if probe is None and history.probe is not None and judging and not breached and meets:
+        probe = history.probe
+    if capacity is not None and probe is not None:
+        capacity = capacity.probed(probe)
+        if capacity.upper is not None:
+            probe = None
 
     # Step 4, size: ceil(forecast upper / (capacity x utilization)).
     planned: int | None = None
     if capacity is not None and prediction is not None:
         planned = size(prediction.upper, capacity.per_replica, utilization)
-    # The ready replicas fell within the rate window (a probe down, or a pod gone) and the SLO holds:
-    # the window mixes two counts and cannot judge the new one yet, so the plan does not raise above
-    # the current replicas until a steady window does (a breach still raises through the guard).
-    fell = (history.ready is not None and ready < history.ready) or (
-        steady is not None and steady < window and not predates
-    )
-    if planned is not None and fell and not breached and planned > current:
-        planned = current
     plan_text = _plan_text(prediction, capacity, utilization, planned, learned)
 
     down: dict[str, int] = {}
@@ -771,7 +784,9 @@ def decide(
         inputs=inputs,
         recommendation=recommendation,
         slo_breached=breached,
-        history=history.record(now, recommendation, scaled=acts, keep_seconds=keep, ready=ready, learned=learned),
+        history=history.record(
+            now, recommendation, scaled=acts, keep_seconds=keep, ready=ready, learned=learned, probe=probe
+        ),
         capacity=capacity.to_json() if capacity is not None else None,
         forecast=prediction.to_json() if prediction is not None else None,
     )
