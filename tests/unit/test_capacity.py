@@ -131,8 +131,9 @@ def test_a_reading_within_its_sampling_noise_of_the_goal_is_not_a_breach() -> No
             points=(CapacityPoint(NOW - 300, 300.0, 0.99, 95.0), CapacityPoint(NOW - 200, 400.0, att, requests)),
         )
 
+    # (noise is neither a breach nor within: the point is left out of the bracket)
     noise = estimate(with_requests(0.946, 95.0), now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
-    assert noise is not None and noise.upper is None and noise.lower == 400.0
+    assert noise is not None and noise.upper is None and noise.lower == 300.0
     real = estimate(with_requests(0.88, 95.0), now=NOW, goal=0.95, line=0.96, prior=None, tuning=TUNING)
     assert real is not None and real.upper == 400.0
     # the same 94.6% over 10,000 requests (standard error 0.2 points) is a breach

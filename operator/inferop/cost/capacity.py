@@ -83,13 +83,14 @@ class Capacity:
         }
 
 
-def within_slo(point: CapacityPoint, goal: float, z: float) -> bool:
-    """Whether ``point`` met the SLO ``goal`` as far as its requests can tell: a window's attainment is
-    a sample of its ``requests``, so a reading under the goal by less than ``z`` standard errors
-    (``sqrt(goal x (1 - goal) / requests)``) is not evidence of a breach. 95 requests at a 95% goal
-    have a standard error of 2.2 points: 94.6% is noise, not a capacity limit. A point whose request
-    count is not known (0) has no allowance."""
-    return point.attainment >= goal - sampling_margin(point.requests, goal, z)
+def breached(point: CapacityPoint, goal: float, z: float) -> bool:
+    """Whether ``point`` breached the SLO ``goal`` as far as its requests can tell: a window's
+    attainment is a sample of its ``requests``, so a reading under the goal by less than ``z`` standard
+    errors (``sqrt(goal x (1 - goal) / requests)``) is not evidence of a breach (nor of meeting the
+    goal: such a point is left out of the bracket). 95 requests at a 95% goal have a standard error of
+    2.2 points: 94.6% is noise, not a capacity limit. A point whose request count is not known (0) has
+    no allowance."""
+    return point.attainment < goal - sampling_margin(point.requests, goal, z)
 
 
 def sampling_margin(requests: float, goal: float, z: float) -> float:
@@ -123,16 +124,17 @@ def bracket(
     ``breach(<= L)``: within points count where the first weighs more, breaches where the second
     does. Newer points weigh more, so a new model version wins as the old points fade, and one slow
     request at a light load does not outweigh an hour of points served within the SLO above it. A
-    breach counts only above a supported point within the SLO. Within or breaching is judged by
-    :func:`within_slo` (a reading within ``z`` standard errors of the goal is within)."""
+    breach counts only above a supported point within the SLO. A breach is judged by :func:`breached`:
+    a reading under the goal by less than ``z`` standard errors is neither within nor a breach."""
     ordered = sorted(weighted, key=lambda pw: pw[0].per_replica)
     loads = [p.per_replica for p, _ in ordered]
     within = [0.0]
     breach = [0.0]
     for point, weight in ordered:  # prefix sums over the first i points
-        hit = within_slo(point, goal, z)
+        hit = point.attainment >= goal
+        miss = breached(point, goal, z)
         within.append(within[-1] + (weight if hit else 0.0))
-        breach.append(breach[-1] + (0.0 if hit else weight))
+        breach.append(breach[-1] + (weight if miss else 0.0))
 
     def margin(load: float) -> float:
         """within(>= load) - breach(<= load)."""
@@ -140,13 +142,13 @@ def bracket(
 
     best: CapacityPoint | None = None
     for point, _ in ordered:
-        if within_slo(point, goal, z) and margin(point.per_replica) > 0:
+        if point.attainment >= goal and margin(point.per_replica) > 0:
             best = point
     if best is None:
         return None, None
     worst: CapacityPoint | None = None
     for point, _ in ordered:
-        if not within_slo(point, goal, z) and point.per_replica > best.per_replica and margin(point.per_replica) < 0:
+        if breached(point, goal, z) and point.per_replica > best.per_replica and margin(point.per_replica) < 0:
             worst = point
             break
     return best, worst
@@ -195,16 +197,16 @@ def estimate(
     if worst is not None:
         upper = worst.per_replica
         crossing = lower
-        if best.attainment > goal > worst.attainment:
+        if best.attainment > worst.attainment:
             crossing = lower + (upper - lower) * (best.attainment - goal) / (best.attainment - worst.attainment)
         value = max(crossing, math.sqrt(lower * upper))
-        trend = extrapolated([(p, w) for p, w in weighted if within_slo(p, goal, z)], goal)
+        trend = extrapolated([(p, w) for p, w in weighted if p.attainment >= goal], goal)
         if trend is not None:
             value = max(value, min(trend, lower * tuning.max_extrapolation))
         value = min(upper, value)
         return Capacity(value, unit, "learned", lower, upper, len(support), span)
     value = lower * tuning.probe_factor if best.attainment >= line else lower
-    beyond = extrapolated([(p, w) for p, w in weighted if within_slo(p, goal, z)], goal)
+    beyond = extrapolated([(p, w) for p, w in weighted if p.attainment >= goal], goal)
     if beyond is not None:
         value = max(value, min(beyond, lower * tuning.max_extrapolation))
     if prior is not None and prior > value:

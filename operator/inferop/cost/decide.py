@@ -526,7 +526,7 @@ def decide(
     breached = "latency" in up
     if not_load_driven:
         del up["latency"]
-    # ... by more than the window's sampling noise (cost.capacity.within_slo): 94.6% of 95 requests
+    # ... by more than the window's sampling noise (cost.capacity.breached): 94.6% of 95 requests
     # against a 95% goal is noise, and the guard's raise is enough for it.
     significant = attainment is None or attainment < goal - sampling_margin(
         (reading.rate or 0.0) * window, goal, tuning.sampling_z
