@@ -6,11 +6,17 @@ For every CSV in ``<repo>/../shared/data/traces`` (or ``--traces DIR``) this run
         --seed 0 --rerun-seeds 1,2 --warmup W --tune both [--rate-scale X --duration S] \
         --out bench/results/<variant> --jobs N
 
-(through ``python -m inferop.cli simulate``, the same code), optionally (``--whatifs``) the what-if
-variants of ``bench/whatif.py``, and writes ``bench/results/README.md``: the command lines, the
-machine, the SLO chosen per trace and why, and per trace inferop's GPU-hours and attainment and its
-ratios (GPU-hours) to the oracle, the best baseline tuned on the past, the best baseline tuned with
-hindsight and static tuned on the past, each as median and range over the three seeds.
+(through ``python -m inferop.cli simulate``, the same code), optionally (``--whatifs``, or
+``--whatif NAMES`` for some) the what-if variants of ``bench/whatif.py``, and writes
+``bench/results/README.md``: the command lines, the machine, the SLO chosen per trace and why, and
+per trace inferop's GPU-hours and attainment and its ratios (GPU-hours) to the oracle, the best
+baseline tuned on the past, the best baseline tuned with hindsight and static tuned on the past,
+each as median and range over the three seeds; with what-ifs, their GPU-hours, attainment and ratio
+to the learned-only run, and whether issue 14's capacity-prior goal holds.
+
+``--only`` picks traces, ``--out`` another directory; ``--no-compare`` runs the what-ifs alone (no
+comparison), merged into the directory's ``whatif.json``, e.g. the multi-day trace's prior variants:
+``bench/run.py --only NAME --whatif prior:+30%,prior:-30% --no-compare --out DIR``.
 
 The protocol (``docs/simulate.md``): every policy starts from the same state, runs an unscored
 burn-in, and is scored on the period after it; each baseline is tuned on the burn-in (the past) and,
@@ -48,7 +54,8 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +64,9 @@ import numpy
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from inferop.sim.run import default_autoscaling, run_config  # noqa: E402
-from inferop.sim.engine import E2E_BUCKETS  # noqa: E402
-from inferop.sim.oracle import first_interval_replicas  # noqa: E402
 from inferop.cli.files import load_profile, load_trace, rate_windows  # noqa: E402
+from inferop.sim.engine import E2E_BUCKETS  # noqa: E402
 from inferop.sim.profile import DEFAULT_PROFILE  # noqa: E402
-from inferop.sim.run import run  # noqa: E402
 from inferop.sim.trace import RATE_HEADER, REQUEST_HEADER, Trace, Window  # noqa: E402
 
 SEED = 0
@@ -176,37 +180,81 @@ def simulate(variant: Variant, slo: int, out: Path, jobs: int) -> tuple[list[str
         argv += ["--duration", f"{variant.duration:g}"]
     argv += ["--out", os.path.relpath(out, REPO), "--jobs", str(jobs)]
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "inferop.cli", "simulate", *argv], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "inferop.cli", "simulate", *argv], check=True, cwd=REPO, stdout=subprocess.DEVNULL
+    )
     return argv, time.monotonic() - started
 
 
 # -- what-ifs ------------------------------------------------------------------------------------
 
-
-def _whatif(task: tuple[Variant, int, str]) -> tuple[str, str, dict[str, float]]:
-    from whatif import VARIANTS  # bench/whatif.py
-
-    variant, slo, name = task
-    factory, cost_policy = VARIANTS[name]
-    trace = variant.load()
-    profile = load_profile(DEFAULT_PROFILE)
-    config = run_config(float(slo), PERCENTILE, default_autoscaling(slo, PERCENTILE), cost_policy, variant.warmup)
-    config = replace(config, initial_replicas=config.clamp(first_interval_replicas(trace, profile, config)))
-    result = run(trace, profile, factory(), config, record=False)
-    return variant.name, name, {"gpu_hours": result.gpu_hours, "slo_attainment": result.slo_attainment}
+#: trace -> what-if name -> its numbers (``whatif.replay``'s JSON-safe dict).
+WhatIfs = dict[str, dict[str, dict[str, Any]]]
 
 
-def whatifs(plan: list[tuple[Variant, int]], jobs: int) -> dict[str, dict[str, dict[str, float]]]:
-    from whatif import VARIANTS
+def whatif_names(selected: str = "") -> list[str]:
+    """The what-if variants to run, in ``VARIANTS``' order: all, or the comma-separated ``selected``
+    plus ``default`` when a prior variant is selected (its final capacity is their reference)."""
+    from whatif import DEFAULT, VARIANTS  # bench/whatif.py
 
-    tasks = [(variant, slo, name) for variant, slo in plan for name in VARIANTS]
-    # The longest traces first, so the two workers finish together.
-    tasks.sort(key=lambda t: -(t[0].duration or 0))
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        done = pool.map(_whatif, tasks, chunksize=1)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for variant_name, name, numbers in done:
-        out.setdefault(variant_name, {})[name] = numbers
+    if not selected:
+        return list(VARIANTS)
+    wanted = {name.strip() for name in selected.split(",") if name.strip()}
+    unknown = sorted(wanted - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown what-if {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+    if any(VARIANTS[name].needs_reference for name in wanted):
+        wanted.add(DEFAULT)
+    return [name for name in VARIANTS if name in wanted]
+
+
+def _whatif(task: tuple[Variant, int, str, Any]) -> tuple[str, str, dict[str, Any]]:
+    from whatif import replay
+
+    variant, slo, name, reference = task
+    trace, profile = variant.load(), load_profile(DEFAULT_PROFILE)
+    numbers = replay(
+        name, trace, profile, slo_ms=slo, percentile=PERCENTILE, warmup=variant.warmup, reference=reference
+    )
+    return variant.name, name, numbers
+
+
+def whatifs(plan: list[tuple[Variant, int]], jobs: int, names: list[str] | None = None) -> WhatIfs:
+    """Every what-if in ``names`` (default all) on every trace of ``plan``, in ``jobs`` processes.
+
+    Two phases per trace: the variants that need no reference first (``default`` among them), then
+    the prior variants, each queued as soon as its trace's ``default`` is done, with that run's final
+    capacity estimate as the reference (none learned: the prior variants are skipped, and say so).
+    """
+    from whatif import DEFAULT, VARIANTS, Reference
+
+    names = whatif_names() if names is None else names
+    ready = [(v, slo, name, None) for v, slo in plan for name in names if not VARIANTS[name].needs_reference]
+    waiting = {v.name: [(v, slo, name) for name in names if VARIANTS[name].needs_reference] for v, slo in plan}
+    out: WhatIfs = {}
+    running: set[Future[tuple[str, str, dict[str, Any]]]] = set()
+    with ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("fork")) as pool:
+        while ready or running:
+            # The longest traces first, so the workers finish together (a stable sort: default first).
+            ready.sort(key=lambda task: -(task[0].duration or 0))
+            while ready and len(running) < max(1, jobs):
+                running.add(pool.submit(_whatif, ready.pop(0)))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                trace, name, numbers = future.result()
+                out.setdefault(trace, {})[name] = numbers
+                print(
+                    f"  {trace} {name}: {numbers['gpu_hours']:.2f} GPU-h, attainment {numbers['slo_attainment']:.4f}",
+                    flush=True,
+                )
+                if name != DEFAULT:
+                    continue
+                reference = Reference.of(numbers["capacity"])
+                dependents = waiting.pop(trace, [])
+                if reference is None and dependents:
+                    print(f"  {trace}: {DEFAULT} learned no capacity, prior variants skipped", flush=True)
+                    continue
+                ready += [(v, slo, prior, reference) for v, slo, prior in dependents]
     return out
 
 
@@ -280,7 +328,7 @@ def _spread(values: list[float | None], missing: str = "no baseline meets the go
     return f"{median:.2f} ({known[0]:.2f}-{known[-1]:.2f})"
 
 
-def report(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, float]]], jobs: int, total: float) -> str:
+def report(rows: list[dict[str, Any]], whatif: WhatIfs, jobs: int, total: float) -> str:
     lines = [
         "# Benchmark: inferop's cost controller vs the autoscalers users run today",
         "",
@@ -390,32 +438,129 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
-def _whatif_table(rows: list[dict[str, Any]], whatif: dict[str, dict[str, dict[str, float]]]) -> list[str]:
-    from whatif import VARIANTS
+#: summary.json's GPU-hours are rounded to 4 decimals: a what-if equal to its row is within this.
+SUMMARY_ROUNDING = 0.5e-4 + 1e-12
+#: Issue 14's bound on a capacity prior's cost: GPU-hours at most this times the learned-only run's.
+PRIOR_GPU_HOURS_BOUND = 1.10
+#: The prior variants the issue's goal is judged on (absent is ``default`` itself).
+PRIOR_GOAL_VARIANTS = ("default", "prior:+30%", "prior:-30%")
 
+
+def _whatif_traces(rows: list[dict[str, Any]], whatif: WhatIfs) -> list[str]:
+    """The traces with what-if results: the comparison's order, then the others by name."""
+    ordered = [row["name"] for row in rows if row["name"] in whatif]
+    return ordered + sorted(name for name in whatif if name not in ordered)
+
+
+def _capacity_text(capacity: dict[str, Any] | None) -> str:
+    if not capacity:
+        return "none learned"
+    unit = "tok/s" if capacity["unit"] == "tokens" else "req/s"
+    return f"{capacity['perReplica']:,.0f} {unit} per replica ({capacity['source']}, {capacity['points']} points)"
+
+
+def _whatif_table(rows: list[dict[str, Any]], whatif: WhatIfs) -> list[str]:
+    from whatif import DEFAULT, VARIANTS
+
+    traces = _whatif_traces(rows, whatif)
+    names = [name for name in VARIANTS if any(name in whatif[t] for t in traces)]
+    by_name = {row["name"]: row for row in rows}
+    goal = PERCENTILE / 100
     lines = [
         "",
         "## What-ifs (not the shipped controller)",
         "",
-        "`bench/whatif.py`: the same replay (seed 0, same burn-in) with other CostPolicy values (through the real",
-        "decide()), or with one of decide()'s rules changed or taken out. Each cell: GPU-hours / attainment, then",
-        "the ratio to the oracle.",
+        "`bench/whatif.py` (its docstring says what each variant changes): the inferop replay (seed 0, the same",
+        "burn-in and initial replicas) with one thing changed, through the real decide(): a CostPolicy field, a",
+        "`PlannerTuning` passed in, or a capacity prior. Each cell: GPU-hours / attainment over the scored period,",
+        f"then the GPU-hours over `{DEFAULT}`'s (learned only); `-` marks a missed goal ({goal:g}).",
         "",
-        "| trace | " + " | ".join(VARIANTS) + " |",
-        "|---|" + "---|" * len(VARIANTS),
+        "| variant | " + " | ".join(traces) + " |",
+        "|---|" + "---:|" * len(traces),
     ]
-    for row in rows:
+    for name in names:
         cells = []
-        oracle = row["by_seed"][SEED][("oracle", None)]["gpu_hours"]
-        for name in VARIANTS:
-            numbers = whatif.get(row["name"], {}).get(name)
+        for trace in traces:
+            numbers = whatif[trace].get(name)
+            base = whatif[trace].get(DEFAULT)
             if numbers is None:
                 cells.append("")
                 continue
-            mark = "" if numbers["slo_attainment"] >= PERCENTILE / 100 else " (SLO missed)"
-            cells.append(f"{numbers['gpu_hours']:.1f} / {numbers['slo_attainment']:.3f}{mark}; "
-                         f"{numbers['gpu_hours'] / oracle:.2f}x")
-        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+            mark = "" if numbers["slo_attainment"] >= goal - 1e-12 else " -"
+            ratio = f"; {numbers['gpu_hours'] / base['gpu_hours']:.2f}x" if base and base["gpu_hours"] > 0 else ""
+            cells.append(f"{numbers['gpu_hours']:.2f} / {numbers['slo_attainment']:.4f}{mark}{ratio}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    checks = []
+    for trace in traces:
+        base = whatif[trace].get(DEFAULT)
+        row = by_name.get(trace)
+        if base is None:
+            continue
+        if row is None:
+            checks.append(f"{trace}: no comparison in this run")
+            continue
+        ours = row["by_seed"][SEED][("inferop", None)]
+        same = math.isclose(base["gpu_hours"], ours["gpu_hours"], rel_tol=0, abs_tol=SUMMARY_ROUNDING)
+        checks.append(
+            f"{trace}: {base['gpu_hours']:.4f} vs {ours['gpu_hours']:.4f} GPU-h ({'same' if same else 'DIFFERENT'})"
+        )
+    if checks:
+        lines += [
+            "",
+            f"`{DEFAULT}` against the inferop row (seed 0, summary.json's 4 decimals): " + "; ".join(checks) + ".",
+        ]
+        oracle = [
+            f"{t}: {whatif[t][DEFAULT]['gpu_hours'] / by_name[t]['by_seed'][SEED][('oracle', None)]['gpu_hours']:.2f}"
+            for t in traces
+            if DEFAULT in whatif[t] and t in by_name
+        ]
+        if oracle:
+            lines += ["", f"`{DEFAULT}` over the oracle's GPU-hours: " + "; ".join(oracle) + "."]
+    lines += _prior_table(traces, whatif)
+    return lines
+
+
+def _prior_table(traces: list[str], whatif: WhatIfs) -> list[str]:
+    """Issue 14's what-if goal per trace: with the prior 30% too high, 30% too low or absent,
+    attainment meets the goal and GPU-hours are at most 1.10x the learned-only run's."""
+    from whatif import DEFAULT, VARIANTS
+
+    goal = PERCENTILE / 100
+    wanted = [
+        *PRIOR_GOAL_VARIANTS,
+        *(n for n in VARIANTS if VARIANTS[n].needs_reference and n not in PRIOR_GOAL_VARIANTS),
+    ]
+    lines = [
+        "",
+        "### The capacity prior",
+        "",
+        f"Issue 14: with the prior 30% too high, 30% too low and absent, attainment at least {goal:g} and GPU-hours",
+        f"at most {PRIOR_GPU_HOURS_BOUND:.2f}x the learned-only run (`{DEFAULT}`). The reference a prior is set from",
+        f"is `{DEFAULT}`'s final capacity estimate on the same trace; `prior:exact` is reported, not judged.",
+        "",
+        "| trace | reference | variant | prior | GPU-h | / default | attainment | final estimate | goal holds |",
+        "|---|---|---|---:|---:|---:|---:|---|:-:|",
+    ]
+    for trace in traces:
+        base = whatif[trace].get(DEFAULT)
+        if base is None:
+            continue
+        reference = _capacity_text(base.get("capacity"))
+        for name in wanted:
+            name_cell, reference_cell = (trace, reference) if name == DEFAULT else ("", "")
+            numbers = whatif[trace].get(name)
+            if numbers is None:
+                continue
+            ratio = numbers["gpu_hours"] / base["gpu_hours"] if base["gpu_hours"] > 0 else math.nan
+            prior = numbers.get("prior")
+            prior_text = "absent" if prior is None else f"{prior['perReplica']:,.0f} ({prior['factor']:g}x)"
+            holds = numbers["slo_attainment"] >= goal - 1e-12 and ratio <= PRIOR_GPU_HOURS_BOUND + 1e-12
+            verdict = ("yes" if holds else "**no**") if name in PRIOR_GOAL_VARIANTS else ""
+            lines.append(
+                f"| {name_cell} | {reference_cell} | {name} | {prior_text} | {numbers['gpu_hours']:.2f} | "
+                f"{ratio:.2f} | {numbers['slo_attainment']:.4f} | {_capacity_text(numbers.get('capacity'))} | "
+                f"{verdict} |"
+            )
     return lines
 
 
@@ -431,10 +576,30 @@ def _row(run_info: dict[str, Any], out: Path) -> dict[str, Any]:
     return {**run_info, "by_seed": by_seed, "ratios": ratios}
 
 
+def whatif_report(whatif: WhatIfs) -> str:
+    """The what-if tables alone, for an ``--out`` without a comparison (``runs.json``)."""
+    lines = [
+        "# Bench what-ifs",
+        "",
+        "Generated by `bench/run.py --whatifs --no-compare`; do not edit by hand. No comparison in this",
+        "directory: no oracle ratios, and `default` is not checked against an inferop row.",
+        *_whatif_table([], whatif),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def rewrite_report(out: Path) -> int:
-    runs = json.loads((out / "runs.json").read_text())
+    """README.md from ``runs.json`` and ``whatif.json`` in ``out`` (without runs.json: whatif.md)."""
     path = out / "whatif.json"
     whatif = json.loads(path.read_text()) if path.exists() else {}
+    if not (out / "runs.json").exists():
+        if not whatif:
+            print(f"no runs.json or whatif.json in {out}", file=sys.stderr)
+            return 1
+        (out / "whatif.md").write_text(whatif_report(whatif))
+        print(f"wrote {out / 'whatif.md'}")
+        return 0
+    runs = json.loads((out / "runs.json").read_text())
     rows = [_row(r, out) for r in runs["runs"]]
     (out / "README.md").write_text(report(rows, whatif, runs["jobs"], runs["total_seconds"]))
     print(f"wrote {out / 'README.md'}")
@@ -459,9 +624,11 @@ def default_traces() -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--traces", type=Path, default=None, help="trace directory (default ../shared/data/traces)")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--only", default="", help="comma-separated variant names to run (default: all)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results directory")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
+    parser.add_argument(
+        "--only", default="", help="comma-separated traces to run, as named in the report (default: all)"
+    )
     parser.add_argument("--rate-days", type=int, default=RATE_TRACE_DAYS, help="days of a rate trace replayed")
     parser.add_argument(
         "--rate-burn-in-days", type=int, default=RATE_TRACE_BURN_IN_DAYS, help="of them, days of burn-in"
@@ -471,16 +638,39 @@ def main() -> int:
     )
     parser.add_argument("--whatifs", action="store_true", help="also run the what-ifs of bench/whatif.py")
     parser.add_argument(
+        "--whatif",
+        default="",
+        metavar="NAMES",
+        help="comma-separated what-ifs to run (implies --whatifs; default: all); a prior variant brings default, "
+        "its reference",
+    )
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="run only the what-ifs of the selected traces (no inferop simulate comparison), merged into "
+        "--out/whatif.json; then README.md is rewritten if --out holds a comparison (runs.json), else whatif.md",
+    )
+    parser.add_argument(
         "--report-only", action="store_true", help="rewrite README.md from the results already in --out"
     )
     args = parser.parse_args()
     if args.report_only:
         return rewrite_report(args.out)
+    args.whatifs = args.whatifs or bool(args.whatif)
+    if args.no_compare and not args.whatifs:
+        parser.error("--no-compare runs only the what-ifs: give --whatifs or --whatif")
+    try:
+        names = whatif_names(args.whatif)
+    except ValueError as error:
+        parser.error(str(error))
     directory = args.traces if args.traces is not None else default_traces()
     started = time.monotonic()
     plan = variants(directory, args.rate_days, args.rate_burn_in_days, args.rate_rps)
     if args.only:
         wanted = set(args.only.split(","))
+        unknown = sorted(wanted - {v.name for v in plan})
+        if unknown:
+            print(f"--only: no trace {', '.join(unknown)} in {directory}", file=sys.stderr)
         plan = [v for v in plan if v.name in wanted]
     if not plan:
         print(f"no traces found in {directory}", file=sys.stderr)
@@ -495,6 +685,9 @@ def main() -> int:
         out = args.out / variant.name
         scaling, requests, duration = trace.scaling, len(trace), trace.duration
         del trace
+        slos.append((variant, slo))
+        if args.no_compare:
+            continue
         argv, seconds = simulate(variant, slo, out, args.jobs)
         info = {
             "name": variant.name,
@@ -514,14 +707,23 @@ def main() -> int:
             + ", ".join(f"{k} {first[k]:.2f}" for k in ("vs_best_past", "vs_best_scored") if first[k] is not None),
             flush=True,
         )
-        slos.append((variant, slo))
-    whatif: dict[str, dict[str, dict[str, float]]] = {}
+    whatif: WhatIfs = {}
+    path = args.out / "whatif.json"
     if args.whatifs:
-        print("what-ifs ...", flush=True)
-        whatif = whatifs(slos, args.jobs)
-        (args.out / "whatif.json").write_text(json.dumps(whatif, indent=2, sort_keys=True) + "\n")
+        print(f"what-ifs: {', '.join(names)} ...", flush=True)
+        begun = time.monotonic()
+        whatif = whatifs(slos, args.jobs, names)
+        print(f"what-ifs done in {(time.monotonic() - begun) / 60:.1f} min", flush=True)
+        if args.no_compare and path.exists():  # merged: the results of other traces and variants kept
+            merged: WhatIfs = json.loads(path.read_text())
+            for trace_name, numbers in whatif.items():
+                merged.setdefault(trace_name, {}).update(numbers)
+            whatif = merged
+        path.write_text(json.dumps(whatif, indent=2, sort_keys=True) + "\n")
     else:
-        (args.out / "whatif.json").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+    if args.no_compare:
+        return rewrite_report(args.out)
     total = time.monotonic() - started
     runs = {
         "jobs": args.jobs,

@@ -9,7 +9,9 @@ What this module is for: wiring each controller to what it would read in product
   ``minReplicas`` (the SLO floor). The HPA (every 15 s, default behaviour) keeps its own per-pod
   targets from ``spec.autoscaling.targets`` (queue depth, GPU utilization) above that floor. Without
   targets the rendered HPA falls back to Kubernetes' 80% CPU default; a vLLM pod uses a small part of
-  its CPU request, so that metric never asks for more than one replica and the floor decides.
+  its CPU request, so that metric never asks for more than one replica and the floor decides. A
+  what-if (``bench/whatif.py``) passes its own :class:`~inferop.cost.tuning.PlannerTuning` through
+  ``InferopPolicy.tuning`` (decide()'s ``tuning`` argument), never by changing module globals.
 - ``hpa``: an HPA on GPU utilization (``DCGM_FI_DEV_GPU_UTIL`` per pod through a metrics adapter,
   ``Pods`` metric, ``AverageValue`` = the target percent).
 - ``keda-latency``: KEDA's Prometheus scaler on the p-th percentile latency (the same
@@ -28,12 +30,15 @@ KEDA's ``minReplicaCount`` and Knative's ``min-scale`` are the InferenceService'
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from inferop.cost.decide import History, decide
 from inferop.cost.hpa import hpa_bounds
 from inferop.cost.signals import Observation, Observations, ObservationStatus
+from inferop.cost.tuning import PlannerTuning
 from inferop.sim.hpa import HPA, SYNC_SECONDS
 from inferop.sim.kpa import KPA, TICK_SECONDS, ConcurrencyWindow
 from inferop.sim.run import Context
@@ -169,15 +174,24 @@ def _observation(value: float | None, scale: float, statistic: str) -> Observati
 
 @dataclass
 class InferopPolicy:
-    """``inferop``: decide() every CostPolicy interval sets the HPA's minReplicas; the HPA acts."""
+    """``inferop``: decide() every CostPolicy interval sets the HPA's minReplicas; the HPA acts.
+
+    ``tuning``: passed to decide() as is (None: decide()'s own, the code's constants with the
+    CostPolicy's ``spec.planner`` applied; an object given here replaces both, so a what-if builds it
+    with :meth:`PlannerTuning.from_policy`). ``capacity``: the latest decision's capacity estimate
+    (``Decision.capacity``, the ``status.autoscaling.capacity`` form), kept when a later decision has
+    none (no load observed), so a run's final estimate can be read after it.
+    """
 
     name: str = "inferop"
     period: float = SYNC_SECONDS
     target: float | None = None
+    tuning: PlannerTuning | None = None
     history: History = field(default_factory=History)
     floor: int = 1
     hpa: HPA = field(init=False)
     decisions: list[tuple[float, int, str]] = field(default_factory=list)
+    capacity: Mapping[str, Any] | None = None
     _next_decision: float = 0.0
 
     def setup(self, ctx: Context) -> None:
@@ -216,9 +230,12 @@ class InferopPolicy:
                 history=self.history,
                 window_seconds=config.rate_window,
                 cold_start_seconds=ctx.cluster.cold_start,
+                tuning=self.tuning,
             )
             self.history = decision.history
             self.floor = decision.desired_replicas
+            if decision.capacity is not None:
+                self.capacity = decision.capacity
             self.decisions.append((now, decision.desired_replicas, str(decision.reason)))
             self._next_decision = now + interval - 1e-6
         # The operator's mapping (the HPA here reads metrics of its own, as with a metrics adapter).
