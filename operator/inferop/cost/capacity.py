@@ -90,7 +90,13 @@ def breached(point: CapacityPoint, goal: float, z: float) -> bool:
     goal: such a point is left out of the bracket). 95 requests at a 95% goal have a standard error of
     2.2 points: 94.6% is noise, not a capacity limit. A point whose request count is not known (0) has
     no allowance."""
-    return point.attainment < goal - sampling_margin(point.requests, goal, z)
+    return below_goal(point.attainment, point.requests, goal, z)
+
+
+def below_goal(attainment: float, requests: float, goal: float, z: float) -> bool:
+    """Whether ``attainment``, measured on ``requests`` requests, is under ``goal`` by more than ``z``
+    standard errors (the one test shared by the bracket and the guard's lowering in ``decide``)."""
+    return attainment < goal - sampling_margin(requests, goal, z)
 
 
 def sampling_margin(requests: float, goal: float, z: float) -> float:

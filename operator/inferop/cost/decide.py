@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from inferop.api.costpolicy import DAYS, CostPolicySpec, ScaleRule, ScheduleWindow
 from inferop.api.inferenceservice import Autoscaling
-from inferop.cost.capacity import Capacity, estimate, sampling_margin
+from inferop.cost.capacity import Capacity, below_goal, estimate
 from inferop.cost.forecast import Forecast, forecast
 from inferop.cost.plan import Load, learn, load_of, size
 from inferop.cost.signals import Observation, Observations, ObservationStatus
@@ -528,9 +528,7 @@ def decide(
         del up["latency"]
     # ... by more than the window's sampling noise (cost.capacity.breached): 94.6% of 95 requests
     # against a 95% goal is noise, and the guard's raise is enough for it.
-    significant = attainment is None or attainment < goal - sampling_margin(
-        (reading.rate or 0.0) * window, goal, tuning.sampling_z
-    )
+    significant = attainment is None or below_goal(attainment, (reading.rate or 0.0) * window, goal, tuning.sampling_z)
     if "latency" in up and capacity is not None and per_replica is not None and not predates and significant:
         # An observed breach lowers the capacity at once: this load per replica was too much.
         capacity = capacity.lowered(per_replica)

@@ -22,8 +22,9 @@ class PlannerTuning:
     #: The utilization target is ``1 - error_budget_multiple x (1 - goal)`` (p95: 0.9): the share of
     #: the capacity at the SLO a replica is sized to, the rest absorbs the forecast's misses.
     error_budget_multiple: float = 2.0
-    #: A window's attainment is a sample of its requests: for the capacity, a reading under the goal by
-    #: less than this many standard errors is within the SLO (a one-sided 95% test), not a breach.
+    #: A window's attainment is a sample of its requests: a reading under the goal by less than this many
+    #: standard errors (a one-sided 95% test) is no breach for the capacity (nor a point within the SLO:
+    #: it is left out of the bracket), and the guard does not lower the capacity on it.
     sampling_z: float = 1.645
     #: A breaching steady interval counts as a capacity point only after this many rate windows.
     breach_steady_windows: int = 2
