@@ -3,7 +3,7 @@
 Covers: a flat load forecasts itself; a step is not a trend (Theil-Sen line, noise from consecutive
 changes); a drop is followed within a minute (the line's level is at
 most the last minute's highest sample); a rising trend is extrapolated over the horizon, a falling one
-is not (scale-down follows the load); the upper quantile grows with the recent variability and the
+is not (scale-down follows the load), and no further ahead than its samples reach back; the upper quantile grows with the recent variability and the
 quantile; never below the load observed now; the same time of day on previous days pre-warms a daily
 ramp and is ignored when the history does not hold those days; forecast off: the observed load.
 """
@@ -40,6 +40,14 @@ def test_a_rising_trend_is_extrapolated_over_the_horizon_a_falling_one_is_not() 
     assert falling.load == pytest.approx(110.0)  # the level now, not where the line goes
     longer = run(samples([100.0 + 10 * i for i in range(20)]), 290.0, horizon=300.0)
     assert longer.load > rising.load
+
+
+def test_a_trend_is_extrapolated_no_further_than_its_samples_reach_back() -> None:
+    # 4 samples over 90 s rising 1/3 per second (a start: the history is that short): 90 s ahead, not 300
+    short = run(samples([100.0 + 10 * i for i in range(4)]), 130.0, horizon=300.0)
+    assert short.load == pytest.approx(130.0 + 90.0 / 3)
+    full = run(samples([100.0 + 10 * i for i in range(20)]), 290.0, horizon=300.0)  # 570 s of samples
+    assert full.load == pytest.approx(290.0 + 300.0 / 3)
 
 
 def test_a_step_is_not_a_trend() -> None:

@@ -8,7 +8,8 @@ interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
   the level now and the trend (a step in the load is not a trend); the point forecast is the highest
   of the line over the horizon (a falling trend does not lower it below the level now: scaling down
   follows the load, it does not anticipate it); the level is at most the highest sample of the last
-  ``recent_seconds`` (the line lags a drop by its window), and the upper quantile adds ``z x sigma``
+  ``recent_seconds`` (the line lags a drop by its window); the line is extrapolated no further ahead
+  than its samples reach back (a few samples after a start are not a trend), and the upper quantile adds ``z x sigma``
   (``z`` the normal quantile of ``upper_quantile``, sigma the larger of the noise, from the median
   change between consecutive samples (a step is one change, not variability), and the spread, the
   median absolute residual); never below the load observed now;
@@ -122,7 +123,10 @@ def forecast(
     if latest:
         level = min(level, max(latest))
     level = max(0.0, level)
-    point = max(level, level + slope * horizon)
+    # A line is extrapolated no further ahead than its samples reach back: minutes after a start (or a
+    # gap), a few samples' slope is not a trend to carry over a whole horizon.
+    reach = min(horizon, recent[-1].time - recent[0].time) if len(recent) >= 3 else 0.0
+    point = max(level, level + slope * reach)
     z = statistics.NormalDist().inv_cdf(tuning.upper_quantile)
     upper = point + max(0.0, z) * sigma
     ratio = None
