@@ -32,7 +32,6 @@ import os
 import re
 import ssl
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -47,7 +46,7 @@ import yaml
 from tests.cluster.conftest import Cluster, Operator, wait_established, wait_for
 from tests.cluster.test_cost_controller import Prom, set_load
 from tests.cluster.test_reconcile import condition, example, wait_ready
-from tests.harness import free_port, start_cluster
+from tests.harness import free_port, load_emulator, start_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = Path(os.environ.get("INFEROP_TEST_CHART_DIR") or ROOT / "charts" / "inferop")
@@ -450,24 +449,14 @@ def test_cost_scenario_under_chart_rbac(installed: Install, chart_operator: Char
     """The chart's default CostPolicy and prometheus.url drive real scaling decisions."""
     cluster = installed.cluster
     ns = new_namespace(installed, "cost")
-    emulator = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "hack" / "loademu.py"),
-            "--namespace",
-            ns,
-            "--name",
-            "chat",
-            "--port",
-            str(installed.emulator_port),
-            "--rps",
-            "5",
-            "--capacity",
-            "20",
-        ],
-        env=cluster.env,
-        stdout=open(installed.tmp / "emulator.log", "ab"),
-        stderr=subprocess.STDOUT,  # noqa: SIM115
+    emulator = load_emulator(
+        cluster,
+        namespace=ns,
+        name="chat",
+        port=installed.emulator_port,
+        rps=5,
+        capacity=20,
+        log=installed.tmp / "emulator.log",
     )
     try:
         svc = example("llm-vllm.yaml")

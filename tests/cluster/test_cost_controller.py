@@ -7,8 +7,6 @@ resumes. Asserts on the InferenceService's status and the Deployment's replicas.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.conftest import Cluster, Operator, wait_for
-from tests.harness import Prometheus, condition, free_port, prometheus_binary
+from tests.harness import Prometheus, condition, free_port, load_emulator, prometheus_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 SLO_MS = 1000
@@ -52,24 +50,8 @@ class Prom(Prometheus):
 def loop(cluster: Cluster, operator_factory: Any, namespace: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     binary = prometheus_binary()
     emu_port = free_port()
-    emu = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "hack" / "loademu.py"),
-            "--namespace",
-            namespace,
-            "--name",
-            "chat",
-            "--port",
-            str(emu_port),
-            "--rps",
-            "5",
-            "--capacity",
-            "20",
-        ],
-        env=cluster.env,
-        stdout=open(tmp_path / "emu.log", "ab"),
-        stderr=subprocess.STDOUT,
+    emu = load_emulator(
+        cluster, namespace=namespace, name="chat", port=emu_port, rps=5, capacity=20, log=tmp_path / "emu.log"
     )
     prom = Prom(binary, tmp_path, f"127.0.0.1:{emu_port}")
     prom.start()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,8 +32,8 @@ from inferop.reconcile.prometheus import Prometheus as PromClient
 from inferop.reconcile.rebuild import Due, PlannerInputs
 from inferop.runtimes import get_profile
 from tests.cluster.conftest import Cluster, Operator, wait_for
-from tests.cluster.test_cost_controller import ROOT, SLO_MS, service
-from tests.harness import Prometheus, free_port, prometheus_binary
+from tests.cluster.test_cost_controller import SLO_MS, service
+from tests.harness import Prometheus, free_port, load_emulator, prometheus_binary
 
 SCRAPE = 30
 PODS = 4
@@ -154,24 +153,9 @@ def test_replicas_rise_before_todays_ramp(
     cluster: Cluster, backfilled: dict[str, Any], namespace: str, tmp_path: Path, operator_factory: Any
 ) -> None:
     emu_port = free_port()
-    emu = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "hack" / "loademu.py"),
-            "--namespace",
-            namespace,
-            "--name",
-            "chat",
-            "--port",
-            str(emu_port),
-            "--rps",
-            str(NIGHT_RPS),  # yesterday's night load: the planner sizes it from yesterday's capacity points
-            "--capacity",
-            "20",
-        ],
-        env=cluster.env,
-        stdout=open(tmp_path / "emu.log", "ab"),  # noqa: SIM115 - owned by the child process
-        stderr=subprocess.STDOUT,
+    # yesterday's night load: the planner sizes it from yesterday's capacity points
+    emu = load_emulator(
+        cluster, namespace=namespace, name="chat", port=emu_port, rps=NIGHT_RPS, capacity=20, log=tmp_path / "emu.log"
     )
     prom = Prometheus(
         tmp_path,
@@ -218,6 +202,7 @@ def test_replicas_rise_before_todays_ramp(
             time.sleep(2)
         night = seen[-1][1]
         assert all(n == night for t, n in seen if t >= seen[-1][0] - 60), ("not settled for the night", seen[-40:])
+
         def decision() -> str:
             auto = ((cluster.get("inferenceservice", "chat", namespace) or {}).get("status") or {}).get("autoscaling")
             return str(((auto or {}).get("lastDecision") or {}).get("message"))

@@ -29,7 +29,7 @@ from tests.harness.kube import (
     wait_until,
 )
 from tests.harness.kubewait import NotEstablished, crd_names, wait_established
-from tests.harness.procs import Operator, Prometheus, free_port, prometheus_binary, read_metric
+from tests.harness.procs import Operator, Prometheus, free_port, load_emulator, prometheus_binary, read_metric
 
 __all__ = [
     "OPERATOR_NS",
@@ -48,6 +48,7 @@ __all__ = [
     "crd_names",
     "epoch",
     "free_port",
+    "load_emulator",
     "operator_kubeconfig",
     "prometheus_binary",
     "read_metric",

@@ -129,6 +129,33 @@ class Operator:
         return 0.0
 
 
+def load_emulator(
+    cluster: Cluster, *, namespace: str, name: str, port: int, rps: float, capacity: float, log: Path
+) -> subprocess.Popen[bytes]:
+    """hack/loademu.py serving ``rps`` requests/s for the InferenceService ``namespace/name`` on
+    ``port`` (its pods as the cluster reports them, ``capacity`` requests/s per ready pod), its output
+    appended to ``log``. The caller terminates it."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "hack" / "loademu.py"),
+            "--namespace",
+            namespace,
+            "--name",
+            name,
+            "--port",
+            str(port),
+            "--rps",
+            f"{rps:g}",
+            "--capacity",
+            f"{capacity:g}",
+        ],
+        env=cluster.env,
+        stdout=open(log, "ab"),  # noqa: SIM115 - owned by the child process
+        stderr=subprocess.STDOUT,
+    )
+
+
 def prometheus_binary() -> str:
     """The Prometheus binary hack/prometheus.sh downloads (once) and prints."""
     out = subprocess.run(["bash", str(ROOT / "hack" / "prometheus.sh")], capture_output=True, text=True, check=True)

@@ -3,7 +3,8 @@
 Covers: a flat load forecasts itself; a step is not a trend (Theil-Sen line, noise from consecutive
 changes); a drop is followed within a minute (the line's level is at
 most the last minute's highest sample); a rising trend is extrapolated over the horizon, a falling one
-is not (scale-down follows the load), and no further ahead than its samples reach back; the upper quantile grows with the recent variability and the
+is not (scale-down follows the load), and no further ahead than its samples reach back; the
+upper quantile grows with the recent variability and the
 quantile; never below the load observed now; the same time of day on previous days pre-warms a daily
 ramp and is ignored when the history does not hold those days; forecast off: the observed load.
 """
