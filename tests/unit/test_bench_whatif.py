@@ -19,10 +19,14 @@ import pytest
 from bench import whatif
 from bench.whatif import DEFAULT, VARIANTS, Reference, replay
 
+import inferop.cost.bounds
 import inferop.cost.capacity
 import inferop.cost.decide
 import inferop.cost.forecast
+import inferop.cost.guard
 import inferop.cost.plan
+import inferop.cost.reading
+import inferop.cost.stabilize
 import inferop.cost.tuning
 import inferop.sim.policies as policies
 from inferop.api.inferenceservice import Autoscaling
@@ -35,6 +39,10 @@ PLANNER_MODULES = (
     inferop.cost.decide,
     inferop.cost.capacity,
     inferop.cost.forecast,
+    inferop.cost.guard,
+    inferop.cost.stabilize,
+    inferop.cost.bounds,
+    inferop.cost.reading,
     inferop.cost.plan,
     inferop.cost.tuning,
     policies,

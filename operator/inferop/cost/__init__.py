@@ -6,7 +6,9 @@
   never zero: empty, NaN, infinite, negative and multi-series answers are flagged, not summed.
 - ``decide``: ``decide()``, a pure and deterministic function from observations, spec, CostPolicy,
   tenant headroom (``inferop.tenancy.headroom.Headroom``) and history to a ``Decision`` that explains
-  itself.
+  itself; a pipeline of steps, each in its own module: ``reading``, ``plan``, ``capacity``,
+  ``forecast``, ``guard``, ``stabilize`` and ``bounds``, ``explain`` (``history``: what it remembers,
+  ``reasons``: the names of its reasons and bounds, ``tuning``: its constants).
 - ``backtest``: the arithmetic of ``inferop backtest`` (replaying ``decide()`` over recorded series).
 
 Nothing here does I/O: no Kubernetes client, no kopf, no Prometheus client, no clock (``now`` is

@@ -95,7 +95,7 @@ def breached(point: CapacityPoint, goal: float, z: float) -> bool:
 
 def below_goal(attainment: float, requests: float, goal: float, z: float) -> bool:
     """Whether ``attainment``, measured on ``requests`` requests, is under ``goal`` by more than ``z``
-    standard errors (the one test shared by the bracket and the guard's lowering in ``decide``)."""
+    standard errors (the one test shared by the bracket and the guard's lowering in ``cost.guard``)."""
     return attainment < goal - sampling_margin(requests, goal, z)
 
 
