@@ -166,6 +166,8 @@ def test_scale_up_stabilization_uses_the_smallest_recent_recommendation() -> Non
     history = History(recommendations=((NOW - 30, 2),))
     d = run(observed(latency=6200), current=2, pol=pol, history=history)
     assert (d.desired_replicas, d.reason) == (2, Reason.STABILIZING)
+    # the inputs' window is the rate window (4 intervals), not the 60 s stabilization window the note names
+    assert "the last 60 s recommended 2" in d.message and d.inputs["planner"]["windowSeconds"] == 120.0
     # once the low recommendation leaves the window, it scales
     later = run(observed(latency=6200), current=2, pol=pol, history=history, now=NOW + 31)
     assert later.desired_replicas == 3

@@ -281,8 +281,6 @@ def decide(
         history=history,
         up_past=held.up_past,
         down_past=held.down_past,
-        # windowSeconds: the rate window, or the stabilization window a Stabilizing note names (as
-        # before the split, where one name held both; see cost.stabilize.Stabilized.held_window).
         planner=explain.planner_inputs(
             load,
             capacity,
@@ -291,7 +289,7 @@ def decide(
             utilization,
             horizon,
             cold_start,
-            window if held.held_window is None else held.held_window,
+            window,
             learned,
             tuning,
         ),

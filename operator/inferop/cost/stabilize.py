@@ -45,9 +45,6 @@ class Stabilized:
     #: The recommendations of the scale-up and scale-down windows (for the decision's inputs).
     up_past: list[int]
     down_past: list[int]
-    #: The window the "the last N s recommended" note names (None: no such note). The decision's
-    #: ``inputs.planner.windowSeconds`` reports it in place of the rate window then (kept as it was).
-    held_window: int | None = None
 
 
 def step(rule: ScaleRule, current: int) -> int:
@@ -83,14 +80,13 @@ def stabilize(
         stabilized = down_recommendation
     covered = history.covers(now, down_window, interval)
     note = ""
-    held_window: int | None = None
     if stabilized < current and not covered:
         stabilized = current
         note = f"would scale to {recommendation}, but scale-down waits for {down_window} s of recommendations"
     if recommendation != current and stabilized == current and not note:
         largest = max(down_past) if recommendation < current else min(up_past)
-        held_window = down_window if recommendation < current else up_window
-        note = f"would scale to {recommendation}, but the last {held_window} s recommended {largest}"
+        held = down_window if recommendation < current else up_window
+        note = f"would scale to {recommendation}, but the last {held} s recommended {largest}"
     if note:
         reason = Reason.STABILIZING
 
@@ -139,5 +135,4 @@ def stabilize(
         limited_by=limited_by,
         up_past=up_past,
         down_past=down_past,
-        held_window=held_window,
     )
