@@ -65,6 +65,9 @@ demo: $(STAMP) control-plane ## Local cluster + CRDs + examples + operator, and 
 .PHONY: bench
 bench: $(STAMP) ## Replay every shared trace: inferop vs tuned HPA/KEDA/KPA/static and the oracle, and scale to zero on a trace with idle hours (bench/results/)
 	$(BIN)/python bench/run.py
+	@# The what-ifs (bench/whatif.py) on the one-hour traces, seconds each, merged into the report; on the
+	@# week they cost ~10 CPU-minutes each: bench/run.py --only servegen_m-large_rate_10min-7d --whatif NAMES --no-compare
+	$(BIN)/python bench/run.py --whatifs --no-compare --only azure2023_code,azure2023_code-x8,azure2023_conv,azure2023_conv-x8
 	$(BIN)/python bench/zero.py
 
 .PHONY: bench-activator
