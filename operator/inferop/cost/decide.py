@@ -71,10 +71,6 @@ __all__ = [
 
 #: The rate window when the caller does not say (the default CostPolicy's 2 minutes at 30 s).
 DEFAULT_WINDOW_INTERVALS = 4
-#: An observation older than this many CostPolicy intervals is stale (``PlannerTuning`` has it too).
-STALE_AFTER_INTERVALS = PlannerTuning.stale_after_intervals
-#: One decision at most multiplies the ready replicas by this on a breach (the guard).
-MAX_UP_FACTOR = PlannerTuning.max_up_factor
 
 
 @dataclass(frozen=True)
