@@ -68,11 +68,16 @@ bench: $(STAMP) ## Replay every shared trace: inferop vs tuned HPA/KEDA/KPA/stat
 	@# The what-ifs (bench/whatif.py) on the one-hour traces, seconds each, merged into the report; on the
 	@# week they cost ~10 CPU-minutes each: bench/run.py --only servegen_m-large_rate_10min-7d --whatif NAMES --no-compare
 	$(BIN)/python bench/run.py --whatifs --no-compare --only azure2023_code,azure2023_code-x8,azure2023_conv,azure2023_conv-x8
+	$(BIN)/python bench/phase.py
 	$(BIN)/python bench/zero.py
 
 .PHONY: bench-activator
 bench-activator: $(STAMP) ## The activator under load (hold 1,000+ then forward; added latency): bench/results/activator.{json,md}
 	$(BIN)/python bench/activator.py
+
+.PHONY: bench-phase
+bench-phase: $(STAMP) ## inferop's result against the phase of its decisions, on the one-hour traces (after make bench): bench/results/phase.{json,md}
+	$(BIN)/python bench/phase.py
 
 .PHONY: bench-zero
 bench-zero: $(STAMP) ## Scale to zero, simulated on a sparse trace with idle hours: GPU-hours saved vs minReplicas 1, attainment cost: bench/results/zero.{json,md}

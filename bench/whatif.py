@@ -97,9 +97,10 @@ class WhatIf:
     def needs_reference(self) -> bool:
         return self.prior_factor is not None
 
-    def policy(self) -> InferopPolicy:
-        """The policy factory: the simulator's ``inferop`` with this variant's tuning."""
-        return InferopPolicy(tuning=self.tuning)
+    def policy(self, first_decision: float = 0.0) -> InferopPolicy:
+        """The policy factory: the simulator's ``inferop`` with this variant's tuning (its first
+        decision at ``first_decision`` s, ``bench/phase.py``)."""
+        return InferopPolicy(tuning=self.tuning, first_decision=first_decision)
 
     def autoscaling(self, base: Autoscaling, reference: Reference | None) -> Autoscaling:
         """``base`` with this variant's capacity prior (``spec.autoscaling.capacity``)."""
@@ -153,9 +154,13 @@ def replay(
     percentile: int,
     warmup: float,
     reference: Reference | None = None,
+    phase: float | None = None,
 ) -> dict[str, Any]:
     """Run the variant ``name`` on ``trace`` as the bench runs ``inferop`` (the default
     autoscaling, the oracle's first-interval replicas Ready at time 0); JSON-safe numbers.
+    ``phase``: the decisions fall at ``phase + k x interval`` s of the trace (``bench/phase.py``; the
+    controller ticks at ``phase`` modulo its period); None: as the bench runs (ticks at the simulator's
+    ``CONTROLLER_PHASE``, the first decision at the first tick).
 
     Returns ``gpu_hours``, ``slo_attainment``, ``capacity`` (the run's final estimate, None without
     one) and, for a prior variant, ``prior`` (the value set, its unit, the factor and the reference).
@@ -164,7 +169,9 @@ def replay(
     autoscaling = whatif.autoscaling(default_autoscaling(slo_ms, percentile), reference)
     config = run_config(float(slo_ms), percentile, autoscaling, whatif.cost_policy, warmup)
     config = replace(config, initial_replicas=config.clamp(first_interval_replicas(trace, profile, config)))
-    policy = whatif.policy()
+    policy = whatif.policy(0.0 if phase is None else phase)
+    if phase is not None:
+        config = replace(config, controller_phase=phase % policy.period)
     result = run(trace, profile, policy, config, record=False)
     out: dict[str, Any] = {
         "gpu_hours": result.gpu_hours,

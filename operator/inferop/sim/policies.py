@@ -180,7 +180,10 @@ class InferopPolicy:
     CostPolicy's ``spec.planner`` applied; an object given here replaces both, so a what-if builds it
     with :meth:`PlannerTuning.from_policy`). ``capacity``: the latest decision's capacity estimate
     (``Decision.capacity``, the ``status.autoscaling.capacity`` form), kept when a later decision has
-    none (no load observed), so a run's final estimate can be read after it.
+    none (no load observed), so a run's final estimate can be read after it. ``first_decision``: the
+    simulated time of the first decision (0: at the start); later ones follow every interval after it.
+    The operator's ticks fall at no particular phase of the traffic, so ``bench/phase.py`` shifts it
+    within one interval to show how much of a run's result is the luck of that phase.
     """
 
     name: str = "inferop"
@@ -192,6 +195,7 @@ class InferopPolicy:
     hpa: HPA = field(init=False)
     decisions: list[tuple[float, int, str]] = field(default_factory=list)
     capacity: Mapping[str, Any] | None = None
+    first_decision: float = 0.0
     _next_decision: float = 0.0
 
     def setup(self, ctx: Context) -> None:
@@ -199,7 +203,7 @@ class InferopPolicy:
         self.hpa = HPA(config.min_replicas, config.max_replicas)
         # The controller has been running: the floor holds the initial replicas until it decides.
         self.floor = config.initial_replicas
-        self._next_decision = 0.0
+        self._next_decision = self.first_decision
 
     def observe(self, ctx: Context, now: float) -> Observations:
         config, prom = ctx.config, ctx.prom

@@ -58,6 +58,8 @@ class RunConfig:
     rate_window: float = 120.0
     #: Seconds of burn-in at the start of the trace: run, not scored.
     warmup: float = 0.0
+    #: The controller's first tick (s): its offset from the scrape grid (``bench/phase.py`` varies it).
+    controller_phase: float = CONTROLLER_PHASE
 
     @property
     def goal(self) -> float:
@@ -247,7 +249,7 @@ def run(
     arrival = trace.arrival
     i = 0
     next_scrape = config.scrape_interval
-    next_tick = CONTROLLER_PHASE if math.isfinite(policy.period) else math.inf
+    next_tick = config.controller_phase if math.isfinite(policy.period) else math.inf
     timeline: list[TimelinePoint] = []
     # Scale to zero (sim/zero.py): a policy at zero is woken at the first arrival, as the activator does.
     wake_floor: int | None = getattr(policy, "wake_floor", None)
