@@ -33,22 +33,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "operator"))
 
+import run as bench  # noqa: E402  # bench/run.py: the traces, their SLO and burn-in, as the bench runs them
+
 from inferop.api.costpolicy import CostPolicySpec  # noqa: E402
 from inferop.cli.files import load_profile  # noqa: E402
 from inferop.sim.profile import DEFAULT_PROFILE  # noqa: E402
 from inferop.sim.run import CONTROLLER_PHASE  # noqa: E402
 
-GOAL = 0.95
+GOAL = bench.PERCENTILE / 100
 
 
-def best_hindsight(summary: list[dict[str, Any]], seed: int = 0, goal: float = GOAL) -> tuple[str, float] | None:
-    """(policy [target], GPU-hours) of the cheapest baseline tuned with hindsight that meets the goal."""
-    rows = [
-        r for r in summary if r.get("seed") == seed and r.get("tuned_on") == "scored" and r["slo_attainment"] >= goal
-    ]
-    if not rows:
+def best_hindsight(summary: list[dict[str, Any]], seed: int = 0) -> tuple[str, float] | None:
+    """(policy [target], GPU-hours) of the cheapest baseline tuned with hindsight that meets the goal on
+    ``seed`` (``bench/run.py``'s rule, as in the report's ratios); None when none does."""
+    row = bench.best_tuned([r for r in summary if r.get("seed") == seed], "scored")
+    if row is None:
         return None
-    row = min(rows, key=lambda r: r["gpu_hours"])
     return f"{row['policy']} ({row['tuned_target']:g})", float(row["gpu_hours"])
 
 
@@ -116,9 +116,9 @@ def report(rows: list[dict[str, Any]], step: float, interval: float, seconds: fl
             f"| {row['trace']} | {h['min']:.2f} / {h['median']:.2f} / {h['max']:.2f} | "
             f"{a['min']:.4f} / {a['median']:.4f} / {a['max']:.4f} | {missed} | {ratio_text} |"
         )
-    lines += ["", "Every run (phase: GPU-hours / attainment; `-` = missed the goal):", ""]
-    lines += ["| trace | " + " | ".join(f"{p:g} s" for p in rows[0]["phases"]) + " |" if rows else ""]
     if rows:
+        lines += ["", "Every run (phase: GPU-hours / attainment; `-` = missed the goal):", ""]
+        lines.append("| trace | " + " | ".join(f"{p:g} s" for p in rows[0]["phases"]) + " |")
         lines.append("|---|" + "---:|" * len(rows[0]["phases"]))
         for row in rows:
             cells = [
@@ -130,7 +130,6 @@ def report(rows: list[dict[str, Any]], step: float, interval: float, seconds: fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    import run as bench  # bench/run.py: the traces, their SLO and burn-in, as the bench runs them
     from whatif import DEFAULT, replay
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -140,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     interval = float(CostPolicySpec().interval_seconds)
+    if not args.step > 0:
+        print(f"--step: must be a positive number of seconds (got {args.step:g}); e.g. --step 5", file=sys.stderr)
+        return 2
     tried = phases(interval, args.step)
     chosen = [v for v in bench.variants(bench.default_traces()) if v.kind == "requests"]
     if args.only:
@@ -157,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         slo, _ = bench.slo_ms(trace, DEFAULT_PROFILE)
         summary_path = out / variant.name / "summary.json"
         best = best_hindsight(json.loads(summary_path.read_text())) if summary_path.exists() else None
+        if not summary_path.exists():
+            print(f"{variant.name}: no {summary_path} (run make bench first): no ratio", file=sys.stderr)
         runs = []
         for first in tried:
             result = replay(

@@ -291,20 +291,22 @@ def _meets(row: dict[str, Any]) -> bool:
     return bool(row["slo_attainment"] >= PERCENTILE / 100 - 1e-12)
 
 
+def best_tuned(rows: list[dict[str, Any]], tuned_on: str) -> dict[str, Any] | None:
+    """The cheapest baseline row tuned on ``tuned_on`` (``past`` or ``scored``) that meets the goal, of
+    one seed's summary rows (None: none meets it)."""
+    met = [r for r in rows if r["tuned_on"] == tuned_on and _meets(r)]
+    return min(met, key=lambda r: r["gpu_hours"]) if met else None
+
+
 def _ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """inferop's GPU-hours over the oracle, the best past-tuned and hindsight baselines, static past (one seed)."""
     by = {(r["policy"], r["tuned_on"]): r for r in rows}
     ours = by[("inferop", None)]
-
-    def best(tuned_on: str) -> dict[str, Any] | None:
-        met = [r for r in rows if r["tuned_on"] == tuned_on and _meets(r)]
-        return min(met, key=lambda r: r["gpu_hours"]) if met else None
-
     static = by.get(("static", "past"))
     others = {
         "vs_oracle": by[("oracle", None)],
-        "vs_best_past": best("past"),
-        "vs_best_scored": best("scored"),
+        "vs_best_past": best_tuned(rows, "past"),
+        "vs_best_scored": best_tuned(rows, "scored"),
         "vs_static_past": static if static is not None and _meets(static) else None,
     }
     out: dict[str, Any] = {

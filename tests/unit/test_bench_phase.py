@@ -97,3 +97,10 @@ def test_a_traces_row_lists_the_phases_that_miss_the_goal() -> None:
     assert "| t | 2.70 / 3.00 / 3.30 | 0.9300 / 0.9510 / 0.9600 | 12 s | 0.90 / 1.00 / 1.10 |" in text
     assert "3.30 / 0.9300 -" in text
     assert phase.summarize("t", runs, None).get("ratio") is None
+
+
+def test_a_bad_step_is_refused_with_the_flag_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert phase.main(["--step", "0", "--out", "/nonexistent"]) == 2
+    assert "--step: must be a positive number of seconds" in capsys.readouterr().err
+    assert phase.main(["--only", "nope", "--out", "/nonexistent"]) == 2
+    assert "--only: no one-hour trace named nope" in capsys.readouterr().err
