@@ -22,6 +22,8 @@ with numbers. ``bench/run.py --whatifs`` runs them and writes the what-if tables
   (default 75).
 - ``half-life-1h``: ``spec.planner.capacityHalfLifeSeconds: 3600`` (default a day): capacity points
   forgotten faster.
+- ``no-reversion``: ``PlannerTuning.reversion_window_seconds = 0``: no mean reversion at the horizon
+  (the forecast is never below the load observed now, so a burst shorter than a cold start is chased).
 - ``no-probe``: ``PlannerTuning.probe_factor = 1.0``: with no breach seen, the capacity is the highest
   load served within the SLO, never probed above it (default 1.25x).
 - ``no-sampling-noise``: ``PlannerTuning.sampling_z = 0``: a window's attainment under the goal is a
@@ -134,6 +136,7 @@ VARIANTS: dict[str, WhatIf] = {
     "upper-quantile-50": WhatIf("spec.planner.upperQuantilePercent 50", _planner(upperQuantilePercent=50)),
     "upper-quantile-90": WhatIf("spec.planner.upperQuantilePercent 90", _planner(upperQuantilePercent=90)),
     "half-life-1h": WhatIf("spec.planner.capacityHalfLifeSeconds 3600", _planner(capacityHalfLifeSeconds=3600)),
+    "no-reversion": WhatIf("PlannerTuning.reversion_window_seconds 0", tuning=_tuned(reversion_window_seconds=0.0)),
     "no-probe": WhatIf("PlannerTuning.probe_factor 1.0", tuning=_tuned(probe_factor=1.0)),
     "no-sampling-noise": WhatIf("PlannerTuning.sampling_z 0", tuning=_tuned(sampling_z=0.0)),
     "policy:headroom-10": WhatIf("sloHeadroomPercent 10", CostPolicySpec(slo_headroom_percent=10)),

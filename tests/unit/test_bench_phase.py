@@ -94,8 +94,8 @@ def test_a_traces_row_lists_the_phases_that_miss_the_goal() -> None:
     assert row["gpu_hours"] == {"min": 2.7, "median": 3.0, "max": 3.3}
     assert row["ratio"]["max"] == pytest.approx(1.1)
     text = phase.report([row], 5.0, 30.0, 1.0)
-    assert "| t | 2.70 / 3.00 / 3.30 | 0.9300 / 0.9510 / 0.9600 | 12 s | 0.90 / 1.00 / 1.10 |" in text
-    assert "3.30 / 0.9300 -" in text
+    assert "| t | 2.70 / 3.00 / 3.30 | 0.9300 / 0.9510 / 0.9600 | 1 of 3: 12 s | 0.90 / 1.00 / 1.10 |" in text
+    assert "| 12 s | 3.30 / 0.9300 - |" in text and "| 7 s | 3.00 / 0.9600 |" in text
     assert phase.summarize("t", runs, None).get("ratio") is None
 
 

@@ -837,3 +837,26 @@ def test_a_breach_within_the_windows_sampling_noise_raises_but_does_not_lower_th
     for attainment, rps in ((0.94, 100.0), (0.80, 0.5)):
         clear = run(tokens(18_000.0, attainment=attainment, latency=2100, requests=rps), current=4, history=history)
         assert clear.capacity is not None and clear.capacity["upper"] == pytest.approx(4500.0), (attainment, rps)
+
+
+def test_the_message_and_inputs_say_when_the_load_reverts_to_its_mean() -> None:
+    # an hour of 60 s bursts of 20k every 5 minutes, nothing between; now at a burst
+    burst = tuple(
+        LoadSample(NOW - (120 - i) * 30, 20_000.0 if i % 10 in (9, 0) else 0.0) for i in range(120)
+    )
+    history = planned_history(20_000.0, 5, BRACKET)
+    history = History(
+        recommendations=history.recommendations, learned=Learned("tokens", history.learned.points, burst)
+    )
+    d = run(tokens(20_000.0), current=5, history=history)
+    reverts = d.inputs["planner"]["forecast"]["reversion"]
+    assert reverts["autocorrelation"] == 0.0 and reverts["lagSeconds"] == 150.0
+    assert d.forecast is not None and d.forecast["load"] < 20_000.0  # the burst is not chased
+    assert "the load reverts to its recent mean" in d.message and "autocorrelation 0.00 at 150 s" in d.message
+    # a flat hour persists: no reversion text, the forecast is the load
+    flat = History(
+        recommendations=history.recommendations,
+        learned=Learned("tokens", history.learned.points, tuple(LoadSample(s.time, 20_000.0) for s in burst)),
+    )
+    steady_load = run(tokens(20_000.0), current=5, history=flat)
+    assert "reverts" not in steady_load.message and steady_load.forecast["load"] == 20_000.0

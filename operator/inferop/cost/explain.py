@@ -264,6 +264,7 @@ def planner_inputs(
                 "trendPerSecond": prediction.trend,
                 "dailyRatio": prediction.daily_ratio,
                 "samples": prediction.samples,
+                "reversion": None if prediction.reversion is None else prediction.reversion.to_json(),
             }
         ),
         "utilization": utilization,
@@ -317,9 +318,16 @@ def plan_text(
         if capacity.source == "learned"
         else ("prior" if capacity.points == 0 else f"prior, above the {capacity.points} points learned")
     )
-    return (
+    text = (
         f"forecast {amount(prediction.load, prediction.unit)}, upper {_short(prediction.upper)} over the next "
         f"{prediction.horizon_seconds:.0f} s; capacity {amount(capacity.per_replica, capacity.unit)} per replica "
         f"at the SLO ({support}); need ceil({_short(prediction.upper)} / ({_short(capacity.per_replica)} x "
         f"{utilization:.2g})) = {planned}"
     )
+    reverts = prediction.reversion
+    if reverts is not None and reverts.autocorrelation < 1.0:
+        text += (
+            f" (the load reverts to its recent mean {_short(reverts.mean)}: autocorrelation "
+            f"{reverts.autocorrelation:.2f} at {reverts.lag_seconds:.0f} s over {reverts.pairs} pairs)"
+        )
+    return text

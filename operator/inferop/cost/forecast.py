@@ -12,12 +12,24 @@ interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
   than its samples reach back (a few samples after a start are not a trend), and the upper quantile adds ``z x sigma``
   (``z`` the normal quantile of ``upper_quantile``, sigma the larger of the noise, from the median
   change between consecutive samples (a step is one change, not variability), and the spread, the
-  median absolute residual); never below the load observed now;
+  median absolute residual); never below the load observed now (until the mean reversion applies);
 - long term (``daily``): on each of the last ``daily_days`` days whose history holds samples in the
   ``daily_tolerance_seconds`` before this time of day, the ratio of that day's highest load over the
   horizon to its load at this time (the mean of those samples); the level times the mean ratio, when
   above 1, raises the forecast (a daily ramp is pre-warmed; a falling day lowers nothing, and the
-  night is not paid for since the level follows the load down).
+  night is not paid for since the level follows the load down);
+- mean reversion at the horizon (``reversion``), once the last ``reversion_window_seconds`` hold
+  ``reversion_min_pairs`` pairs of samples one horizon apart: the load one horizon ahead regresses to
+  that window's mean by the load's own autocorrelation at that lag (an AR(1) at the horizon's lag, fit
+  by least squares, within [0, 1]): a short-term forecast (or the load now, when higher) above the
+  mean becomes ``mean + autocorrelation x (forecast - mean)`` (one below it is not raised: the night is
+  not paid for) and the upper quantile adds ``z x`` the regression's residual spread. A load that
+  persists (a ramp, a plateau, a daily cycle: autocorrelation near 1) is forecast as above; bursts
+  shorter than the horizon
+  (autocorrelation near 0) are not chased, since replicas started for one are ready after it is over,
+  and the forecast may then be below the load observed now (the guard still raises on a breach). It
+  applies to the short-term forecast, before the previous days' term: a daily ramp is pre-warmed
+  whatever the last hour's autocorrelation.
 """
 
 from __future__ import annotations
@@ -50,6 +62,9 @@ class Forecast:
     #: The previous days' ratio (None: no previous day in the history, or ``daily`` off).
     daily_ratio: float | None = None
     samples: int = 0
+    #: The mean reversion applied (None: too few samples, or off): the load's autocorrelation at the
+    #: horizon's lag and the mean it reverts to.
+    reversion: Reversion | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +73,66 @@ class Forecast:
             "horizonSeconds": round(self.horizon_seconds, 1),
             "unit": self.unit,
         }
+
+
+@dataclass(frozen=True)
+class Reversion:
+    """How the load one horizon ahead relates to the load now, over the recent window: an AR(1) at the
+    horizon's lag. ``autocorrelation`` 1: the load persists (a ramp, a plateau); 0: a burst now says
+    nothing about the load one horizon later (it is over before a replica started now is ready)."""
+
+    autocorrelation: float
+    mean: float
+    #: The standard deviation of the load one horizon ahead around ``mean + autocorrelation x (now - mean)``.
+    sigma: float
+    pairs: int
+    lag_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "autocorrelation": round(self.autocorrelation, 4),
+            "mean": round(self.mean, 4),
+            "sigma": round(self.sigma, 4),
+            "pairs": self.pairs,
+            "lagSeconds": round(self.lag_seconds, 1),
+        }
+
+
+def reversion(
+    samples: tuple[LoadSample, ...], *, now: float, horizon: float, tuning: PlannerTuning
+) -> Reversion | None:
+    """The load's mean reversion at the horizon's lag over the last ``reversion_window_seconds`` (None:
+    off, or fewer than ``reversion_min_pairs`` pairs of samples one lag apart). The lag is the horizon
+    in whole sample spacings (the median spacing); a pair is two samples that lag apart, to within half
+    a spacing (a gap in the history makes no pair across it). The autocorrelation is the least-squares
+    slope of the later sample on the earlier one, within [0, 1]; sigma the residuals' root mean square."""
+    if tuning.reversion_window_seconds <= 0:
+        return None
+    start = bisect.bisect_left([s.time for s in samples], now - tuning.reversion_window_seconds)
+    window = [s for s in samples[start:] if s.time <= now]
+    if len(window) < 3:
+        return None
+    spacing = statistics.median(b.time - a.time for a, b in zip(window, window[1:], strict=False))
+    if spacing <= 0:
+        return None
+    lag = max(1, round(horizon / spacing))
+    pairs = [
+        (a.load, b.load)
+        for a, b in zip(window, window[lag:], strict=False)
+        if abs(b.time - a.time - lag * spacing) <= spacing / 2
+    ]
+    if len(pairs) < max(2, tuning.reversion_min_pairs):
+        return None
+    mean = statistics.fmean(s.load for s in window)
+    mean_x = statistics.fmean(x for x, _ in pairs)
+    mean_y = statistics.fmean(y for _, y in pairs)
+    var = sum((x - mean_x) ** 2 for x, _ in pairs)
+    if var <= 0:
+        return None
+    rho = sum((x - mean_x) * (y - mean_y) for x, y in pairs) / var
+    rho = max(0.0, min(1.0, rho))
+    sigma = math.sqrt(statistics.fmean((y - mean - rho * (x - mean)) ** 2 for x, y in pairs))
+    return Reversion(rho, mean, sigma, len(pairs), lag * spacing)
 
 
 def _robust_line(samples: list[LoadSample], now: float) -> tuple[float, float, float]:
@@ -129,13 +204,25 @@ def forecast(
     point = max(level, level + slope * reach)
     z = statistics.NormalDist().inv_cdf(tuning.upper_quantile)
     upper = point + max(0.0, z) * sigma
+    reverts = reversion(samples, now=now, horizon=horizon, tuning=tuning)
+    if reverts is not None:
+        # A load above its recent mean regresses to it over the horizon as far as the load's own
+        # history says it does: a burst shorter than the horizon is not chased (the replicas would be
+        # ready after it), a ramp or a plateau (autocorrelation near 1) is followed as before; a load
+        # under the mean is not raised towards it (the night is not paid for).
+        point = max(point, observed)
+        point = max(0.0, min(point, reverts.mean + reverts.autocorrelation * (point - reverts.mean)))
+        upper = point + max(0.0, z) * reverts.sigma
     ratio = None
     if tuning.daily:
+        # The previous days are another source the recent hour cannot see: a daily ramp is pre-warmed
+        # whatever the recent autocorrelation.
         times = [s.time for s in samples]
         ratio = _daily_ratio(samples, times, now, horizon, tuning)
         if ratio is not None and ratio > 1:
             point = max(point, level * ratio)
             upper = max(upper, level * ratio + max(0.0, z) * sigma)
-    point = max(point, observed)
+    if reverts is None:
+        point = max(point, observed)
     upper = max(upper, point)
-    return Forecast(point, upper, horizon, unit, level, slope, ratio, len(recent))
+    return Forecast(point, upper, horizon, unit, level, slope, ratio, len(recent), reverts)

@@ -44,6 +44,12 @@ class PlannerTuning:
     recent_seconds: float = 60.0
     upper_quantile: float = 0.75
     horizon_margin_seconds: float = 0.0
+    #: Mean reversion at the horizon: the load over the horizon regresses to the mean of the last
+    #: ``reversion_window_seconds`` by the load's autocorrelation at the horizon's lag, measured over
+    #: the same window, once it holds ``reversion_min_pairs`` pairs of samples one horizon apart (the
+    #: autocorrelation's standard error is about ``1 / sqrt(pairs)``: 0.15 at 45). 0 turns it off.
+    reversion_window_seconds: float = 3600.0
+    reversion_min_pairs: int = 45
     #: The history the learned state keeps (capacity points and load samples).
     history_seconds: float = 172_800.0
     #: A previous day is used only when it holds a load sample within this of the same time of day.
