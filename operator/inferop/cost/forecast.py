@@ -99,7 +99,12 @@ class Reversion:
 
 
 def reversion(
-    samples: tuple[LoadSample, ...], *, now: float, horizon: float, tuning: PlannerTuning
+    samples: tuple[LoadSample, ...],
+    *,
+    now: float,
+    horizon: float,
+    tuning: PlannerTuning,
+    times: list[float] | None = None,
 ) -> Reversion | None:
     """The load's mean reversion at the horizon's lag over the last ``reversion_window_seconds`` (None:
     off, or fewer than ``reversion_min_pairs`` pairs of samples one lag apart). The lag is the horizon
@@ -108,7 +113,8 @@ def reversion(
     slope of the later sample on the earlier one, within [0, 1]; sigma the residuals' root mean square."""
     if tuning.reversion_window_seconds <= 0:
         return None
-    start = bisect.bisect_left([s.time for s in samples], now - tuning.reversion_window_seconds)
+    times = [s.time for s in samples] if times is None else times
+    start = bisect.bisect_left(times, now - tuning.reversion_window_seconds)
     window = [s for s in samples[start:] if s.time <= now]
     if len(window) < 3:
         return None
@@ -184,7 +190,8 @@ def forecast(
     tuning: PlannerTuning,
 ) -> Forecast:
     """The forecast over ``horizon`` seconds from ``now`` (``observed``: the load now)."""
-    start = bisect.bisect_right([s.time for s in samples], now - tuning.trend_window_seconds)
+    times = [s.time for s in samples]
+    start = bisect.bisect_right(times, now - tuning.trend_window_seconds)
     recent = [s for s in samples[start:] if s.time <= now]
     if not tuning.forecast:
         return Forecast(observed, observed, horizon, unit, observed, 0.0, None, len(recent))
@@ -204,7 +211,7 @@ def forecast(
     point = max(level, level + slope * reach)
     z = statistics.NormalDist().inv_cdf(tuning.upper_quantile)
     upper = point + max(0.0, z) * sigma
-    reverts = reversion(samples, now=now, horizon=horizon, tuning=tuning)
+    reverts = reversion(samples, now=now, horizon=horizon, tuning=tuning, times=times)
     if reverts is not None:
         # A load above its recent mean regresses to it over the horizon as far as the load's own
         # history says it does: a burst shorter than the horizon is not chased (the replicas would be
@@ -217,7 +224,6 @@ def forecast(
     if tuning.daily:
         # The previous days are another source the recent hour cannot see: a daily ramp is pre-warmed
         # whatever the recent autocorrelation.
-        times = [s.time for s in samples]
         ratio = _daily_ratio(samples, times, now, horizon, tuning)
         if ratio is not None and ratio > 1:
             point = max(point, level * ratio)
