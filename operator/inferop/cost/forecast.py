@@ -23,7 +23,8 @@ interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
   that window's mean by the load's own autocorrelation at that lag (an AR(1) at the horizon's lag, fit
   by least squares, within [0, 1]): a short-term forecast (or the load now, when higher) above the
   mean becomes ``mean + autocorrelation x (forecast - mean)`` (one below it is not raised: the night is
-  not paid for) and the upper quantile adds ``z x`` the regression's residual spread. A load that
+  not paid for) and the upper quantile adds ``z x`` the regression's residual spread (or the short-term
+  sigma, when larger). A load that
   persists (a ramp, a plateau, a daily cycle: autocorrelation near 1) is forecast as above; bursts
   shorter than the horizon
   (autocorrelation near 0) are not chased, since replicas started for one are ready after it is over,
@@ -219,7 +220,7 @@ def forecast(
         # under the mean is not raised towards it (the night is not paid for).
         point = max(point, observed)
         point = max(0.0, min(point, reverts.mean + reverts.autocorrelation * (point - reverts.mean)))
-        upper = point + max(0.0, z) * reverts.sigma
+        upper = point + max(0.0, z) * max(reverts.sigma, sigma)
     ratio = None
     if tuning.daily:
         # The previous days are another source the recent hour cannot see: a daily ramp is pre-warmed
