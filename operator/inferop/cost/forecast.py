@@ -24,13 +24,11 @@ interval). The rules are in ``docs/decide.md`` ("Forecast"); in short:
   by least squares, within [0, 1]): a short-term forecast (or the load now, when higher) above the
   mean becomes ``mean + autocorrelation x (forecast - mean)`` (one below it is not raised: the night is
   not paid for) and the upper quantile adds ``z x`` the regression's residual spread (or the short-term
-  sigma, when larger). A load that
-  persists (a ramp, a plateau, a daily cycle: autocorrelation near 1) is forecast as above; bursts
-  shorter than the horizon
-  (autocorrelation near 0) are not chased, since replicas started for one are ready after it is over,
-  and the forecast may then be below the load observed now (the guard still raises on a breach). It
-  applies to the short-term forecast, before the previous days' term: a daily ramp is pre-warmed
-  whatever the last hour's autocorrelation.
+  sigma, when larger). A load that persists (a ramp, a plateau, a daily cycle: autocorrelation near 1)
+  is forecast as above; bursts shorter than the horizon (autocorrelation near 0) are not chased, since
+  replicas started for one are ready after it is over, and the forecast may then be below the load
+  observed now (the guard still raises on a breach). It applies to the short-term forecast, before the
+  previous days' term: a daily ramp is pre-warmed whatever the last hour's autocorrelation.
 """
 
 from __future__ import annotations
