@@ -853,7 +853,7 @@ def test_the_message_and_inputs_say_when_the_load_reverts_to_its_mean() -> None:
     assert reverts["autocorrelation"] == 0.0 and reverts["lagSeconds"] == 150.0
     assert d.forecast is not None and d.forecast["load"] < 20_000.0  # the burst is not chased
     assert "the load reverts to its recent mean" in d.message and "autocorrelation 0.00 at 150 s" in d.message
-    # a flat hour persists: no reversion text, the forecast is the load
+    # a flat hour has no variance to regress: no reversion, no text, the forecast is the load
     flat = History(
         recommendations=history.recommendations,
         learned=Learned("tokens", history.learned.points, tuple(LoadSample(s.time, 20_000.0) for s in burst)),
